@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+	"gopkg.in/yaml.v3"
+)
+
+// Spec turns one routes.yaml plugin entry into a Plugin (skipper's
+// filters.Spec, caddy's ModuleInfo).
+type Spec interface {
+	// Name is the key used in routes.yaml.
+	Name() string
+	// Build decodes cfg strictly (use env.Decode), validates it and
+	// precomputes what the request path needs.
+	Build(cfg *yaml.Node, env Env) (Plugin, error)
+}
+
+// Plugin wraps the next handler. It is built once per route at compile time.
+// Plugins that own goroutines or connections also implement io.Closer; the
+// table closes them when it is replaced.
+type Plugin interface {
+	Wrap(next fiber.Handler) fiber.Handler
+}
+
+// Registry maps plugin names to Specs.
+type Registry map[string]Spec
+
+// Register adds s; a duplicate name is a programmer error and panics.
+func (r Registry) Register(s Spec) {
+	if _, dup := r[s.Name()]; dup {
+		panic(fmt.Sprintf("gateway: plugin %q registered twice", s.Name()))
+	}
+	r[s.Name()] = s
+}
+
+// Env is what a plugin's Build may use.
+type Env struct {
+	// File and Path locate the plugin's configuration for errors.
+	File, Path string
+	// RouteID is the route being built ("" for top-level plugins, which are
+	// built once per route too).
+	RouteID string
+	Logger  *slog.Logger
+}
+
+// Decode decodes n into cfg, rejecting unknown keys and wrong types with
+// file:line:col errors.
+func (e Env) Decode(n *yaml.Node, cfg any) error {
+	return strictDecode(e.File, e.Path, n, cfg)
+}
+
+// Errorf returns a ConfigError located at n.
+func (e Env) Errorf(n *yaml.Node, format string, args ...any) error {
+	return &ConfigError{File: e.File, Line: n.Line, Col: n.Column, Path: e.Path, Err: fmt.Errorf(format, args...)}
+}

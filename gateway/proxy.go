@@ -1,0 +1,303 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// proxy.go is the only outbound path. It follows net/http/httputil's
+// ReverseProxy semantics on fasthttp: strip client-controlled hop-by-hop and
+// forwarding headers first, then inject the gateway's own (see headers.go),
+// stream the request body up and the response body down, and map failures
+// to 502/503/504 with a short JSON body that carries the request id.
+
+// proxy is the terminal handler of every route's plugin chain.
+func (rt *Router) proxy(c *fiber.Ctx) error {
+	st := stateOf(c)
+	if st == nil {
+		return errors.New("proxy called outside the router")
+	}
+	r := st.route
+	side := r.Side
+	if side == SideLegacy && r.Canary != nil && r.New != nil {
+		key, _ := r.Canary.CohortKey(&st.keys)
+		side = r.Canary.Choose(key)
+		r.metrics[side].canary.Inc()
+	}
+	return rt.forward(c, st, r.Target(side))
+}
+
+// forward sends the request to the target's upstream and sets up the
+// response.
+func (rt *Router) forward(c *fiber.Ctx, st *reqState, tgt *Target) error {
+	fctx := st.fctx
+	st.side = tgt.Side
+	up := tgt.Upstream
+	st.up = up
+	inst := up.Selector.Select(up.Instances, c)
+	if inst == nil {
+		return ErrNoHealthyInstance
+	}
+	st.inst = inst
+
+	in := &fctx.Request
+	out := &st.out
+	srv := st.table.Server
+
+	// Body limit before anything is forwarded: 413 without reading it.
+	cl := in.Header.ContentLength()
+	if st.route.maxBody >= 0 && int64(cl) > st.route.maxBody {
+		return ErrBodyTooLarge
+	}
+
+	in.Header.CopyTo(&out.Header)
+	rt.buildTarget(st, tgt)
+	out.Header.SetRequestURIBytes(st.target)
+	if inst.TLS {
+		out.URI().SetScheme("https")
+	}
+	out.Header.SetProtocol("HTTP/1.1")
+	out.Header.ResetConnectionClose()
+
+	isTrusted := len(srv.TrustedProxies) > 0 && trusted(srv.TrustedProxies, st.peer)
+	stripRequest(&out.Header, &st.facts, isTrusted)
+	rt.injectForwarding(st, &out.Header, in, isTrusted)
+
+	switch up.HostHeader {
+	case "upstream":
+		out.Header.SetHost(inst.Host)
+	case "client":
+		// keep the client's Host (validated by scanHeaders)
+	default:
+		out.Header.SetHost(up.HostHeader)
+	}
+	out.UseHostHeader = true
+	out.Header.SetBytesV(fiber.HeaderXRequestID, st.reqID)
+	for _, op := range st.injects {
+		if op.del {
+			out.Header.Del(op.name)
+		} else {
+			out.Header.Set(op.name, op.value)
+		}
+	}
+
+	if cl > 0 || cl == -1 {
+		b := &st.body
+		b.src = in.BodyStream()
+		b.limit = st.route.maxBody
+		b.conn = fctx.Conn()
+		b.timeout = srv.ReadBodyTimeout
+		if b.src == nil {
+			// Not streamed (fasthttp read it whole); forward the bytes.
+			out.SetBodyRaw(in.Body())
+			b.eof = true
+		} else {
+			out.SetBodyStream(b, cl)
+		}
+	} else {
+		st.body.eof = true
+	}
+
+	resp := &st.upResp
+	var err error
+	if up.Timeouts.Total > 0 {
+		err = inst.client.DoDeadline(out, resp, st.start.Add(up.Timeouts.Total))
+	} else {
+		err = inst.client.Do(out, resp)
+	}
+	if err != nil {
+		if st.body.err != nil {
+			return st.body.err // the client's body failed, not the upstream
+		}
+		return rt.upstreamError(st, err)
+	}
+	rt.copyResponse(st, resp, &fctx.Response)
+	return nil
+}
+
+// buildTarget writes the outbound request target (path and query).
+func (rt *Router) buildTarget(st *reqState, tgt *Target) {
+	buf := st.target[:0]
+	if tgt.rewrite != nil {
+		buf = tgt.rewrite.appendTarget(buf, st.dec, st.fwd, &st.caps, st.query, st.hasQuery)
+	} else {
+		buf = append(buf, st.fwd...)
+		if st.hasQuery {
+			buf = append(buf, '?')
+			buf = append(buf, st.query...)
+		}
+	}
+	st.target = buf
+}
+
+// stripRequest removes what the client must not control from the outbound
+// request headers. It runs before anything is injected.
+func stripRequest(h *fasthttp.RequestHeader, f *reqFacts, trustedPeer bool) {
+	for i := range hopHeaders {
+		hh := &hopHeaders[i]
+		if f.present&hh.bit == 0 || hh.forwarding && trustedPeer {
+			continue
+		}
+		h.Del(hh.name)
+	}
+	for _, name := range f.del[:f.ndel] {
+		h.DelBytes(name)
+	}
+	if f.teTrailers {
+		h.Set("Te", "trailers")
+	}
+}
+
+// injectForwarding sets X-Forwarded-For, -Proto and -Host. From a trusted
+// proxy the peer address is appended to its X-Forwarded-For and its -Proto
+// and -Host are kept; from anyone else they are replaced.
+func (rt *Router) injectForwarding(st *reqState, out *fasthttp.RequestHeader, in *fasthttp.Request, trustedPeer bool) {
+	var ipBuf [64]byte
+	peer := st.peer.AppendTo(ipBuf[:0])
+	if trustedPeer && st.facts.present&hXForwardedFor != 0 {
+		prior := bytes.Join(in.Header.PeekAll(fasthttp.HeaderXForwardedFor), []byte(", "))
+		v := append(append(prior, ", "...), peer...)
+		out.SetBytesV(fasthttp.HeaderXForwardedFor, v)
+	} else {
+		out.SetBytesV(fasthttp.HeaderXForwardedFor, peer)
+	}
+	if !trustedPeer || st.facts.present&hXForwardedProto == 0 {
+		if st.fctx.IsTLS() {
+			out.Set(fasthttp.HeaderXForwardedProto, "https")
+		} else {
+			out.Set(fasthttp.HeaderXForwardedProto, "http")
+		}
+	}
+	if !trustedPeer || st.facts.present&hXForwardedHost == 0 {
+		if host := in.Header.Host(); len(host) > 0 {
+			out.SetBytesV(fasthttp.HeaderXForwardedHost, host)
+		}
+	}
+}
+
+// clientFromXFF walks X-Forwarded-For right to left past trusted proxies and
+// returns the first untrusted address; invalid entries stop the walk.
+func clientFromXFF(h *fasthttp.RequestHeader, prefixes []netip.Prefix, peer netip.Addr) netip.Addr {
+	client := peer
+	vals := h.PeekAll(fasthttp.HeaderXForwardedFor)
+	for i := len(vals) - 1; i >= 0; i-- {
+		v := vals[i]
+		for len(v) > 0 {
+			j := bytes.LastIndexByte(v, ',')
+			tok := bytes.TrimSpace(v[j+1:])
+			if j < 0 {
+				v = nil
+			} else {
+				v = v[:j]
+			}
+			a, err := netip.ParseAddr(string(tok))
+			if err != nil {
+				return client
+			}
+			client = a.Unmap()
+			if !trusted(prefixes, client) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+// copyResponse moves the upstream response to the client response: headers
+// minus hop-by-hop ones, and the body as a stream.
+func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthttp.Response) {
+	up.Header.CopyTo(&out.Header)
+	// The upstream closing its connection is the pool's business, not the
+	// client's.
+	out.Header.ResetConnectionClose()
+	out.Header.SetNoDefaultContentType(true)
+	stripResponse(&out.Header)
+	if len(st.reqID) > 0 {
+		out.Header.SetBytesV(fiber.HeaderXRequestID, st.reqID)
+	}
+	if st.table.Server.ExposeRoute {
+		out.Header.Set("X-Strangler-Side", st.side.String())
+		out.Header.Set("X-Strangler-Route", st.route.ID)
+	}
+	if up.IsBodyStream() {
+		b := &st.resp
+		b.src = up.BodyStream()
+		b.conn = st.fctx.Conn()
+		b.timeout = st.table.Server.WriteTimeout
+		st.streaming = true
+		out.SetBodyStream(b, up.Header.ContentLength())
+		return
+	}
+	out.SetBodyRaw(up.Body())
+}
+
+// stripResponse removes hop-by-hop headers, and every header the upstream's
+// Connection header names, from a response.
+func stripResponse(h *fasthttp.ResponseHeader) {
+	var nominated [maxNominated][]byte
+	n := 0
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		forEachToken(v, func(tok []byte) {
+			if n < len(nominated) && !equalFoldASCII(tok, "close") && !equalFoldASCII(tok, "keep-alive") &&
+				!equalFoldASCII(tok, "Content-Length") && !equalFoldASCII(tok, "Transfer-Encoding") {
+				nominated[n] = append([]byte(nil), tok...)
+				n++
+			}
+		})
+	}
+	for i := range hopHeaders {
+		if hopHeaders[i].resp {
+			h.Del(hopHeaders[i].name)
+		}
+	}
+	for _, name := range nominated[:n] {
+		h.DelBytes(name)
+	}
+}
+
+// upstreamError classifies a failed upstream call, counts and logs it, and
+// returns the error writeError maps to a status.
+func (rt *Router) upstreamError(st *reqState, err error) error {
+	kind, mapped := classify(err)
+	st.errKind = kind
+	rt.metrics.UpstreamErrors.WithLabelValues(st.up.Name, kind).Inc()
+	rt.log.Warn("upstream call failed", "route", st.route.ID, "upstream", st.up.Name, "target", st.inst.Addr,
+		"method", st.method, "request_id", b2s(st.reqID), "kind", kind, "err", err)
+	return mapped
+}
+
+func classify(err error) (kind string, mapped error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return "saturated", ErrUpstreamSaturated
+	case errors.Is(err, fasthttp.ErrDialTimeout):
+		return "connect_timeout", ErrUpstreamTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connect_refused", ErrUpstreamUnavailable
+	case isDialError(err):
+		if errors.As(err, &ne) && ne.Timeout() {
+			return "connect_timeout", ErrUpstreamTimeout
+		}
+		return "connect_refused", ErrUpstreamUnavailable
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout", ErrUpstreamTimeout
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout", ErrUpstreamTimeout
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset", ErrUpstreamUnavailable
+	}
+	return "protocol", ErrUpstreamUnavailable
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}

@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// reqState is everything one request needs, pooled. It lives from the
+// router's entry until the last response byte is written (for streamed
+// bodies that is after the Fiber handler has returned), then it is reset and
+// reused. Nothing in it may be used after release.
+type reqState struct {
+	rt    *Router
+	table *Table
+	route *Route
+	side  Side
+	up    *Upstream
+	inst  *Instance
+	fctx  *fasthttp.RequestCtx
+	start time.Time
+	// method is the request method, kept because fasthttp resets the
+	// request before a streamed body is closed on an aborted connection.
+	method string
+
+	facts reqFacts
+	caps  captures
+	// dec and fwd are the canonical decoded and forward paths; they alias
+	// the request buffer or scratch and are valid until release.
+	dec, fwd string
+	query    []byte
+	hasQuery bool
+	scratch  []byte
+	target   []byte // outbound request target
+	ipBuf    []byte // client IP text
+	peer     netip.Addr
+	client   netip.Addr
+	reqID    []byte
+
+	out    fasthttp.Request
+	upResp fasthttp.Response
+	body   reqBody
+	resp   respBody
+	keys   keyReader
+
+	// injects are header changes plugins asked for on the outbound
+	// request; applied after the client's headers were stripped, so a
+	// client cannot remove them through Connection.
+	injects []headerOp
+
+	streaming bool
+	errKind   string // upstream error kind, "" when none
+	reason    string // rejection reason, "" when none
+	released  bool
+}
+
+var statePool = sync.Pool{New: func() any {
+	st := &reqState{}
+	st.body.st = st
+	st.resp.st = st
+	st.keys.st = st
+	return st
+}}
+
+func acquireState(rt *Router, fctx *fasthttp.RequestCtx) *reqState {
+	st := statePool.Get().(*reqState)
+	st.rt = rt
+	st.fctx = fctx
+	st.released = false
+	return st
+}
+
+func (st *reqState) release() {
+	if st.released {
+		return
+	}
+	st.released = true
+	st.out.Reset()
+	st.upResp.Reset()
+	st.body.reset()
+	st.resp.reset()
+	st.rt, st.table, st.route, st.up, st.inst, st.fctx = nil, nil, nil, nil, nil, nil
+	st.side = SideLegacy
+	st.start = time.Time{}
+	st.method = ""
+	st.facts = reqFacts{}
+	st.caps = captures{}
+	st.dec, st.fwd = "", ""
+	st.query, st.hasQuery = nil, false
+	st.scratch = st.scratch[:0]
+	st.target = st.target[:0]
+	st.ipBuf = st.ipBuf[:0]
+	st.reqID = st.reqID[:0]
+	st.peer, st.client = netip.Addr{}, netip.Addr{}
+	st.injects = st.injects[:0]
+	st.streaming = false
+	st.errKind, st.reason = "", ""
+	statePool.Put(st)
+}
+
+// appendRequestID appends 32 random hex digits.
+func appendRequestID(dst []byte) []byte {
+	const hex = "0123456789abcdef"
+	a, b := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 16; i++ {
+		dst = append(dst, hex[a>>60])
+		a <<= 4
+	}
+	for i := 0; i < 16; i++ {
+		dst = append(dst, hex[b>>60])
+		b <<= 4
+	}
+	return dst
+}
+
+// validRequestID accepts a client's X-Request-Id when it is short and made
+// of safe characters, so it can be logged and echoed without escaping.
+func validRequestID(v []byte) bool {
+	if len(v) == 0 || len(v) > 128 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// keyReader reads canary cohort keys from the current request.
+type keyReader struct{ st *reqState }
+
+func (k *keyReader) Header(name string) []byte {
+	return k.st.fctx.Request.Header.Peek(name)
+}
+
+func (k *keyReader) Cookie(name string) []byte {
+	return k.st.fctx.Request.Header.Cookie(name)
+}
+
+func (k *keyReader) Query(name string) []byte {
+	return k.st.fctx.QueryArgs().Peek(name)
+}
+
+func (k *keyReader) ClientIP() []byte {
+	return k.st.clientIPText()
+}
+
+// clientIPText is the client's address: the peer, or, when the peer is a
+// trusted proxy, the right-most untrusted address of X-Forwarded-For.
+func (st *reqState) clientIPText() []byte {
+	if len(st.ipBuf) == 0 {
+		st.ipBuf = st.client.AppendTo(st.ipBuf[:0])
+	}
+	return st.ipBuf
+}
+
+func peerAddr(fctx *fasthttp.RequestCtx) netip.Addr {
+	if ta, ok := fctx.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.IPv4Unspecified()
+}
+
+func trusted(prefixes []netip.Prefix, a netip.Addr) bool {
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// reqBody streams the client's request body to the upstream, enforcing the
+// route's size limit and the client read timeout between reads, and
+// remembering whether the body was read to its end (an unread body must
+// close the connection: its bytes would otherwise be parsed as the next
+// request, the smuggling vector of fasthttp PR #2368).
+type reqBody struct {
+	st      *reqState
+	src     io.Reader
+	conn    net.Conn
+	limit   int64 // -1: none
+	timeout time.Duration
+	n       int64
+	eof     bool
+	err     error // client-side failure
+}
+
+func (b *reqBody) reset() { *b = reqBody{st: b.st} }
+
+func (b *reqBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.conn != nil && b.timeout > 0 {
+		_ = b.conn.SetReadDeadline(time.Now().Add(b.timeout))
+	}
+	n, err := b.src.Read(p)
+	b.n += int64(n)
+	if b.limit >= 0 && b.n > b.limit {
+		b.err = ErrBodyTooLarge
+		return 0, b.err
+	}
+	switch {
+	case err == io.EOF:
+		b.eof = true
+	case err != nil:
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			b.err = ErrClientTimeout
+		} else {
+			b.err = ErrClientBody
+		}
+		return n, b.err
+	}
+	return n, err
+}
+
+// respBody streams the upstream's response body to the client. fasthttp
+// calls CloseWithError once the body is written (or writing failed); that is
+// when the request is finished: logged, measured and released.
+type respBody struct {
+	st      *reqState
+	src     io.Reader
+	conn    net.Conn
+	timeout time.Duration
+	n       int64
+	err     error // upstream-side failure mid-body
+	// detached: the body was abandoned before it was written (an error
+	// response replaced it); closing only releases the upstream.
+	detached bool
+}
+
+func (b *respBody) reset() { *b = respBody{st: b.st} }
+
+func (b *respBody) Read(p []byte) (int, error) {
+	if b.conn != nil && b.timeout > 0 {
+		// A slow client that keeps reading is fine; one that stops for
+		// the write timeout is cut off.
+		_ = b.conn.SetWriteDeadline(time.Now().Add(b.timeout))
+	}
+	n, err := b.src.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// CloseWithError implements fasthttp.ReadCloserWithError.
+func (b *respBody) CloseWithError(werr error) error {
+	st := b.st
+	if st.released {
+		return nil
+	}
+	if b.detached {
+		_ = st.upResp.CloseBodyStream()
+		return nil
+	}
+	// Closing the upstream stream returns the connection to the pool when
+	// the body was read to its end, and closes it otherwise.
+	_ = st.upResp.CloseBodyStream()
+	if b.err != nil {
+		st.errKind = "body"
+		st.rt.metrics.UpstreamErrors.WithLabelValues(st.up.Name, "body").Inc()
+		st.rt.log.Warn("upstream body failed", "route", st.route.ID, "upstream", st.up.Name, "target", st.inst.Addr, "err", b.err)
+	}
+	st.rt.finish(st, werr)
+	return nil
+}
+
+type headerOp struct {
+	name, value string
+	del         bool
+}
+
+// SetUpstreamHeader sets a header on the request sent upstream, after the
+// gateway has stripped what the client must not control. Plugins use it to
+// inject headers (identity, versions); name and value must stay valid until
+// the request ends (use constants or strings the plugin owns).
+func SetUpstreamHeader(c *fiber.Ctx, name, value string) {
+	if st := stateOf(c); st != nil {
+		st.injects = append(st.injects, headerOp{name: name, value: value})
+	}
+}
+
+// RemoveUpstreamHeader removes a header from the request sent upstream.
+func RemoveUpstreamHeader(c *fiber.Ctx, name string) {
+	if st := stateOf(c); st != nil {
+		st.injects = append(st.injects, headerOp{name: name, del: true})
+	}
+}

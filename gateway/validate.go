@@ -1,0 +1,349 @@
+package gateway
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Request checks that run before routing. fasthttp's parser has been
+// hardened over time but is laxer than an edge proxy must be (obs-fold on the
+// first header line, fasthttp#1974; CL together with TE, which it resolves
+// instead of rejecting, #2190), so the gateway re-reads the raw header block
+// and rejects anything ambiguous with 400 and a closed connection: it never
+// forwards a request two parsers could read differently.
+
+var (
+	errBadHeader      = reject(400, "bad_header", "malformed request header")
+	errBadFraming     = reject(400, "bad_framing", "ambiguous request framing")
+	errTooManyHeaders = reject(431, "too_many_headers", "too many request headers")
+	errURITooLong     = reject(414, "uri_too_long", "request target too long")
+	errNoHost         = reject(400, "bad_host", "missing or invalid Host header")
+	errHostMismatch   = reject(400, "bad_host", "request target authority does not match Host")
+	errMethod         = reject(405, "method_not_allowed", "method not allowed")
+	errProtocol       = reject(505, "bad_protocol", "HTTP version not supported")
+	errExpect         = reject(417, "bad_expect", "unsupported expectation")
+	errBadTarget      = reject(400, "bad_target", "invalid request target")
+)
+
+// maxNominated bounds the header names a request may nominate in Connection
+// or send with underscores or in the X-Strangler- namespace; more is hostile.
+const maxNominated = 16
+
+// reqFacts is what the header scan learnt about a request: which known
+// headers are present (hopHeader bits) and which others must be deleted.
+type reqFacts struct {
+	present uint32
+	// del lists header names to delete from the forwarded request: those
+	// nominated by Connection, with underscores, or in X-Strangler-*.
+	del  [maxNominated][]byte
+	ndel int
+	// teTrailers: the client sent "TE: trailers".
+	teTrailers bool
+}
+
+func (f *reqFacts) addDel(name []byte) bool {
+	if f.ndel == maxNominated {
+		return false
+	}
+	f.del[f.ndel] = name
+	f.ndel++
+	return true
+}
+
+// tchar marks RFC 9110 token characters (header names, methods).
+var tchar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// scanHeaders validates the raw header block of a request and fills f.
+func scanHeaders(raw []byte, maxCount int, f *reqFacts) *RequestError {
+	count, clCount, teCount := 0, 0, 0
+	var connValues [4][]byte
+	nconn := 0
+	for len(raw) > 0 {
+		eol := bytes.IndexByte(raw, '\n')
+		if eol < 0 {
+			return errBadHeader
+		}
+		line := raw[:eol]
+		raw = raw[eol+1:]
+		// Every line ends in CRLF: a bare LF is how parsers are made to
+		// disagree (CVE-2025-22871 is the chunked twin of this).
+		if len(line) == 0 || line[len(line)-1] != '\r' {
+			return errBadHeader
+		}
+		line = line[:len(line)-1]
+		if len(line) == 0 {
+			break // end of headers
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return errBadHeader // obs-fold, RFC 9112 §5.2
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return errBadHeader // no name, or an empty one (CVE-2023-25725)
+		}
+		name, value := line[:colon], line[colon+1:]
+		underscore := false
+		for _, c := range name {
+			if !tchar[c] {
+				return errBadHeader // includes "Name :" (fasthttp#2187)
+			}
+			if c == '_' {
+				underscore = true
+			}
+		}
+		for _, c := range value {
+			if c < 0x20 && c != '\t' || c == 0x7f {
+				return errBadHeader // CR, NUL and other controls in values
+			}
+		}
+		value = bytes.Trim(value, " \t")
+		count++
+		if count > maxCount {
+			return errTooManyHeaders
+		}
+		if underscore {
+			if !f.addDel(name) {
+				return errBadHeader
+			}
+			continue
+		}
+		if hasPrefixFoldASCII(name, stranglerPrefix) {
+			if !f.addDel(name) {
+				return errBadHeader
+			}
+			continue
+		}
+		switch {
+		case equalFoldASCII(name, "Content-Length"):
+			clCount++
+			if len(value) == 0 || len(value) > 18 {
+				return errBadFraming
+			}
+			for _, c := range value {
+				if c < '0' || c > '9' {
+					return errBadFraming // "+5", "-1", "0x10", "42, 42"
+				}
+			}
+		case equalFoldASCII(name, "Transfer-Encoding"):
+			teCount++
+			if !equalFoldASCII(value, "chunked") {
+				return errBadFraming // identity, gzip, "chunked, x"...
+			}
+		case equalFoldASCII(name, "Connection"):
+			if nconn == len(connValues) {
+				return errBadHeader
+			}
+			connValues[nconn] = value
+			nconn++
+		case equalFoldASCII(name, "Te"):
+			if hasToken(value, "trailers") {
+				f.teTrailers = true
+			}
+		case equalFoldASCII(name, "Expect"):
+			if !equalFoldASCII(value, "100-continue") {
+				return errExpect
+			}
+		case equalFoldASCII(name, "Host"):
+			if len(value) == 0 || !validHost(value) {
+				return errNoHost
+			}
+		}
+		f.present |= hopHeaderBit(name)
+	}
+	if clCount > 1 || teCount > 1 || clCount > 0 && teCount > 0 {
+		return errBadFraming // RFC 9112 §6.1: a CL+TE request is a smuggling attempt
+	}
+	// Every Connection header counts, the empty ones too (CVE-2021-33197).
+	for _, v := range connValues[:nconn] {
+		var bad bool
+		forEachToken(v, func(tok []byte) {
+			if equalFoldASCII(tok, "close") || equalFoldASCII(tok, "keep-alive") {
+				return
+			}
+			// Nominating a framing header is never legitimate: deleting
+			// Content-Length would desynchronise the body.
+			if equalFoldASCII(tok, "Content-Length") || equalFoldASCII(tok, "Transfer-Encoding") || equalFoldASCII(tok, "Host") {
+				bad = true
+				return
+			}
+			for _, c := range tok {
+				if !tchar[c] {
+					bad = true
+					return
+				}
+			}
+			if !f.addDel(tok) {
+				bad = true
+			}
+		})
+		if bad {
+			return errBadHeader
+		}
+	}
+	return nil
+}
+
+// validHost accepts reg-name, IPv4 and bracketed IPv6 hosts with an optional
+// port: nothing that could smuggle a path, credentials or a second header
+// (CVE-2023-29406).
+func validHost(h []byte) bool {
+	if len(h) > 255 {
+		return false
+	}
+	if h[0] == '[' {
+		end := bytes.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		for _, c := range h[1:end] {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+				return false
+			}
+		}
+		h = h[end+1:]
+		if len(h) == 0 {
+			return true
+		}
+		if h[0] != ':' {
+			return false
+		}
+		return validPort(h[1:])
+	}
+	host := h
+	if i := bytes.IndexByte(h, ':'); i >= 0 {
+		host = h[:i]
+		if !validPort(h[i+1:]) {
+			return false
+		}
+	}
+	if len(host) == 0 {
+		return false
+	}
+	for _, c := range host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validPort(p []byte) bool {
+	if len(p) == 0 || len(p) > 5 {
+		return false
+	}
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// hostWithoutPort strips the port from a valid Host value.
+func hostWithoutPort(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		if end := bytes.IndexByte(h, ']'); end >= 0 {
+			return h[:end+1]
+		}
+		return h
+	}
+	if i := bytes.IndexByte(h, ':'); i >= 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// requestTarget returns the origin-form target of a request. An
+// absolute-form target (RFC 9112 §3.2.2) is accepted only when its authority
+// equals the Host header; the upstream address always comes from routes.yaml.
+func requestTarget(h *fasthttp.RequestHeader) ([]byte, *RequestError) {
+	t := h.RequestURI()
+	if len(t) > 0 && t[0] == '/' {
+		return t, nil
+	}
+	var rest []byte
+	switch {
+	case hasPrefixFoldASCII(t, "http://"):
+		rest = t[len("http://"):]
+	case hasPrefixFoldASCII(t, "https://"):
+		rest = t[len("https://"):]
+	default:
+		return nil, errBadTarget // asterisk-form, authority-form, garbage
+	}
+	end := bytes.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, path := rest[:end], rest[end:]
+	if bytes.IndexByte(authority, '@') >= 0 || !bytes.EqualFold(authority, h.Host()) {
+		return nil, errHostMismatch
+	}
+	if len(path) == 0 || path[0] == '?' {
+		return nil, errBadTarget
+	}
+	return path, nil
+}
+
+// methodBit is a method's bit in a route's method set.
+type methodBit uint16
+
+const (
+	mGET methodBit = 1 << iota
+	mHEAD
+	mPOST
+	mPUT
+	mDELETE
+	mPATCH
+	mOPTIONS
+	mOther // any other method Fiber accepts (e.g. PROPFIND when configured)
+)
+
+var methodBits = map[string]methodBit{
+	"GET": mGET, "HEAD": mHEAD, "POST": mPOST, "PUT": mPUT,
+	"DELETE": mDELETE, "PATCH": mPATCH, "OPTIONS": mOPTIONS,
+}
+
+// methodBitOf classifies a request method; ok is false for methods the
+// gateway never forwards (TRACE echoes credentials back; CONNECT would make
+// it an open tunnel).
+func methodBitOf(m []byte) (methodBit, bool) {
+	switch string(m) {
+	case "GET":
+		return mGET, true
+	case "HEAD":
+		return mHEAD, true
+	case "POST":
+		return mPOST, true
+	case "PUT":
+		return mPUT, true
+	case "DELETE":
+		return mDELETE, true
+	case "PATCH":
+		return mPATCH, true
+	case "OPTIONS":
+		return mOPTIONS, true
+	case "TRACE", "CONNECT":
+		return 0, false
+	}
+	for _, c := range m {
+		if !tchar[c] {
+			return 0, false
+		}
+	}
+	return mOther, len(m) > 0
+}

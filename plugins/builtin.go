@@ -1,0 +1,13 @@
+package plugins
+
+import (
+	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugins/headers"
+)
+
+// Builtin returns a registry of every built-in plugin.
+func Builtin() gateway.Registry {
+	r := gateway.Registry{}
+	r.Register(headers.Spec{})
+	return r
+}

@@ -1,0 +1,140 @@
+// Package headers is the "headers" plugin: it sets and removes headers on the
+// request sent upstream and on the response sent to the client.
+//
+//	plugins:
+//	  - headers:
+//	      request:
+//	        set: {X-Api-Version: "2"}
+//	        remove: [X-Debug]
+//	      response:
+//	        set: {X-Frame-Options: DENY}
+//	        remove: [X-Powered-By, Server]   # don't tell clients who answered
+//
+// Request changes are applied after the gateway strips client-controlled
+// headers, so a client cannot undo them with a Connection header. Headers
+// that frame the message or that the gateway owns (Host, Content-Length,
+// Transfer-Encoding, Connection and the other hop-by-hop headers,
+// X-Forwarded-*, X-Request-Id) cannot be changed here.
+package headers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/gateway"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the plugin's routes.yaml configuration.
+type Config struct {
+	// Request changes the request sent upstream.
+	Request Ops `yaml:"request"`
+	// Response changes the response sent to the client.
+	Response Ops `yaml:"response"`
+}
+
+// Ops are header operations; removals run before sets.
+type Ops struct {
+	// Set sets each header to the value, replacing any existing one.
+	Set map[string]string `yaml:"set"`
+	// Remove deletes each named header.
+	Remove []string `yaml:"remove"`
+}
+
+// Spec builds the plugin.
+type Spec struct{}
+
+// Name implements gateway.Spec.
+func (Spec) Name() string { return "headers" }
+
+// reserved are headers the plugin may not touch.
+var reserved = map[string]bool{
+	"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
+	"keep-alive": true, "te": true, "trailer": true, "upgrade": true, "proxy-connection": true,
+	"proxy-authenticate": true, "proxy-authorization": true, "x-request-id": true,
+	"x-forwarded-for": true, "x-forwarded-host": true, "x-forwarded-proto": true, "forwarded": true,
+}
+
+// Build implements gateway.Spec.
+func (Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
+	var cfg Config
+	if err := env.Decode(n, &cfg); err != nil {
+		return nil, err
+	}
+	p := &plugin{}
+	var err error
+	if p.reqSet, p.reqDel, err = compile(cfg.Request); err != nil {
+		return nil, env.Errorf(n, "request: %v", err)
+	}
+	if p.respSet, p.respDel, err = compile(cfg.Response); err != nil {
+		return nil, env.Errorf(n, "response: %v", err)
+	}
+	if len(p.reqSet)+len(p.reqDel)+len(p.respSet)+len(p.respDel) == 0 {
+		return nil, env.Errorf(n, "nothing to do: set request or response headers to set or remove")
+	}
+	return p, nil
+}
+
+type kv struct{ k, v string }
+
+func compile(o Ops) (set []kv, del []string, err error) {
+	check := func(name string) error {
+		if name == "" || strings.ContainsAny(name, " \t:\r\n_") {
+			return fmt.Errorf("bad header name %q", name)
+		}
+		if reserved[strings.ToLower(name)] || strings.HasPrefix(strings.ToLower(name), "x-strangler-") {
+			return fmt.Errorf("header %s is managed by the gateway", name)
+		}
+		return nil
+	}
+	for _, name := range o.Remove {
+		if err := check(name); err != nil {
+			return nil, nil, err
+		}
+		del = append(del, name)
+	}
+	names := make([]string, 0, len(o.Set))
+	for name := range o.Set {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := check(name); err != nil {
+			return nil, nil, err
+		}
+		v := o.Set[name]
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return nil, nil, fmt.Errorf("header %s: value must not contain CR, LF or NUL", name)
+		}
+		set = append(set, kv{name, v})
+	}
+	return set, del, nil
+}
+
+type plugin struct {
+	reqSet, respSet []kv
+	reqDel, respDel []string
+}
+
+// Wrap implements gateway.Plugin.
+func (p *plugin) Wrap(next fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		for _, name := range p.reqDel {
+			gateway.RemoveUpstreamHeader(c, name)
+		}
+		for _, h := range p.reqSet {
+			gateway.SetUpstreamHeader(c, h.k, h.v)
+		}
+		err := next(c)
+		rh := &c.Context().Response.Header
+		for _, name := range p.respDel {
+			rh.Del(name)
+		}
+		for _, h := range p.respSet {
+			rh.Set(h.k, h.v)
+		}
+		return err
+	}
+}
