@@ -23,6 +23,8 @@ type Server struct {
 	// OpsMux is the operator listener's mux; later features (the admin
 	// API) register on it.
 	OpsMux *http.ServeMux
+	// PublicAddr and OperatorAddr are the bound addresses (after Start).
+	PublicAddr, OperatorAddr string
 
 	log      *slog.Logger
 	cfg      *ServerConfig
@@ -111,6 +113,7 @@ func FiberConfig(cfg *ServerConfig, eh fiber.ErrorHandler) fiber.Config {
 // Serve starts both listeners on ln and opsLn and returns at once; errors
 // from either listener arrive on Wait.
 func (s *Server) Serve(ln, opsLn net.Listener) {
+	s.PublicAddr, s.OperatorAddr = ln.Addr().String(), opsLn.Addr().String()
 	s.serveErr = make(chan error, 1)
 	s.opsErr = make(chan error, 1)
 	go func() {

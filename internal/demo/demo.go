@@ -1,0 +1,126 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/legacy-adapter/legacyadaptertest"
+)
+
+// Demo is a running demo: the two sample services and the gateway.
+type Demo struct {
+	Gateway *gateway.Server
+	Legacy  *legacyadaptertest.Legacy
+	New     *CourseService
+	servers []*http.Server
+}
+
+// Options configure Start.
+type Options struct {
+	ConfigPath string
+	Logger     *slog.Logger
+	Registry   gateway.Registry
+}
+
+// Start reads the routes file, serves the sample legacy monolith on the
+// legacy upstream's address and the sample new service on every other
+// upstream's addresses (loopback only), then starts the gateway.
+func Start(o Options) (*Demo, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	t, err := gateway.Load(o.ConfigPath, gateway.LoadOptions{Registry: o.Registry})
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	d := &Demo{Legacy: legacyadaptertest.New(), New: NewCourseService()}
+	names := make([]string, 0, len(t.Upstreams))
+	for n := range t.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		up := t.Upstreams[name]
+		var h http.Handler = d.New
+		if up == t.Legacy {
+			h = d.Legacy
+		}
+		for _, in := range up.Instances {
+			host, _, _ := net.SplitHostPort(in.Addr)
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				d.Close()
+				return nil, fmt.Errorf("demo: upstream %s is %s; the demo only serves loopback addresses", name, in.URL)
+			}
+			ln, err := net.Listen("tcp", in.Addr)
+			if err != nil {
+				d.Close()
+				return nil, fmt.Errorf("demo: serving upstream %s on %s: %w", name, in.Addr, err)
+			}
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+			d.servers = append(d.servers, srv)
+			go func() { _ = srv.Serve(ln) }()
+			o.Logger.Info("demo service up", "upstream", name, "url", in.URL, "role", map[bool]string{true: "legacy monolith", false: "new service"}[up == t.Legacy])
+		}
+	}
+	gw, err := gateway.Start(gateway.StartOptions{ConfigPath: o.ConfigPath, Logger: o.Logger, Registry: o.Registry})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.Gateway = gw
+	return d, nil
+}
+
+// Usage writes what to try against the running demo.
+func (d *Demo) Usage(w io.Writer) {
+	base := "http://" + d.Gateway.PublicAddr
+	if u, err := url.Parse(base); err == nil && u.Hostname() == "" {
+		base = "http://127.0.0.1" + d.Gateway.PublicAddr
+	}
+	ops := "http://" + d.Gateway.OperatorAddr
+	fmt.Fprintf(w, `
+strangler demo is running: one URL in front of a legacy monolith and a new service.
+
+  gateway   %[1]s
+  metrics   %[2]s/metrics
+
+Try (the X-Strangler-Side header says who answered; expose_route in routes.yaml):
+
+  curl -si %[1]s/api/courses/1            # course-detail: migrated, the new service answers
+  curl -si %[1]s/api/courses/99           # new service: an honest 404
+  curl -si %[1]s/api/courses              # course-list: legacy, with a 10%% sticky canary to new
+  curl -si -H 'X-User-Id: alice' %[1]s/api/courses   # the same user always gets the same side
+  curl -si -d user=alice %[1]s/login      # legacy login: sets the PHPSESSID session cookie
+  curl -s  %[1]s/export?rows=50000 | tail -2   # a 50,000-row CSV, streamed through
+  curl -si %[1]s/index.php                # anything no route claims goes to legacy
+  curl -s  %[2]s/metrics | grep strangler_requests_total
+
+Flip a route: edit routes.yaml (course-detail: side: legacy), restart the demo,
+and the same curl is answered by legacy. Check first with:
+
+  go run ./cmd/strangler route GET /api/courses/1
+
+Ctrl-C stops the demo.
+`, base, ops)
+}
+
+// Close stops the sample services (the gateway is shut down separately).
+func (d *Demo) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, s := range d.servers {
+		if err := s.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = s.Close()
+		}
+	}
+}

@@ -1,0 +1,92 @@
+// Package demo runs strangler's demo: a sample legacy monolith, a sample new
+// service that reimplements part of it, and the gateway in front of both, all
+// in one process on loopback.
+package demo
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/strangler/strangler/legacy-adapter/legacyadaptertest"
+)
+
+// CourseService is the sample new service: the course catalogue rewritten
+// in Go, answering /v2/courses and /v2/courses/{id}. It differs from the
+// legacy monolith on purpose in one place: it renders currencies in lower
+// case ("eur"), the kind of difference shadow comparison exists to catch.
+// It answers a missing course with an honest 404.
+type CourseService struct {
+	// Fail makes every request answer 503 (to show failures).
+	Fail atomic.Bool
+	// Requests counts requests served.
+	Requests atomic.Int64
+	Now      func() time.Time
+}
+
+// NewCourseService returns the sample new service.
+func NewCourseService() *CourseService { return &CourseService{Now: time.Now} }
+
+type course struct {
+	ID        int    `json:"id"`
+	Title     string `json:"title"`
+	Price     price  `json:"price"`
+	Seats     int    `json:"seats"`
+	Author    string `json:"author"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+type price struct {
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+func (s *CourseService) view(c legacyadaptertest.Course) course {
+	return course{
+		ID: c.ID, Title: c.Title, Seats: c.Seats, Author: c.Author,
+		// The deliberate difference: lower-case currency codes.
+		Price:     price{Amount: c.Price.Amount, Currency: strings.ToLower(c.Price.Currency)},
+		UpdatedAt: s.Now().UTC().Format(time.RFC3339),
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *CourseService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.Requests.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	if s.Fail.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"unavailable"}` + "\n"))
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write([]byte(`{"error":"method_not_allowed"}` + "\n"))
+		return
+	}
+	switch {
+	case r.URL.Path == "/v2/courses":
+		out := make([]course, 0, len(legacyadaptertest.Catalogue))
+		for _, c := range legacyadaptertest.Catalogue {
+			out = append(out, s.view(c))
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"courses": out})
+	case strings.HasPrefix(r.URL.Path, "/v2/courses/"):
+		id, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/v2/courses/"))
+		for _, c := range legacyadaptertest.Catalogue {
+			if err == nil && c.ID == id {
+				_ = json.NewEncoder(w).Encode(s.view(c))
+				return
+			}
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"not_found","message":"course not found"}` + "\n"))
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"not_found"}` + "\n"))
+	}
+}
