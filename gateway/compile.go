@@ -54,6 +54,7 @@ var (
 
 type compiler struct {
 	topPlugins []PluginSpec
+	declared   map[string]*UpstreamSpec
 	ix         *nodeIndex
 	file       string // base name, for errors
 	path       string // as given, for Table.File
@@ -118,6 +119,7 @@ func (c *compiler) compile(f *File) *Table {
 	c.compileUpstreams(f, t)
 	defaults := c.keySources("canary.key", f.Canary.Key, []KeySource{{Kind: "ip"}})
 	c.topPlugins = f.Plugins
+	c.declared = f.Upstreams
 
 	seen := map[string]int{}
 	used := map[string]bool{}
@@ -130,15 +132,19 @@ func (c *compiler) compile(f *File) *Table {
 			c.errorf(path, "empty route")
 			continue
 		}
+		dup := false
+		if rs.ID != "" {
+			if j, found := seen[rs.ID]; found {
+				c.errorf(path+".id", "duplicate route id %q (also routes[%d])", rs.ID, j)
+				dup = true
+			} else {
+				seen[rs.ID] = i
+			}
+		}
 		r := c.compileRoute(path, rs, t, defaults, used)
-		if r == nil {
+		if r == nil || dup {
 			continue
 		}
-		if j, dup := seen[r.ID]; dup {
-			c.errorf(path+".id", "duplicate route id %q (also routes[%d])", r.ID, j)
-			continue
-		}
-		seen[r.ID] = i
 		t.Routes = append(t.Routes, r)
 	}
 	for name := range t.Upstreams {
@@ -361,6 +367,9 @@ func (c *compiler) keySources(path string, raw []string, def []KeySource) []KeyS
 func (c *compiler) upstreamRef(path, name string, t *Table, used map[string]bool) *Upstream {
 	up := t.Upstreams[name]
 	if up == nil {
+		if _, declared := c.declared[name]; declared {
+			return nil // declared but broken: reported where it is declared
+		}
 		names := make([]string, 0, len(t.Upstreams))
 		for n := range t.Upstreams {
 			names = append(names, n)
@@ -462,6 +471,10 @@ func (c *compiler) compileRoute(path string, rs *RouteSpec, t *Table, defaultKey
 			c.errorf(mpath+".headers."+name, "cannot match on %s: the gateway strips or rewrites it", name)
 			continue
 		}
+		if m.Headers[name] == "" {
+			c.errorf(mpath+".headers."+name, "empty value: give the exact value the header must have")
+			continue
+		}
 		r.headers = append(r.headers, headerMatch{name: name, value: m.Headers[name]})
 	}
 
@@ -537,6 +550,13 @@ func (c *compiler) compileRoute(path string, rs *RouteSpec, t *Table, defaultKey
 	}
 	r.maxBody = c.size(path+".max_body_bytes", rs.MaxBodyBytes, t.Server.MaxBodyBytes, true)
 	if !ok || r.pattern == nil {
+		// Still build the route's own plugins so their problems are
+		// reported in the same run; then discard them.
+		for _, p := range c.buildPlugins(t, r, path+".plugins", rs.Plugins, false) {
+			if cl, isCloser := p.(io.Closer); isCloser {
+				_ = cl.Close()
+			}
+		}
 		return nil
 	}
 	c.finishRoute(t, r, path, c.topPlugins, rs.Plugins)
@@ -551,49 +571,16 @@ func (c *compiler) finishRoute(t *Table, r *Route, path string, top, own []Plugi
 	if terminal == nil {
 		terminal = func(*fiber.Ctx) error { return errors.New("table is not serving") }
 	}
-	var plugins []Plugin
-	build := func(base string, specs []PluginSpec) {
-		for i, ps := range specs {
-			pp := fmt.Sprintf("%s[%d]", base, i)
-			if ps.node == nil || ps.Name == "" {
-				c.errorf(pp, "a plugin entry is a single-key mapping, like - headers: {...}")
-				continue
-			}
-			spec, found := c.opts.Registry[ps.Name]
-			if !found {
-				c.errorf(pp, "unknown plugin %q%s", ps.Name, registryList(c.opts.Registry))
-				continue
-			}
-			cfg := ps.Config
-			p, err := spec.Build(&cfg, Env{File: c.file, Path: pp + "." + ps.Name, RouteID: r.ID, Logger: c.opts.Logger.With("plugin", ps.Name, "route", r.ID)})
-			if err != nil {
-				var ces ConfigErrors
-				var ce *ConfigError
-				switch {
-				case errors.As(err, &ces):
-					c.ix.errs = append(c.ix.errs, ces...)
-				case errors.As(err, &ce):
-					c.ix.errs = append(c.ix.errs, ce)
-				default:
-					c.errorf(pp+"."+ps.Name, "%v", err)
-				}
-				continue
-			}
-			plugins = append(plugins, p)
-			if cl, ok := p.(io.Closer); ok {
-				t.closers = append(t.closers, cl.Close)
-			}
-		}
-	}
 	// Top-level plugins are built for every route but their errors are
 	// reported once, for the default route.
+	var plugins []Plugin
 	if path == "" {
-		build("plugins", top)
+		plugins = c.buildPlugins(t, r, "plugins", top, true)
 	} else {
 		n := len(c.ix.errs)
-		build("plugins", top)
+		plugins = c.buildPlugins(t, r, "plugins", top, true)
 		c.ix.errs = c.ix.errs[:n]
-		build(path+".plugins", own)
+		plugins = append(plugins, c.buildPlugins(t, r, path+".plugins", own, true)...)
 	}
 	r.plugins = plugins
 	h := terminal
@@ -601,6 +588,44 @@ func (c *compiler) finishRoute(t *Table, r *Route, path string, top, own []Plugi
 		h = plugins[i].Wrap(h)
 	}
 	r.handler = h
+}
+
+// buildPlugins builds specs for route r, reporting problems under base.
+// keep registers closers with the table.
+func (c *compiler) buildPlugins(t *Table, r *Route, base string, specs []PluginSpec, keep bool) []Plugin {
+	var plugins []Plugin
+	for i, ps := range specs {
+		pp := fmt.Sprintf("%s[%d]", base, i)
+		if ps.node == nil || ps.Name == "" {
+			c.errorf(pp, "a plugin entry is a single-key mapping, like - headers: {...}")
+			continue
+		}
+		spec, found := c.opts.Registry[ps.Name]
+		if !found {
+			c.errorf(pp, "unknown plugin %q%s", ps.Name, registryList(c.opts.Registry))
+			continue
+		}
+		cfg := ps.Config
+		p, err := spec.Build(&cfg, Env{File: c.file, Path: pp + "." + ps.Name, RouteID: r.ID, Logger: c.opts.Logger.With("plugin", ps.Name, "route", r.ID)})
+		if err != nil {
+			var ces ConfigErrors
+			var ce *ConfigError
+			switch {
+			case errors.As(err, &ces):
+				c.ix.errs = append(c.ix.errs, ces...)
+			case errors.As(err, &ce):
+				c.ix.errs = append(c.ix.errs, ce)
+			default:
+				c.errorf(pp+"."+ps.Name, "%v", err)
+			}
+			continue
+		}
+		plugins = append(plugins, p)
+		if cl, ok := p.(io.Closer); ok && keep {
+			t.closers = append(t.closers, cl.Close)
+		}
+	}
+	return plugins
 }
 
 func registryList(r Registry) string {

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,12 +61,12 @@ func Parse(file string, data []byte, opts LoadOptions) (*Table, error) {
 		return nil, ConfigErrors{syntaxError(name, err)}
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err != io.EOF {
-		line := 1
-		if err == nil {
-			line = extra.Line
-		}
-		return nil, ConfigErrors{{File: name, Line: line, Col: 1, Err: errors.New("only one YAML document is allowed (remove the second ---)")}}
+	switch err := dec.Decode(&extra); {
+	case err == io.EOF:
+	case err != nil:
+		return nil, ConfigErrors{syntaxError(name, err)}
+	default:
+		return nil, ConfigErrors{{File: name, Line: extra.Line, Col: 1, Err: errors.New("only one YAML document is allowed (remove the second ---)")}}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		return nil, ConfigErrors{{File: name, Line: 1, Col: 1, Err: errors.New("expected a mapping at the top level")}}
@@ -99,10 +100,33 @@ func Parse(file string, data []byte, opts LoadOptions) (*Table, error) {
 	return t, nil
 }
 
+// yamlParserProblems are the problems yaml.v3's parser (not its scanner)
+// reports. For them the decoder prints a 0-based line (it adds one only for
+// scanner errors), so the line is off by one unless corrected.
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
 func syntaxError(name string, err error) *ConfigError {
 	line := 1
-	if m := yamlErrLine.FindStringSubmatch(err.Error()); m != nil {
+	msg := err.Error()
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
+		for _, p := range yamlParserProblems {
+			if strings.HasSuffix(msg, p) {
+				line++
+				break
+			}
+		}
 	}
 	return &ConfigError{File: name, Line: line, Col: 1, Err: fmt.Errorf("invalid YAML: %s", cleanYAMLError(err))}
 }

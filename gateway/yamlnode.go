@@ -17,19 +17,26 @@ import (
 type nodeIndex struct {
 	file  string
 	nodes map[string]*yaml.Node
+	keys  map[string]*yaml.Node // the key node of each mapping value
+	bad   map[string]bool       // paths the walk already reported
 	errs  ConfigErrors
 }
 
 func newNodeIndex(file string) *nodeIndex {
-	return &nodeIndex{file: file, nodes: make(map[string]*yaml.Node)}
+	return &nodeIndex{file: file, nodes: make(map[string]*yaml.Node), keys: make(map[string]*yaml.Node), bad: make(map[string]bool)}
 }
 
 // pos returns the line and column of path, or of its closest indexed
 // ancestor when path itself is absent (a missing required field points at
-// the mapping that lacks it).
+// the mapping that lacks it). A problem with a scalar points at the value;
+// a problem with a whole section (a mapping or list) points at its key,
+// where the reader's eye finds the section.
 func (ix *nodeIndex) pos(path string) (int, int) {
 	for p := path; ; {
 		if n, ok := ix.nodes[p]; ok {
+			if k := ix.keys[p]; k != nil && (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) {
+				return k.Line, k.Column
+			}
 			return n.Line, n.Column
 		}
 		if p == "" {
@@ -47,7 +54,22 @@ func parentPath(p string) string {
 	return p[:i]
 }
 
+// reported says whether the walk already reported path or an ancestor of
+// it: semantic checks stay quiet there rather than cascade (a urls: that
+// is not a list is not also "missing").
+func (ix *nodeIndex) reported(path string) bool {
+	for p := path; p != ""; p = parentPath(p) {
+		if ix.bad[p] {
+			return true
+		}
+	}
+	return false
+}
+
 func (ix *nodeIndex) errorf(path, format string, args ...any) {
+	if ix.reported(path) {
+		return
+	}
 	line, col := ix.pos(path)
 	ix.errs = append(ix.errs, &ConfigError{File: ix.file, Line: line, Col: col, Path: path, Err: fmt.Errorf(format, args...)})
 }
@@ -58,6 +80,7 @@ func (ix *nodeIndex) warnf(path, format string, args ...any) {
 }
 
 func (ix *nodeIndex) errorAt(n *yaml.Node, path, format string, args ...any) {
+	ix.bad[path] = true
 	ix.errs = append(ix.errs, &ConfigError{File: ix.file, Line: n.Line, Col: n.Column, Path: path, Err: fmt.Errorf(format, args...)})
 }
 
@@ -112,8 +135,10 @@ func (ix *nodeIndex) walk(n *yaml.Node, t reflect.Type, path string) {
 				ix.errorAt(k, sub, "unknown field %q%s", k.Value, suggest(k.Value, fieldNames(fields)))
 				continue
 			}
+			ix.keys[sub] = k
 			ix.walk(v, f.Type, sub)
 		}
+		dropDuplicateKeys(n)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			ix.errorAt(n, path, "expected a mapping, got %s", describe(n))
@@ -132,8 +157,10 @@ func (ix *nodeIndex) walk(n *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			seen[k.Value] = true
+			ix.keys[sub] = k
 			ix.walk(v, t.Elem(), sub)
 		}
+		dropDuplicateKeys(n)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			ix.errorAt(n, path, "expected a list, got %s", describe(n))
@@ -154,6 +181,23 @@ func (ix *nodeIndex) walk(n *yaml.Node, t reflect.Type, path string) {
 			ix.errorAt(n, path, "expected %s, got %q", kindName(t), n.Value)
 		}
 	}
+}
+
+// dropDuplicateKeys removes the second and later pairs of a repeated key
+// (already reported) so decoding the rest of the file still works and the
+// semantic checks do not invent problems from a failed decode.
+func dropDuplicateKeys(n *yaml.Node) {
+	seen := map[string]bool{}
+	out := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind == yaml.ScalarNode && seen[k.Value] {
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, n.Content[i], n.Content[i+1])
+	}
+	n.Content = out
 }
 
 func isNull(n *yaml.Node) bool {

@@ -1,0 +1,372 @@
+package test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugins"
+)
+
+// badConfigs pairs each test/testdata/bad/*.yaml with the exact error text a
+// user sees (STYLE.md §8: the message is part of the UX). Every line is
+// "FILE:LINE:COL: PATH: problem", sorted by position, every problem at once.
+var badConfigs = []struct {
+	name string // file name in testdata/bad
+	want string
+}{
+	{
+		name: "unknown_key.yaml",
+		want: `unknown_key.yaml:9:7: routes[0].match.metods: unknown field "metods" (did you mean "methods"?)`,
+	},
+	{
+		name: "unknown_upstream.yaml",
+		want: `unknown_upstream.yaml:13:17: routes[0].new.upstream: unknown upstream "billing-v2" (known: billing, legacy)`,
+	},
+	{
+		// An empty value would match requests without the header; the
+		// gateway asks for the exact value instead.
+		name: "header_empty_value.yaml",
+		want: `header_empty_value.yaml:10:17: routes[0].match.headers.X-Beta: empty value: give the exact value the header must have`,
+	},
+	{
+		// A declared upstream with a bad URL is reported once, where it
+		// is declared, not again as "unknown" where a route uses it.
+		name: "broken_upstream_referenced.yaml",
+		want: `broken_upstream_referenced.yaml:6:12: upstreams.catalog.urls[0]: bad URL "ftp://127.0.0.1:9082": scheme must be http or https`,
+	},
+	{
+		name: "duplicate_route_id.yaml",
+		want: `duplicate_route_id.yaml:10:9: routes[1].id: duplicate route id "courses" (also routes[0])`,
+	},
+	{
+		// A duplicate id must be reported even when the routes carrying it
+		// have other problems: fixing the template must not reveal a new
+		// error on the next run.
+		name: "duplicate_route_id_invalid_route.yaml",
+		want: `duplicate_route_id_invalid_route.yaml:10:9: routes[1].id: duplicate route id "courses" (also routes[0])
+duplicate_route_id_invalid_route.yaml:12:13: routes[1].match.path: bad template "/api/courses-{year}": segment "courses-{year}": a parameter must be a whole segment like {id}
+duplicate_route_id_invalid_route.yaml:14:9: routes[2].id: duplicate route id "courses" (also routes[0])
+duplicate_route_id_invalid_route.yaml:17:11: routes[2].side: bad side "sideways": legacy or new`,
+	},
+	{
+		name: "template_partial_segment.yaml",
+		want: `template_partial_segment.yaml:8:13: routes[0].match.path: bad template "/file-{id}.json": segment "file-{id}.json": a parameter must be a whole segment like {id}`,
+	},
+	{
+		name: "template_rest_not_last.yaml",
+		want: `template_rest_not_last.yaml:8:13: routes[0].match.path: bad template "/files/{rest...}/meta": "{rest...}" must be the last segment`,
+	},
+	{
+		name: "template_duplicate_param.yaml",
+		want: `template_duplicate_param.yaml:8:13: routes[0].match.path: bad template "/pairs/{id}/{id}": parameter "id" appears twice`,
+	},
+	{
+		name: "template_empty_segment.yaml",
+		want: `template_empty_segment.yaml:8:13: routes[0].match.path: bad template "/api//courses": empty segment (//) never matches: paths are merged before matching`,
+	},
+	{
+		// The error names routes[1].match, so it points at the match: key
+		// (line 12), not at the first key inside it.
+		name: "ambiguous.yaml",
+		want: `ambiguous.yaml:12:5: routes[1].match: ambiguous: route "course-write" and route "course-read" (line 6) match the same requests with equal precedence; make one more specific (methods, hosts, headers) or remove one`,
+	},
+	{
+		name: "duration_no_unit.yaml",
+		want: `duration_no_unit.yaml:6:16: upstreams.legacy.timeouts.connect: bad duration "5": use a number with a unit, like 500ms, 5s or 2m`,
+	},
+	{
+		name: "duration_negative.yaml",
+		want: `duration_negative.yaml:3:12: server.timeouts.drain: bad duration "-1s": must not be negative`,
+	},
+	{
+		name: "percent_over_100.yaml",
+		want: `percent_over_100.yaml:13:16: routes[0].canary.percent: bad percentage 150: must be a number from 0 to 100 with at most two decimals`,
+	},
+	{
+		name: "percent_three_decimals.yaml",
+		want: `percent_three_decimals.yaml:13:16: routes[0].canary.percent: bad percentage 12.345: must be a number from 0 to 100 with at most two decimals`,
+	},
+	{
+		name: "percent_not_number.yaml",
+		want: `percent_not_number.yaml:13:16: routes[0].canary.percent: expected a number, got "ten"`,
+	},
+	{
+		name: "legacy_unset.yaml",
+		want: `legacy_unset.yaml:1:1: legacy: legacy is not set: name the upstream that is the legacy system (it serves every request no route claims)`,
+	},
+	{
+		name: "legacy_unknown.yaml",
+		want: `legacy_unknown.yaml:1:9: legacy: unknown upstream "legacy-php" (known: catalog, legacy)`,
+	},
+	{
+		// The unclosed "[" is on line 4; yaml.v3 reports parser errors
+		// with a 0-based line ("line 3"), which must not leak through.
+		name: "yaml_syntax.yaml",
+		want: `yaml_syntax.yaml:4:1: invalid YAML: did not find expected ',' or ']'`,
+	},
+	{
+		// A header line that lost its "#": yaml.v3 reads line 1 as a
+		// complete document and fails on line 3. That is a syntax error
+		// at line 3; the file has no second "---".
+		name: "yaml_stray_text.yaml",
+		want: `yaml_stray_text.yaml:3:1: invalid YAML: did not find expected <document start>`,
+	},
+	{
+		// Scanner errors (here a tab used for indentation) carry the
+		// right line.
+		name: "yaml_tab.yaml",
+		want: `yaml_tab.yaml:4:1: invalid YAML: found character that cannot start any token`,
+	},
+	{
+		// One problem, one message: the wrongly typed urls must not also be
+		// reported as missing.
+		name: "wrong_type_list.yaml",
+		want: `wrong_type_list.yaml:4:11: upstreams.legacy.urls: expected a list, got "http://127.0.0.1:9081"`,
+	},
+	{
+		// One problem, one message: a duplicate key must not make the whole
+		// upstreams section look empty.
+		name: "duplicate_key.yaml",
+		want: `duplicate_key.yaml:5:3: upstreams.legacy: duplicate key "legacy"`,
+	},
+	{
+		name: "second_document.yaml",
+		want: `second_document.yaml:5:1: only one YAML document is allowed (remove the second ---)`,
+	},
+	{
+		// The error names routes[0].canary, so it points at the canary:
+		// key (line 14), not at "percent: 10", which is fine.
+		name: "canary_on_new.yaml",
+		want: `canary_on_new.yaml:14:5: routes[0].canary: a canary splits a legacy route: set side: legacy to send a percentage to new, or remove canary (side: new already sends everything)`,
+	},
+	{
+		name: "new_without_new_section.yaml",
+		want: `new_without_new_section.yaml:6:5: routes[0]: side: new needs a new: section with the new service's upstream`,
+	},
+	{
+		name: "upstream_ftp.yaml",
+		want: `upstream_ftp.yaml:4:12: upstreams.legacy.urls[0]: bad URL "ftp://127.0.0.1:21": scheme must be http or https`,
+	},
+	{
+		name: "upstream_with_path.yaml",
+		want: `upstream_with_path.yaml:5:9: upstreams.legacy.urls[0]: bad URL "http://127.0.0.1:9081/app": a base URL takes no path; use a route rewrite`,
+	},
+	{
+		name: "unknown_plugin.yaml",
+		want: `unknown_plugin.yaml:11:9: routes[0].plugins[0]: unknown plugin "ratelimt" (known: headers)`,
+	},
+	{
+		// Plugin configs are decoded strictly, top-level plugins once.
+		name: "plugin_config.yaml",
+		want: `plugin_config.yaml:7:7: plugins[0].headers.respons: unknown field "respons" (did you mean "response"?)
+plugin_config.yaml:15:18: routes[0].plugins[0].headers: nothing to do: set request or response headers to set or remove`,
+	},
+	{
+		// The plugin list of a route with a bad template is still checked:
+		// every problem at once.
+		name: "plugin_error_invalid_route.yaml",
+		want: `plugin_error_invalid_route.yaml:8:13: routes[0].match.path: bad template "/reports/report-{year}.pdf": segment "report-{year}.pdf": a parameter must be a whole segment like {id}
+plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "ratelimt" (known: headers)`,
+	},
+	{
+		name: "rewrite_unknown_param.yaml",
+		want: `rewrite_unknown_param.yaml:11:16: routes[0].legacy.rewrite: bad rewrite "/course.php?id={course_id}": unknown parameter {course_id} (known: id)`,
+	},
+	{
+		name: "reserved_id_default.yaml",
+		want: `reserved_id_default.yaml:6:9: routes[0].id: id "default" is reserved for requests no route matches`,
+	},
+	{
+		name: "lowercase_method.yaml",
+		want: `lowercase_method.yaml:9:17: routes[0].match.methods[0]: method "get" must be upper case: GET`,
+	},
+	{
+		name: "several_problems.yaml",
+		want: `several_problems.yaml:6:16: upstreams.legacy.timeouts.connect: bad duration "5": use a number with a unit, like 500ms, 5s or 2m
+several_problems.yaml:8:12: upstreams.catalog.urls[0]: bad URL "ftp://127.0.0.1:9082": scheme must be http or https
+several_problems.yaml:13:17: routes[0].match.methods[0]: method "get" must be upper case: GET
+several_problems.yaml:16:17: routes[0].new.upstream: unknown upstream "catalgo" (known: catalog, legacy)
+several_problems.yaml:19:13: routes[1].match.path: bad template "/file-{id}.json": segment "file-{id}.json": a parameter must be a whole segment like {id}
+several_problems.yaml:22:16: routes[1].canary.percent: bad percentage 150: must be a number from 0 to 100 with at most two decimals`,
+	},
+}
+
+func loadRoutes(t *testing.T, path string) (*gateway.Table, error) {
+	t.Helper()
+	tbl, err := gateway.Load(path, gateway.LoadOptions{Registry: plugins.Builtin()})
+	if err == nil {
+		t.Cleanup(func() { _ = tbl.Close() })
+	}
+	return tbl, err
+}
+
+func TestConfigBadFiles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range badConfigs {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tbl, err := loadRoutes(t, filepath.Join("testdata", "bad", tc.name))
+			if err == nil {
+				t.Fatalf("loaded without error (%d routes); want:\n%s", len(tbl.Routes), tc.want)
+			}
+			if got := err.Error(); got != tc.want {
+				t.Errorf("error text mismatch\ngot:\n%s\nwant:\n%s", got, tc.want)
+			}
+			var ces gateway.ConfigErrors
+			if !errors.As(err, &ces) {
+				t.Fatalf("error is %T, want gateway.ConfigErrors", err)
+			}
+			for i, ce := range ces {
+				if ce.File != tc.name {
+					t.Errorf("entry %d: File = %q, want %q", i, ce.File, tc.name)
+				}
+				if ce.Line < 1 || ce.Col < 1 {
+					t.Errorf("entry %d: position %d:%d, want both >= 1", i, ce.Line, ce.Col)
+				}
+				if ce.Warning {
+					t.Errorf("entry %d is a warning but was returned as an error: %v", i, ce)
+				}
+				if i > 0 && (ce.Line < ces[i-1].Line || ce.Line == ces[i-1].Line && ce.Col < ces[i-1].Col) {
+					t.Errorf("entry %d (%d:%d) is not sorted after entry %d (%d:%d)", i, ce.Line, ce.Col, i-1, ces[i-1].Line, ces[i-1].Col)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigBadFilesCovered keeps testdata/bad and the table in step: every
+// bad file has an expected message and every table entry has a file.
+func TestConfigBadFilesCovered(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := map[string]bool{}
+	for _, f := range files {
+		onDisk[filepath.Base(f)] = true
+	}
+	inTable := map[string]bool{}
+	for _, tc := range badConfigs {
+		if inTable[tc.name] {
+			t.Errorf("%s is listed twice in badConfigs", tc.name)
+		}
+		inTable[tc.name] = true
+		if !onDisk[tc.name] {
+			t.Errorf("%s is in badConfigs but not in testdata/bad", tc.name)
+		}
+	}
+	for name := range onDisk {
+		if !inTable[name] {
+			t.Errorf("testdata/bad/%s has no expected error in badConfigs", name)
+		}
+	}
+}
+
+func TestConfigGoodFiles(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "good", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, filepath.Join("..", "routes.yaml"))
+	sort.Strings(files)
+	if len(files) < 3 {
+		t.Fatalf("found only %v; want the repo's routes.yaml and testdata/good/*.yaml", files)
+	}
+	// Warnings each good file is expected to produce; files not listed
+	// must load without any.
+	wantWarnings := map[string]string{
+		"unused_upstream.yaml": `unused_upstream.yaml:6:3: upstreams.billing: upstream "billing" is not used by any route`,
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if f == filepath.Join("..", "routes.yaml") {
+			name = "repo routes.yaml"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tbl, err := loadRoutes(t, f)
+			if err != nil {
+				t.Fatalf("want no error, got:\n%v", err)
+			}
+			if tbl.Default == nil || tbl.Default.ID != gateway.DefaultRouteID {
+				t.Errorf("table has no default route")
+			}
+			if tbl.Legacy == nil {
+				t.Errorf("table has no legacy upstream")
+			}
+			got := ""
+			if len(tbl.Warnings) > 0 {
+				got = tbl.Warnings.Error()
+			}
+			if want := wantWarnings[filepath.Base(f)]; got != want {
+				t.Errorf("warnings mismatch\ngot:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestConfigRepoRoutes pins what the repo's routes.yaml compiles to, so a
+// loader change that silently drops a route or a rewrite is caught.
+func TestConfigRepoRoutes(t *testing.T) {
+	t.Parallel()
+	tbl, err := loadRoutes(t, filepath.Join("..", "routes.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tbl.Summary(), "4 routes (1 new, 1 canary, 2 legacy), 2 upstreams, legacy upstream legacy-php"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+	var ids []string
+	for _, r := range tbl.Routes {
+		ids = append(ids, r.ID)
+	}
+	sort.Strings(ids)
+	if got, want := strings.Join(ids, ","), "course-detail,course-list,export,login"; got != want {
+		t.Errorf("route ids = %s, want %s", got, want)
+	}
+}
+
+// TestConfigWarningsAreNotErrors: a file whose only problems are warnings
+// loads, and the warnings come back in Table.Warnings with positions.
+func TestConfigWarningsAreNotErrors(t *testing.T) {
+	t.Parallel()
+	tbl, err := loadRoutes(t, filepath.Join("testdata", "good", "unused_upstream.yaml"))
+	if err != nil {
+		t.Fatalf("a warning must not fail the load, got:\n%v", err)
+	}
+	if len(tbl.Warnings) != 1 {
+		t.Fatalf("got %d warnings (%v), want 1", len(tbl.Warnings), tbl.Warnings)
+	}
+	w := tbl.Warnings[0]
+	if !w.Warning {
+		t.Errorf("Warnings[0].Warning = false, want true")
+	}
+	if w.Path != "upstreams.billing" {
+		t.Errorf("Warnings[0].Path = %q, want upstreams.billing", w.Path)
+	}
+	if w.Line < 1 || w.Col < 1 {
+		t.Errorf("Warnings[0] position %d:%d, want both >= 1", w.Line, w.Col)
+	}
+	if _, ok := tbl.Upstreams["billing"]; !ok {
+		t.Errorf("the unused upstream must still be compiled")
+	}
+}
+
+// TestConfigMissingFile: a file that cannot be read is a plain wrapped error.
+func TestConfigMissingFile(t *testing.T) {
+	t.Parallel()
+	_, err := gateway.Load(filepath.Join(t.TempDir(), "nope.yaml"), gateway.LoadOptions{Registry: plugins.Builtin()})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want one wrapping os.ErrNotExist", err)
+	}
+	if !strings.HasPrefix(err.Error(), "loading routes: ") {
+		t.Errorf("err = %q, want the prefix \"loading routes: \"", err)
+	}
+}
