@@ -38,6 +38,15 @@ func OpenAccessLog(dest string, m *Metrics, errLog *slog.Logger) (*AccessLog, er
 		}
 		out, closer = f, f
 	}
+	return newAccessLog(out, closer, m, errLog), nil
+}
+
+// NewAccessLog writes the access log to w (tests, custom sinks).
+func NewAccessLog(w io.Writer, m *Metrics, errLog *slog.Logger) *AccessLog {
+	return newAccessLog(w, nil, m, errLog)
+}
+
+func newAccessLog(out io.Writer, closer io.Closer, m *Metrics, errLog *slog.Logger) *AccessLog {
 	fw := &flushWriter{out: out, bw: bufio.NewWriterSize(out, 64<<10), closer: closer, metrics: m, errLog: errLog, stop: make(chan struct{}), done: make(chan struct{})}
 	go fw.loop(200 * time.Millisecond)
 	h := slog.NewJSONHandler(fw, &slog.HandlerOptions{
@@ -48,7 +57,14 @@ func OpenAccessLog(dest string, m *Metrics, errLog *slog.Logger) (*AccessLog, er
 			return a
 		},
 	})
-	return &AccessLog{Logger: slog.New(h), w: fw}, nil
+	return &AccessLog{Logger: slog.New(h), w: fw}
+}
+
+// Flush writes buffered lines out now.
+func (a *AccessLog) Flush() {
+	if a != nil && a.w != nil {
+		a.w.flush()
+	}
 }
 
 // Close flushes and closes the log.

@@ -31,6 +31,7 @@ const (
 	hTrailer
 	hTransferEncoding
 	hUpgrade
+	hHTTP2Settings
 	hExpect
 	hXForwardedFor
 	hXForwardedHost
@@ -60,6 +61,9 @@ var hopHeaders = []hopHeader{
 	// No protocol upgrades (WebSocket, h2c) through the gateway: an
 	// "Upgrade: h2c" that reached an upstream could smuggle HTTP/2 past it.
 	{name: "Upgrade", bit: hUpgrade, resp: true},
+	// RFC 9113 §3.2.1 (h2c): connection-specific, meaningless without the
+	// Upgrade it travels with.
+	{name: "Http2-Settings", bit: hHTTP2Settings, resp: true},
 	{name: "Expect", bit: hExpect},
 	{name: "X-Forwarded-For", bit: hXForwardedFor, forwarding: true},
 	{name: "X-Forwarded-Host", bit: hXForwardedHost, forwarding: true},

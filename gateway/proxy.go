@@ -213,12 +213,19 @@ func clientFromXFF(h *fasthttp.RequestHeader, prefixes []netip.Prefix, peer neti
 // copyResponse moves the upstream response to the client response: headers
 // minus hop-by-hop ones, and the body as a stream.
 func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthttp.Response) {
+	// A close decided for the client's connection (its own "close"
+	// option, draining) survives the copy; the upstream closing its
+	// connection is the pool's business, not the client's.
+	// (Deleting the Connection header resets fasthttp's close flag, so it
+	// is restored after stripping.)
+	clientClose := out.ConnectionClose()
 	up.Header.CopyTo(&out.Header)
-	// The upstream closing its connection is the pool's business, not the
-	// client's.
-	out.Header.ResetConnectionClose()
 	out.Header.SetNoDefaultContentType(true)
 	stripResponse(&out.Header)
+	out.Header.ResetConnectionClose()
+	if clientClose {
+		out.SetConnectionClose()
+	}
 	if len(st.reqID) > 0 {
 		out.Header.SetBytesV(fiber.HeaderXRequestID, st.reqID)
 	}

@@ -103,7 +103,7 @@ func (rt *Router) Handle(c *fiber.Ctx) error {
 		fctx.SetConnectionClose()
 	}
 	if rerr := rt.prepare(st); rerr != nil {
-		rt.rejectRequest(c, st, rerr)
+		rt.rejectRequest(st, rerr)
 		return nil
 	}
 	if t.Server.PublicHealth && (st.dec == "/healthz" || st.dec == "/readyz") {
@@ -184,6 +184,9 @@ func (rt *Router) prepare(st *reqState) *RequestError {
 	if err := scanHeaders(h.RawHeaders(), srv.MaxHeaderCount, &st.facts); err != nil {
 		return err
 	}
+	if st.facts.close {
+		fctx.SetConnectionClose()
+	}
 	host := h.Host()
 	if len(host) == 0 && string(proto) == "HTTP/1.1" {
 		return errNoHost // RFC 9112 §3.2
@@ -211,7 +214,7 @@ func (rt *Router) prepare(st *reqState) *RequestError {
 }
 
 // rejectRequest answers a request the gateway refuses before routing.
-func (rt *Router) rejectRequest(c *fiber.Ctx, st *reqState, rerr *RequestError) {
+func (rt *Router) rejectRequest(st *reqState, rerr *RequestError) {
 	st.reason = rerr.Code
 	rt.metrics.Rejected.WithLabelValues(rerr.Code).Inc()
 	fctx := st.fctx
@@ -219,6 +222,39 @@ func (rt *Router) rejectRequest(c *fiber.Ctx, st *reqState, rerr *RequestError) 
 	fctx.SetConnectionClose()
 	writeJSONError(fctx, rerr.Status, rerr.Code, rerr.Message, st.reqID)
 	rt.finish(st, nil)
+}
+
+var errBodyTooLarge = reject(413, "body_too_large", "request body too large")
+
+// ExpectHandler decides an "Expect: 100-continue" request from its headers,
+// before the client sends the body: the same edge checks as any request,
+// and the matched route's body limit (413 instead of 100 Continue, so a
+// client never uploads a body that will be refused).
+func (rt *Router) ExpectHandler(fctx *fasthttp.RequestCtx) int {
+	t := rt.table.Load()
+	if t == nil {
+		return fasthttp.StatusServiceUnavailable
+	}
+	st := acquireState(rt, fctx)
+	st.table = t
+	st.start = time.Now()
+	rt.inflight.Add(1)
+	rt.metrics.InFlight.Inc()
+	if rerr := rt.prepare(st); rerr != nil {
+		rt.rejectRequest(st, rerr)
+		return rerr.Status
+	}
+	r := t.Match(fctx.Method(), fctx.Request.Header.Host(), st.dec, st.fwd, &fctx.Request.Header, &st.caps)
+	if cl := fctx.Request.Header.ContentLength(); r.maxBody >= 0 && int64(cl) > r.maxBody {
+		st.route = r
+		st.side = r.Side
+		rt.rejectRequest(st, errBodyTooLarge)
+		return errBodyTooLarge.Status
+	}
+	rt.inflight.Add(-1)
+	rt.metrics.InFlight.Dec()
+	st.release()
+	return fasthttp.StatusContinue
 }
 
 func (rt *Router) health(c *fiber.Ctx, st *reqState) {

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 )
 
 // Server runs the public listener (Fiber) and the operator listener
@@ -56,6 +57,15 @@ func NewServer(rt *Router, o ServerOptions) *Server {
 	fs.SecureErrorLogMessage = true
 	// Add "Connection: close" to responses once shutdown starts.
 	fs.CloseOnShutdown = true
+	fs.ExpectHandler = rt.ExpectHandler
+	// Once the headers are in, the body is governed by read_body, not by
+	// read_header: fasthttp reads bodies up to BodyLimit before the
+	// handler runs, under whatever deadline is set, so without this a
+	// small body that stalls would hold the connection for read_header.
+	readBody := cfg.ReadBodyTimeout
+	fs.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: readBody}
+	}
 	app.Use(rt.Handle)
 
 	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg}

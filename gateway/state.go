@@ -255,6 +255,46 @@ func (b *respBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// copyBufPool holds the buffers streamed response bodies are copied through.
+var copyBufPool = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
+
+// WriteTo copies the body to the client and flushes after every read, so
+// bytes reach the client as the upstream produces them (a slow export, a
+// long poll, a stalled upstream's partial body) rather than sitting in
+// fasthttp's write buffer until it fills. fasthttp uses it for bodies with
+// a Content-Length; chunked bodies are flushed chunk by chunk by fasthttp.
+func (b *respBody) WriteTo(w io.Writer) (int64, error) {
+	bufp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bufp)
+	buf := *bufp
+	flusher, _ := w.(interface{ Flush() error })
+	var total int64
+	for {
+		n, rerr := b.Read(buf)
+		if n > 0 {
+			wn, werr := w.Write(buf[:n])
+			total += int64(wn)
+			if werr != nil {
+				return total, werr
+			}
+			if flusher != nil {
+				if err := flusher.Flush(); err != nil {
+					return total, err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
 // CloseWithError implements fasthttp.ReadCloserWithError.
 func (b *respBody) CloseWithError(werr error) error {
 	st := b.st

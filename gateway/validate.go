@@ -40,6 +40,10 @@ type reqFacts struct {
 	ndel int
 	// teTrailers: the client sent "TE: trailers".
 	teTrailers bool
+	// close: some Connection header carries the "close" option, wherever
+	// it appears in the list (fasthttp only honours a whole-value match
+	// in the last Connection header); RFC 9112 §9.6 says we MUST close.
+	close bool
 }
 
 func (f *reqFacts) addDel(name []byte) bool {
@@ -172,7 +176,11 @@ func scanHeaders(raw []byte, maxCount int, f *reqFacts) *RequestError {
 	for _, v := range connValues[:nconn] {
 		var bad bool
 		forEachToken(v, func(tok []byte) {
-			if equalFoldASCII(tok, "close") || equalFoldASCII(tok, "keep-alive") {
+			if equalFoldASCII(tok, "close") {
+				f.close = true
+				return
+			}
+			if equalFoldASCII(tok, "keep-alive") {
 				return
 			}
 			// Nominating a framing header is never legitimate: deleting
