@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -262,12 +264,7 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 	if len(f.Upstreams) == 0 {
 		c.errorf("upstreams", "no upstreams: define at least the legacy system")
 	}
-	names := make([]string, 0, len(f.Upstreams))
-	for n := range f.Upstreams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		us := f.Upstreams[name]
 		path := "upstreams." + name
 		if !upstreamNameRe.MatchString(name) {
@@ -329,21 +326,19 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 		c.errorf("legacy", "legacy is not set: name the upstream that is the legacy system (it serves every request no route claims)")
 	case t.Upstreams[f.Legacy] == nil:
 		if _, declared := f.Upstreams[f.Legacy]; !declared {
-			c.errorf("legacy", "unknown upstream %q%s", f.Legacy, knownList(f.Upstreams))
+			c.errorf("legacy", "unknown upstream %q%s", f.Legacy, knownList(f.Upstreams, "no upstreams are defined"))
 		}
 	default:
 		t.Legacy = t.Upstreams[f.Legacy]
 	}
 }
 
-func knownList(m map[string]*UpstreamSpec) string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+// knownList renders the keys of m for an "unknown name" error, or none when
+// m is empty.
+func knownList[V any](m map[string]V, none string) string {
+	names := slices.Sorted(maps.Keys(m))
 	if len(names) == 0 {
-		return " (no upstreams are defined)"
+		return " (" + none + ")"
 	}
 	return " (known: " + strings.Join(names, ", ") + ")"
 }
@@ -370,12 +365,7 @@ func (c *compiler) upstreamRef(path, name string, t *Table, used map[string]bool
 		if _, declared := c.declared[name]; declared {
 			return nil // declared but broken: reported where it is declared
 		}
-		names := make([]string, 0, len(t.Upstreams))
-		for n := range t.Upstreams {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		c.errorf(path, "unknown upstream %q (known: %s)", name, strings.Join(names, ", "))
+		c.errorf(path, "unknown upstream %q%s", name, knownList(c.declared, "no upstreams are defined"))
 		return nil
 	}
 	used[name] = true
@@ -451,12 +441,7 @@ func (c *compiler) compileRoute(path string, rs *RouteSpec, t *Table, defaultKey
 		}
 		r.hosts = append(r.hosts, lh)
 	}
-	hnames := make([]string, 0, len(m.Headers))
-	for name := range m.Headers {
-		hnames = append(hnames, name)
-	}
-	sort.Strings(hnames)
-	for _, name := range hnames {
+	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 		valid := name != ""
 		for i := 0; i < len(name); i++ {
 			if !tchar[name[i]] {
@@ -602,7 +587,7 @@ func (c *compiler) buildPlugins(t *Table, r *Route, base string, specs []PluginS
 		}
 		spec, found := c.opts.Registry[ps.Name]
 		if !found {
-			c.errorf(pp, "unknown plugin %q%s", ps.Name, registryList(c.opts.Registry))
+			c.errorf(pp, "unknown plugin %q%s", ps.Name, knownList(c.opts.Registry, "no plugins are registered"))
 			continue
 		}
 		cfg := ps.Config
@@ -626,18 +611,6 @@ func (c *compiler) buildPlugins(t *Table, r *Route, base string, specs []PluginS
 		}
 	}
 	return plugins
-}
-
-func registryList(r Registry) string {
-	names := make([]string, 0, len(r))
-	for n := range r {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return " (no plugins are registered)"
-	}
-	return " (known: " + strings.Join(names, ", ") + ")"
 }
 
 // checkAmbiguity reports routes that match the same requests with the same

@@ -5,7 +5,7 @@ import "gopkg.in/yaml.v3"
 // This file holds the yaml structs for routes.yaml and nothing else: decoding
 // only. Durations and sizes are kept as the strings the user wrote so that
 // compile can report a bad value at its exact line and column; defaults are
-// applied in one place, compile (see defaults.go).
+// applied in one place, compile (compile.go).
 
 // File is the root of routes.yaml.
 type File struct {
