@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"gopkg.in/yaml.v3"
@@ -55,4 +56,38 @@ func (e Env) Decode(n *yaml.Node, cfg any) error {
 // Errorf returns a ConfigError located at n.
 func (e Env) Errorf(n *yaml.Node, format string, args ...any) error {
 	return &ConfigError{File: e.File, Line: n.Line, Col: n.Column, Path: e.Path, Err: fmt.Errorf(format, args...)}
+}
+
+// ErrorIn returns a ConfigError for the value at sub, a dotted path inside
+// the plugin's configuration ("request.set.X-Api-Version"), located at that
+// key in n, or at n when it is not there.
+func (e Env) ErrorIn(n *yaml.Node, sub string, format string, args ...any) error {
+	at := n
+	if k := findKey(n, strings.Split(sub, ".")); k != nil {
+		at = k
+	}
+	return &ConfigError{File: e.File, Line: at.Line, Col: at.Column, Path: joinPath(e.Path, sub), Err: fmt.Errorf(format, args...)}
+}
+
+// findKey follows keys through nested mappings and returns the key node of
+// the last one, or nil.
+func findKey(n *yaml.Node, keys []string) *yaml.Node {
+	var found *yaml.Node
+	for _, k := range keys {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				found, next = n.Content[i], n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return found
 }

@@ -161,6 +161,11 @@ duplicate_route_id_invalid_route.yaml:17:11: routes[2].side: bad side "sideways"
 		want: `unknown_plugin.yaml:11:9: routes[0].plugins[0]: unknown plugin "ratelimt" (known: headers)`,
 	},
 	{
+		// Forwarding, framing and request-id headers belong to the gateway.
+		name: "plugin_reserved_header.yaml",
+		want: `plugin_reserved_header.yaml:8:15: plugins[0].headers.request.set.X-Forwarded-For: X-Forwarded-For is managed by the gateway and cannot be changed here`,
+	},
+	{
 		// Plugin configs are decoded strictly, top-level plugins once.
 		name: "plugin_config.yaml",
 		want: `plugin_config.yaml:7:7: plugins[0].headers.respons: unknown field "respons" (did you mean "response"?)

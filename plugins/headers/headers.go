@@ -19,7 +19,8 @@ package headers
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,12 +65,20 @@ func (Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
 		return nil, err
 	}
 	p := &plugin{}
-	var err error
-	if p.reqSet, p.reqDel, err = compile(cfg.Request); err != nil {
-		return nil, env.Errorf(n, "request: %v", err)
-	}
-	if p.respSet, p.respDel, err = compile(cfg.Response); err != nil {
-		return nil, env.Errorf(n, "response: %v", err)
+	for _, side := range []struct {
+		name string
+		ops  Ops
+		set  *[]kv
+		del  *[]string
+	}{
+		{"request", cfg.Request, &p.reqSet, &p.reqDel},
+		{"response", cfg.Response, &p.respSet, &p.respDel},
+	} {
+		set, del, bad := compile(side.ops)
+		if bad != nil {
+			return nil, env.ErrorIn(n, side.name+"."+bad.at, "%s", bad.msg)
+		}
+		*side.set, *side.del = set, del
 	}
 	if len(p.reqSet)+len(p.reqDel)+len(p.respSet)+len(p.respDel) == 0 {
 		return nil, env.Errorf(n, "nothing to do: set request or response headers to set or remove")
@@ -79,34 +88,32 @@ func (Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
 
 type kv struct{ k, v string }
 
-func compile(o Ops) (set []kv, del []string, err error) {
-	check := func(name string) error {
+// problem is a bad entry: where it is (inside request/response) and why.
+type problem struct{ at, msg string }
+
+func compile(o Ops) (set []kv, del []string, bad *problem) {
+	check := func(name string) string {
 		if name == "" || strings.ContainsAny(name, " \t:\r\n_") {
-			return fmt.Errorf("bad header name %q", name)
+			return fmt.Sprintf("bad header name %q", name)
 		}
 		if reserved[strings.ToLower(name)] || strings.HasPrefix(strings.ToLower(name), "x-strangler-") {
-			return fmt.Errorf("header %s is managed by the gateway", name)
+			return fmt.Sprintf("%s is managed by the gateway and cannot be changed here", name)
 		}
-		return nil
+		return ""
 	}
 	for _, name := range o.Remove {
-		if err := check(name); err != nil {
-			return nil, nil, err
+		if msg := check(name); msg != "" {
+			return nil, nil, &problem{"remove", msg}
 		}
 		del = append(del, name)
 	}
-	names := make([]string, 0, len(o.Set))
-	for name := range o.Set {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := check(name); err != nil {
-			return nil, nil, err
+	for _, name := range slices.Sorted(maps.Keys(o.Set)) {
+		if msg := check(name); msg != "" {
+			return nil, nil, &problem{"set." + name, msg}
 		}
 		v := o.Set[name]
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return nil, nil, fmt.Errorf("header %s: value must not contain CR, LF or NUL", name)
+			return nil, nil, &problem{"set." + name, "value must not contain CR, LF or NUL"}
 		}
 		set = append(set, kv{name, v})
 	}
