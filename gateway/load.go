@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -45,7 +44,7 @@ var yamlErrLine = regexp.MustCompile(`line (\d+)`)
 
 // Parse is Load for bytes already read; file names the source in errors.
 func Parse(file string, data []byte, opts LoadOptions) (*Table, error) {
-	name := filepath.Base(file)
+	name := file
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -215,20 +215,23 @@ func TestConfigBadFiles(t *testing.T) {
 	for _, tc := range badConfigs {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tbl, err := loadRoutes(t, filepath.Join("testdata", "bad", tc.name))
+			// Errors name the file as it was given, like a compiler does.
+			path := filepath.Join("testdata", "bad", tc.name)
+			want := strings.ReplaceAll(tc.want, tc.name+":", path+":")
+			tbl, err := loadRoutes(t, path)
 			if err == nil {
-				t.Fatalf("loaded without error (%d routes); want:\n%s", len(tbl.Routes), tc.want)
+				t.Fatalf("loaded without error (%d routes); want:\n%s", len(tbl.Routes), want)
 			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("error text mismatch\ngot:\n%s\nwant:\n%s", got, tc.want)
+			if got := err.Error(); got != want {
+				t.Errorf("error text mismatch\ngot:\n%s\nwant:\n%s", got, want)
 			}
 			var ces gateway.ConfigErrors
 			if !errors.As(err, &ces) {
 				t.Fatalf("error is %T, want gateway.ConfigErrors", err)
 			}
 			for i, ce := range ces {
-				if ce.File != tc.name {
-					t.Errorf("entry %d: File = %q, want %q", i, ce.File, tc.name)
+				if ce.File != path {
+					t.Errorf("entry %d: File = %q, want %q", i, ce.File, path)
 				}
 				if ce.Line < 1 || ce.Col < 1 {
 					t.Errorf("entry %d: position %d:%d, want both >= 1", i, ce.Line, ce.Col)
@@ -310,7 +313,9 @@ func TestConfigGoodFiles(t *testing.T) {
 			if len(tbl.Warnings) > 0 {
 				got = tbl.Warnings.Error()
 			}
-			if want := wantWarnings[filepath.Base(f)]; got != want {
+			want := wantWarnings[filepath.Base(f)]
+			want = strings.ReplaceAll(want, filepath.Base(f)+":", f+":")
+			if got != want {
 				t.Errorf("warnings mismatch\ngot:\n%s\nwant:\n%s", got, want)
 			}
 		})

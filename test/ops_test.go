@@ -171,6 +171,9 @@ func TestAccessLog(t *testing.T) {
 	g.get("/api/courses/7?access_token="+secret, "X-Request-Id: log-1",
 		"Authorization: Bearer "+secret, "Cookie: PHPSESSID="+secret)
 
+	// The line is written when the response is complete, which may be a
+	// moment after the client has read it.
+	waitFor(t, func() bool { return strings.Contains(g.accessLog(), `"request_id":"log-1"`) })
 	log := g.accessLog()
 	if strings.Contains(log, secret) {
 		t.Fatalf("access log leaks a credential:\n%s", log)

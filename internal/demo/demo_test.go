@@ -1,0 +1,177 @@
+package demo
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strangler/strangler/plugins"
+)
+
+// freePort returns a loopback port nothing listens on (for a moment).
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// repoRoutes is the repository's own routes.yaml with its loopback ports
+// replaced by free ones (so the test runs beside a running demo), the access
+// log off, and edit applied.
+func repoRoutes(t *testing.T, edit func(string) string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../routes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, port := range []string{"8080", "9081", "9082", "9901"} {
+		if !strings.Contains(s, "127.0.0.1:"+port) {
+			t.Fatalf("routes.yaml no longer uses 127.0.0.1:%s; update this test", port)
+		}
+		s = strings.ReplaceAll(s, "127.0.0.1:"+port, "127.0.0.1:"+freePort(t))
+	}
+	s = strings.Replace(s, "access_log: stdout", "access_log: \"off\"", 1)
+	if edit != nil {
+		s = edit(s)
+	}
+	p := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func startDemo(t *testing.T, cfg string) (*Demo, string) {
+	t.Helper()
+	d, err := Start(Options{ConfigPath: cfg, Registry: plugins.Builtin()})
+	if err != nil {
+		t.Fatalf("demo.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.Gateway.Shutdown(ctx)
+		_ = d.Gateway.Close()
+		d.Close()
+	})
+	return d, "http://" + d.Gateway.PublicAddr
+}
+
+var client = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func get(t *testing.T, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// TestDemo walks the README's demo: both systems behind one URL, the legacy
+// quirks intact, the export streamed, and the usage text pointing at the
+// running gateway.
+func TestDemo(t *testing.T) {
+	d, base := startDemo(t, repoRoutes(t, nil))
+
+	var usage strings.Builder
+	d.Usage(&usage)
+	if !strings.Contains(usage.String(), base+"/api/courses/1") {
+		t.Errorf("usage does not point at the gateway %s:\n%s", base, usage.String())
+	}
+
+	resp, body := get(t, base+"/api/courses/1")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Strangler-Side") != "new" {
+		t.Fatalf("/api/courses/1 = %d side %q, want 200 from new", resp.StatusCode, resp.Header.Get("X-Strangler-Side"))
+	}
+	var c struct {
+		ID    int
+		Price struct{ Currency string }
+	}
+	if err := json.Unmarshal([]byte(body), &c); err != nil || c.ID != 1 || c.Price.Currency != "eur" {
+		t.Errorf("new service course = %+v, %v (%s)", c, err, body)
+	}
+	if resp, _ := get(t, base+"/api/courses/99"); resp.StatusCode != 404 {
+		t.Errorf("/api/courses/99 = %d, want the new service's 404", resp.StatusCode)
+	}
+
+	resp, body = get(t, base+"/index.php")
+	if resp.Header.Get("X-Strangler-Side") != "legacy" || !strings.Contains(body, "Course shop (legacy)") {
+		t.Errorf("/index.php = side %q %q, want the legacy page", resp.Header.Get("X-Strangler-Side"), body)
+	}
+	if v := resp.Header.Get("X-Powered-By"); v != "" {
+		t.Errorf("X-Powered-By %q reached the client; routes.yaml removes it", v)
+	}
+
+	// Legacy login: a 302 with the session cookie, passed through intact.
+	resp, err := client.PostForm(base+"/login", url.Values{"user": {"alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/account.php" || len(resp.Cookies()) != 2 {
+		t.Errorf("login = %d Location %q cookies %v", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies())
+	}
+
+	// The 50,000-row export streams through whole.
+	resp, err = client.Get(base + "/export?rows=50000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		lines++
+	}
+	resp.Body.Close()
+	if sc.Err() != nil || lines != 50001 {
+		t.Errorf("export: %d lines, %v; want header + 50000 rows", lines, sc.Err())
+	}
+	if n := d.Legacy.Hits("/export.php"); n != 1 {
+		t.Errorf("legacy saw %d exports, want 1", n)
+	}
+}
+
+// TestDemoFlip is the README's promise: change a route's side in
+// routes.yaml, restart, and the same URL is answered by the other system.
+func TestDemoFlip(t *testing.T) {
+	cfg := repoRoutes(t, func(s string) string {
+		i := strings.Index(s, "id: course-detail")
+		j := strings.Index(s[i:], "side: new")
+		if i < 0 || j < 0 {
+			t.Fatal("routes.yaml has no course-detail route on side new")
+		}
+		return s[:i+j] + "side: legacy" + s[i+j+len("side: new"):]
+	})
+	d, base := startDemo(t, cfg)
+	resp, body := get(t, base+"/api/courses/1")
+	if resp.Header.Get("X-Strangler-Side") != "legacy" || !strings.Contains(body, `"EUR"`) {
+		t.Fatalf("flipped /api/courses/1 = side %q %s, want legacy's answer", resp.Header.Get("X-Strangler-Side"), body)
+	}
+	if d.Legacy.Hits("/course.php") != 1 || d.New.Requests.Load() != 0 {
+		t.Errorf("legacy /course.php hits %d, new service requests %d", d.Legacy.Hits("/course.php"), d.New.Requests.Load())
+	}
+}
