@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test run this binary's main as a subprocess (for serve,
+// which runs until a signal).
+func TestMain(m *testing.M) {
+	if os.Getenv("STRANGLER_RUN_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const repoRoutes = "../../routes.yaml"
+
+func TestValidate(t *testing.T) {
+	code, out, errOut := runCLI("validate", "-config", repoRoutes)
+	if code != 0 || out != repoRoutes+": OK: 4 routes (1 new, 1 canary, 2 legacy), 2 upstreams, legacy upstream legacy-php\n" || errOut != "" {
+		t.Errorf("validate repo routes.yaml = %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+
+	bad := writeFile(t, `legacy: nope
+upstreams:
+  a: {urls: ["http://127.0.0.1:1"]}
+routes:
+  - id: x
+    match: {path: /x}
+    side: new
+    new: {upstream: b}
+    bogus: 1
+`)
+	code, out, errOut = runCLI("validate", "-config", bad)
+	want := bad + `:1:9: legacy: unknown upstream "nope" (known: a)
+` + bad + `:8:21: routes[0].new.upstream: unknown upstream "b" (known: a)
+` + bad + `:9:5: routes[0].bogus: unknown field "bogus" (known: canary, id, legacy, match, max_body_bytes, new, plugins, side)
+3 problem(s); nothing was applied
+`
+	if code != 1 || out != "" || errOut != want {
+		t.Errorf("validate bad file = %d\nstdout %q\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
+	}
+
+	code, _, errOut = runCLI("validate", "-config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code != 1 || !strings.Contains(errOut, "missing.yaml") {
+		t.Errorf("validate missing file = %d %q", code, errOut)
+	}
+
+	t.Setenv("STRANGLER_CONFIG", repoRoutes)
+	if code, out, _ := runCLI("validate"); code != 0 || !strings.HasPrefix(out, repoRoutes+": OK") {
+		t.Errorf("validate with $STRANGLER_CONFIG = %d %q", code, out)
+	}
+}
+
+func TestRoute(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"migrated", []string{"GET", "/api/courses/1"}, `route:     course-detail (../../routes.yaml:63)
+match:     path /api/courses/{id}, methods GET,HEAD
+params:    id=1
+side:      new
+upstream:  catalog
+forward:   GET /v2/courses/1
+url:       http://127.0.0.1:9082/v2/courses/1
+`},
+		{"canary with key", []string{"-H", "X-User-Id: alice", "GET", "/api/courses"}, `route:     course-list (../../routes.yaml:75)
+match:     path /api/courses, methods GET,HEAD
+side:      legacy (canary 10.00%: header:X-User-Id is in bucket 3690 of 10000; buckets below 1000 go to new)
+upstream:  legacy-php
+forward:   GET /courses.php
+url:       http://127.0.0.1:9081/courses.php
+`},
+		{"unclaimed", []string{"GET", "/index.php?a=1"}, `route:     default (no route matches; the legacy system answers)
+side:      legacy
+upstream:  legacy-php
+forward:   GET /index.php?a=1
+url:       http://127.0.0.1:9081/index.php?a=1
+`},
+		{"hostile path", []string{"GET", "/api/%2e%2e/admin%2f"}, "rejected:  400 invalid request path (bad_path)\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCLI(append([]string{"route", "-config", repoRoutes}, c.args...)...)
+			if code != 0 || out != c.want {
+				t.Errorf("exit %d, stderr %q\ngot:\n%s\nwant:\n%s", code, errOut, out, c.want)
+			}
+		})
+	}
+
+	// Without a cohort key the answer names both possible targets.
+	_, out, _ := runCLI("route", "-config", repoRoutes, "GET", "/api/courses")
+	for _, s := range []string{"legacy or new", "upstream legacy-php, forward /courses.php", "upstream catalog, forward /v2/courses"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("undecided canary output lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{nil, 2, "usage:"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"route", "-config", repoRoutes, "GET"}, 2, "usage: strangler route"},
+		{[]string{"route", "-config", repoRoutes, "-H", "no colon", "GET", "/"}, 2, `bad header "no colon"`},
+		{[]string{"validate", "-nope"}, 2, "flag provided but not defined"},
+		{[]string{"serve", "-config", repoRoutes, "-log-level", "loud"}, 2, "bad -log-level"},
+	}
+	for _, c := range cases {
+		code, _, errOut := runCLI(c.args...)
+		if code != c.code || !strings.Contains(errOut, c.err) {
+			t.Errorf("strangler %q = %d %q, want %d and %q", c.args, code, errOut, c.code, c.err)
+		}
+	}
+	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "strangler ") {
+		t.Errorf("version = %d %q", code, out)
+	}
+}
+
+// TestServe runs `strangler serve` as a real process: it serves the routes
+// file, and on SIGTERM drains and exits 0.
+func TestServe(t *testing.T) {
+	up := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "legacy says hi")
+	})}
+	ln := listenLoopback(t)
+	go func() { _ = up.Serve(ln) }()
+	t.Cleanup(func() { _ = up.Close() })
+	cfg := writeFile(t, "server: {access_log: \"off\"}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
+
+	cmd := exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+	})
+
+	// The process logs its addresses once both listeners are up.
+	addrs := make(chan map[string]any, 1)
+	var logBuf bytes.Buffer
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logBuf.Write(sc.Bytes())
+			logBuf.WriteByte('\n')
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
+				addrs <- m
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	var m map[string]any
+	select {
+	case m = <-addrs:
+	case err := <-done:
+		t.Fatalf("serve exited early: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	public, _ := m["public"].(string)
+	resp, err := http.Get("http://" + public + "/anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "legacy says hi" {
+		t.Errorf("through serve: %q", body)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+	if !strings.Contains(logBuf.String(), `"msg":"drained"`) {
+		t.Errorf("no drained log line:\n%s", logBuf.String())
+	}
+}
+
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
