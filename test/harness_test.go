@@ -26,7 +26,7 @@ import (
 
 // gw is a gateway under test.
 type gw struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *gateway.Server
 	reg  *prometheus.Registry
 	URL  string // http://127.0.0.1:port
@@ -50,7 +50,7 @@ func (g *gw) logs() string { return g.log.String() }
 // startGateway writes yaml to a routes file, loads it and serves it on
 // loopback listeners. {{name}} placeholders are replaced from vars (upstream
 // URLs). The gateway is drained when the test ends.
-func startGateway(t *testing.T, yaml string, vars map[string]string) *gw {
+func startGateway(t testing.TB, yaml string, vars map[string]string) *gw {
 	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
@@ -139,7 +139,7 @@ func (g *gw) raw(req string) string {
 	return rawRoundTrip(g.t, g.Addr, req, 3*time.Second)
 }
 
-func rawRoundTrip(t *testing.T, addr, req string, wait time.Duration) string {
+func rawRoundTrip(t testing.TB, addr, req string, wait time.Duration) string {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -218,7 +218,7 @@ type recorder struct {
 	handle func(w http.ResponseWriter, r *http.Request)
 }
 
-func newRecorder(t *testing.T, name string) *recorder {
+func newRecorder(t testing.TB, name string) *recorder {
 	t.Helper()
 	rec := &recorder{name: name}
 	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
