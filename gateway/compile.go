@@ -230,6 +230,7 @@ func (c *compiler) compileServer(s *ServerSpec) *ServerConfig {
 	}
 	sc.MaxBodyBytes = c.size("server.limits.max_body_bytes", l.MaxBodyBytes, defaultMaxBodyBytes, true)
 	sc.MaxBufferedBytes = c.size("server.limits.max_buffered_bytes", l.MaxBufferedBytes, defaultMaxBufferedBytes, false)
+	sc.MaxReplayBytes = c.size("server.limits.max_replay_bytes", l.MaxReplayBytes, defaultMaxReplayBytes, false)
 	sc.MaxConnections = l.MaxConnections
 	if sc.MaxConnections == 0 {
 		sc.MaxConnections = defaultMaxConnections
@@ -296,6 +297,7 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 		}
 		up.IdleConn = c.duration(path+".pool.idle_timeout", us.Pool.IdleTimeout, defaultPoolIdle, false)
 		up.WaitConn = c.duration(path+".pool.wait_timeout", us.Pool.WaitTimeout, defaultPoolWait, true)
+		c.compileUpstreamIsolation(path, us, up)
 		if len(us.URLs) == 0 {
 			c.errorf(path+".urls", "upstream %q needs at least one URL", name)
 		}
@@ -534,6 +536,7 @@ func (c *compiler) compileRoute(path string, rs *RouteSpec, t *Table, defaultKey
 		r.Canary = can
 	}
 	r.maxBody = c.size(path+".max_body_bytes", rs.MaxBodyBytes, t.Server.MaxBodyBytes, true)
+	c.compileRouteIsolation(path, rs, r, t)
 	if !ok || r.pattern == nil {
 		// Still build the route's own plugins so their problems are
 		// reported in the same run; then discard them.

@@ -97,6 +97,11 @@ type Limits struct {
 	// for any purpose (bodies it proxies are streamed and never buffered).
 	// Default "1MiB".
 	MaxBufferedBytes string `yaml:"max_buffered_bytes"`
+	// MaxReplayBytes caps the request body the gateway holds so that a
+	// request can be retried or served by fallback. A longer body streams
+	// to the first upstream and is never replayed. Default "64KiB"; "0"
+	// makes only bodiless requests replayable.
+	MaxReplayBytes string `yaml:"max_replay_bytes"`
 	// MaxConnections caps concurrent client connections. Default 10000.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnectionsPerIP caps concurrent connections from one client IP.
@@ -126,6 +131,68 @@ type UpstreamSpec struct {
 	Timeouts UpstreamTimeouts `yaml:"timeouts"`
 	// Pool configures the keep-alive connection pool of each instance.
 	Pool PoolSpec `yaml:"pool"`
+	// Breaker configures the upstream's circuit breaker.
+	Breaker *BreakerSpec `yaml:"breaker"`
+	// Retry configures retries of failed calls to this upstream.
+	Retry *RetrySpec `yaml:"retry"`
+	// MaxInflight caps concurrent requests to this upstream (a bulkhead);
+	// beyond it requests are shed at once with 503 and Retry-After, or
+	// served by legacy on routes with fallback. Default 1024 (Envoy's
+	// max_requests). Must be positive.
+	MaxInflight int `yaml:"max_inflight"`
+}
+
+// BreakerSpec configures a circuit breaker. A breaker counts connection
+// errors, timeouts and the FailureStatuses as failures (never a 4xx); when
+// it trips, calls fail fast for OpenFor, then HalfOpenProbes calls test the
+// upstream and close the breaker if they all succeed.
+type BreakerSpec struct {
+	// Disabled turns the breaker off. Default false.
+	Disabled bool `yaml:"disabled"`
+	// ConsecutiveFailures trips the breaker after this many failures in a
+	// row. Default 5; 0 turns this trigger off (FailureRatio must be set).
+	ConsecutiveFailures *int `yaml:"consecutive_failures"`
+	// FailureRatio trips the breaker when failures make up at least this
+	// share (0 < r <= 1) of the calls in Window, once MinRequests calls were
+	// made. Default 0: off.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// Window is the rolling window FailureRatio is measured over, in ten
+	// buckets. Default 10s.
+	Window string `yaml:"window"`
+	// MinRequests is the number of calls in Window before FailureRatio can
+	// trip the breaker. Default 20.
+	MinRequests int `yaml:"min_requests"`
+	// OpenFor is how long the breaker stays open before probing. Default
+	// 30s.
+	OpenFor string `yaml:"open_for"`
+	// HalfOpenProbes is how many calls pass while half-open; all must
+	// succeed to close the breaker. Default 1.
+	HalfOpenProbes int `yaml:"half_open_probes"`
+	// FailureStatuses are the response statuses counted as failures
+	// (500-599 only). Default [502, 503, 504].
+	FailureStatuses []int `yaml:"failure_statuses"`
+}
+
+// RetrySpec configures retries. Only requests that are safe to send again
+// are retried: a connect failure (nothing was sent) for any method whose
+// body the gateway still holds, and a 502, 503 or 504 answer for
+// idempotent methods (GET, HEAD, OPTIONS, and the route's idempotent
+// list). Each retry goes to the next instance after a jittered backoff.
+type RetrySpec struct {
+	// Attempts is the total number of tries, the first included. Default
+	// 2; 1 turns retries off.
+	Attempts int `yaml:"attempts"`
+	// Backoff is the base of the exponential backoff with full jitter: the
+	// n-th retry waits a random time up to Backoff*2^(n-1), capped at ten
+	// times Backoff. Default 25ms.
+	Backoff string `yaml:"backoff"`
+	// BudgetPercent caps retries at this share of the upstream's requests
+	// over the last 10s (plus MinRetries), so an outage cannot become a
+	// retry storm. Default 20.
+	BudgetPercent *float64 `yaml:"budget_percent"`
+	// MinRetries are allowed per 10s whatever the budget, so a quiet
+	// upstream can still retry. Default 10.
+	MinRetries *int `yaml:"min_retries"`
 }
 
 // UpstreamTimeouts bound one call to an upstream. A timeout gives 504.
@@ -177,6 +244,53 @@ type RouteSpec struct {
 	MaxBodyBytes string `yaml:"max_body_bytes"`
 	// Plugins run on this route, after the top-level plugins.
 	Plugins []PluginSpec `yaml:"plugins"`
+	// Fallback "legacy" serves a request from the legacy side when the new
+	// side cannot: its breaker is open, its bulkhead is full, or the call
+	// failed before the new service could have acted on it (connect
+	// failure for any method; reset or timeout for idempotent methods
+	// whose body the gateway still holds). Default "": no fallback.
+	Fallback string `yaml:"fallback"`
+	// FallbackBudget bounds fallbacks to a share of the route's requests.
+	FallbackBudget *BudgetSpec `yaml:"fallback_budget"`
+	// Breaker gives the route's new side its own circuit breaker instead
+	// of sharing its upstream's.
+	Breaker *BreakerSpec `yaml:"breaker"`
+	// MaxInflight caps concurrent requests on this route (a bulkhead), so
+	// one slow route cannot take its upstream's whole capacity. Default
+	// 256 (half of the default connection pool). Must be positive.
+	MaxInflight int `yaml:"max_inflight"`
+	// Timeouts override the upstreams' response_header, idle and total
+	// timeouts for this route (an export may need minutes where the rest
+	// need seconds). The route then gets its own connection pools, so its
+	// long calls never occupy the shared ones.
+	Timeouts *RouteTimeouts `yaml:"timeouts"`
+	// Idempotent lists the methods besides GET, HEAD and OPTIONS that are
+	// safe to send twice on this route (PUT, DELETE), for retries and
+	// fallback. Default: none.
+	Idempotent []string `yaml:"idempotent"`
+}
+
+// BudgetSpec bounds fallbacks: at most Percent of the route's requests in
+// the last Window may be served by fallback (plus MinFallbacks); beyond
+// it the error is returned and strangler_fallback_budget_exhausted_total
+// rises.
+type BudgetSpec struct {
+	// Percent of the route's requests. Default 100: legacy served the
+	// whole route before the migration; lower it when legacy has been
+	// scaled down since.
+	Percent *float64 `yaml:"percent"`
+	// Window is the rolling window. Default 10s.
+	Window string `yaml:"window"`
+	// MinFallbacks are allowed per Window whatever the share. Default 10.
+	MinFallbacks *int `yaml:"min_fallbacks"`
+}
+
+// RouteTimeouts override upstream timeouts for one route; unset fields
+// keep the upstream's value.
+type RouteTimeouts struct {
+	ResponseHeader string `yaml:"response_header"`
+	Idle           string `yaml:"idle"`
+	Total          string `yaml:"total"`
 }
 
 // MatchSpec selects requests. Exactly one of Path and Prefix is set.

@@ -74,6 +74,9 @@ var (
 	// ErrUpstreamUnavailable means the upstream refused, reset or broke the
 	// connection, or sent a response that could not be parsed: 502.
 	ErrUpstreamUnavailable = errors.New("upstream unavailable")
+	// ErrOverloaded means a bulkhead (the route's or the upstream's
+	// concurrency cap) was full: 503 with Retry-After, at once.
+	ErrOverloaded = errors.New("too many concurrent requests")
 	// ErrBodyTooLarge means the request body exceeds the route's limit: 413.
 	ErrBodyTooLarge = errors.New("request body too large")
 	// ErrClientBody means the client's request body could not be read

@@ -20,6 +20,15 @@ type Metrics struct {
 	AccessLogDrops  prometheus.Counter       // strangler_access_log_dropped_total
 	ConfigInfo      *prometheus.GaugeVec     // strangler_config_info{file}
 	Ready           prometheus.Gauge         // strangler_ready
+
+	BreakerState            *prometheus.GaugeVec   // strangler_breaker_state{breaker}
+	BreakerTransitions      *prometheus.CounterVec // strangler_breaker_transitions_total{breaker,from,to}
+	BreakerRejected         *prometheus.CounterVec // strangler_breaker_rejected_total{breaker}
+	Fallbacks               *prometheus.CounterVec // strangler_fallbacks_total{route,reason}
+	FallbackBudgetExhausted *prometheus.CounterVec // strangler_fallback_budget_exhausted_total{route}
+	Retries                 *prometheus.CounterVec // strangler_retries_total{upstream,reason}
+	RetryBudgetExhausted    *prometheus.CounterVec // strangler_retry_budget_exhausted_total{upstream}
+	Shed                    *prometheus.CounterVec // strangler_shed_total{scope,name}
 }
 
 // DurationBuckets are the request latency buckets, in seconds: fine below
@@ -70,9 +79,43 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_ready",
 			Help: "1 when the gateway is ready for traffic, 0 while starting or draining.",
 		}),
+		BreakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strangler_breaker_state",
+			Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open. A breaker is named after its upstream, or upstream@route for a route's own.",
+		}, []string{"breaker"}),
+		BreakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_breaker_transitions_total",
+			Help: "Circuit breaker state changes.",
+		}, []string{"breaker", "from", "to"}),
+		BreakerRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_breaker_rejected_total",
+			Help: "Calls not made because the breaker was open (or half-open with its probes out).",
+		}, []string{"breaker"}),
+		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_fallbacks_total",
+			Help: "Requests served by legacy because the new side could not serve them, by route and reason.",
+		}, []string{"route", "reason"}),
+		FallbackBudgetExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_fallback_budget_exhausted_total",
+			Help: "Requests that qualified for fallback but got an error because the route's fallback budget was spent. Alert on any increase.",
+		}, []string{"route"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_retries_total",
+			Help: "Retried upstream calls, by upstream and what failed (connect_refused, connect_timeout, status_502, ...).",
+		}, []string{"upstream", "reason"}),
+		RetryBudgetExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_retry_budget_exhausted_total",
+			Help: "Retries not made because the upstream's retry budget was spent.",
+		}, []string{"upstream"}),
+		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_shed_total",
+			Help: "Requests shed with 503 because a bulkhead was full, by scope (route or upstream) and name.",
+		}, []string{"scope", "name"}),
 	}
 	reg.MustRegister(m.Requests, m.Duration, m.UpstreamErrors, m.Rejected, m.InFlight,
-		m.ResponseBytes, m.CanaryDecisions, m.AccessLogDrops, m.ConfigInfo, m.Ready)
+		m.ResponseBytes, m.CanaryDecisions, m.AccessLogDrops, m.ConfigInfo, m.Ready,
+		m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Fallbacks, m.FallbackBudgetExhausted,
+		m.Retries, m.RetryBudgetExhausted, m.Shed)
 	return m
 }
 

@@ -3,10 +3,13 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
@@ -18,7 +21,10 @@ import (
 // stream the request body up and the response body down, and map failures
 // to 502/503/504 with a short JSON body that carries the request id.
 
-// proxy is the terminal handler of every route's plugin chain.
+// proxy is the terminal handler of every route's plugin chain: it picks
+// the side, takes a slot in the route's bulkhead, and calls the side's
+// upstream (with retries); when the new side cannot serve a request and the
+// route falls back, legacy serves it.
 func (rt *Router) proxy(c *fiber.Ctx) error {
 	st := stateOf(c)
 	if st == nil {
@@ -31,32 +37,219 @@ func (rt *Router) proxy(c *fiber.Ctx) error {
 		side = r.Canary.Choose(key)
 		r.metrics[side].canary.Inc()
 	}
-	return rt.forward(c, st, r.Target(side))
+	st.side = side
+	if !r.bulk.acquire() {
+		rt.metrics.Shed.WithLabelValues("route", r.ID).Inc()
+		return ErrOverloaded
+	}
+	st.routeBulk = r.bulk
+	st.idempotent = idempotentMethod(st.method) || r.idempotent&methodBits[st.method] != 0
+	tgt := r.Target(side)
+	fallback := r.fallback && tgt.Side == SideNew
+	if err := rt.prepareBody(st, fallback || tgt.Upstream.Retry.Attempts > 1); err != nil {
+		return err
+	}
+	if fallback {
+		r.fallbackBudget.Request()
+	}
+	err := rt.call(c, st, tgt)
+	if err == nil || !fallback {
+		return err
+	}
+	reason := st.fallbackReason(err)
+	if reason == "" {
+		return err
+	}
+	if !r.fallbackBudget.Allow() {
+		rt.metrics.FallbackBudgetExhausted.WithLabelValues(r.ID).Inc()
+		rt.log.Warn("fallback budget exhausted", "route", r.ID, "reason", reason, "request_id", b2s(st.reqID))
+		return err
+	}
+	rt.metrics.Fallbacks.WithLabelValues(r.ID, reason).Inc()
+	st.fallback = reason
+	st.retryAfter, st.breakerOpen = 0, false
+	return rt.call(c, st, r.Legacy)
 }
 
-// forward sends the request to the target's upstream and sets up the
-// response.
-func (rt *Router) forward(c *fiber.Ctx, st *reqState, tgt *Target) error {
+func idempotentMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
+}
+
+// prepareBody checks the body limit and sets up the request body. When the
+// request may be sent twice (retries, fallback), a body up to
+// max_replay_bytes is read first so it can be replayed; a longer one
+// streams and is not replayable.
+func (rt *Router) prepareBody(st *reqState, replay bool) error {
+	in := &st.fctx.Request
+	cl := in.Header.ContentLength()
+	if st.route.maxBody >= 0 && int64(cl) > st.route.maxBody {
+		return ErrBodyTooLarge
+	}
+	st.bodyLen = cl
+	if cl == 0 || cl < -1 {
+		st.body.eof = true
+		st.replayable = true
+		return nil
+	}
+	b := &st.body
+	b.src = in.BodyStream()
+	if b.src == nil {
+		// Not streamed (fasthttp read it whole).
+		b.eof = true
+		st.bodyRaw = in.Body()
+		st.replayable = true
+		return nil
+	}
+	b.limit = st.route.maxBody
+	b.conn = st.fctx.Conn()
+	b.timeout = st.table.Server.ReadBodyTimeout
+	if !replay {
+		return nil
+	}
+	limit := st.table.Server.MaxReplayBytes
+	buf := st.replayBuf[:0]
+	if cap(buf) < 4096 {
+		buf = make([]byte, 0, 4096)
+	}
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := b.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			st.replayBuf, st.bodyRaw, st.replayable = buf, buf, true
+			return nil
+		}
+		if err != nil {
+			st.replayBuf = buf
+			return err
+		}
+	}
+	// Too long to hold: what was read goes first, the rest streams.
+	st.replayBuf = buf
+	st.prefix.Reset(buf)
+	st.bodyStream = io.MultiReader(&st.prefix, b)
+	return nil
+}
+
+// canReplay reports whether the request can be sent again: its body is
+// held, or it streams and not a byte of it was read yet.
+func (st *reqState) canReplay() bool {
+	return st.replayable || (st.bodyStream == nil && st.body.n == 0)
+}
+
+// call sends the request to the target's upstream, retrying what is safe
+// to retry, and sets up the response. On error nothing was written.
+func (rt *Router) call(c *fiber.Ctx, st *reqState, tgt *Target) error {
+	up := tgt.Upstream
+	retry := up.Retry.Attempts > 1
+	if retry {
+		up.retryBudget.Request()
+	}
+	for attempt := 1; ; attempt++ {
+		err := rt.send(c, st, tgt)
+		reason := ""
+		switch {
+		case err == nil:
+			if s := st.upResp.StatusCode(); st.idempotent && (s == 502 || s == 503 || s == 504) {
+				reason = retryStatusReason(s)
+			}
+		case st.errKind == "connect_refused" || st.errKind == "connect_timeout":
+			reason = st.errKind
+		}
+		if reason == "" || !retry || attempt >= up.Retry.Attempts || !st.canReplay() || st.breakerOpen {
+			if err != nil {
+				return err
+			}
+			rt.copyResponse(st, &st.upResp, &st.fctx.Response)
+			return nil
+		}
+		if !up.retryBudget.Allow() {
+			rt.metrics.RetryBudgetExhausted.WithLabelValues(up.Name).Inc()
+			if err != nil {
+				return err
+			}
+			rt.copyResponse(st, &st.upResp, &st.fctx.Response)
+			return nil
+		}
+		rt.metrics.Retries.WithLabelValues(up.Name, reason).Inc()
+		st.attempts++
+		if err == nil {
+			// Discard the answer being replaced; its connection closes
+			// unless the body was already read.
+			_ = st.upResp.CloseBodyStream()
+		}
+		st.upResp.Reset()
+		st.releaseUpstream()
+		st.errKind = ""
+		backoff(up.Retry.Backoff, attempt)
+	}
+}
+
+func retryStatusReason(s int) string {
+	switch s {
+	case 502:
+		return "status_502"
+	case 503:
+		return "status_503"
+	}
+	return "status_504"
+}
+
+// backoff sleeps a random time up to base*2^(n-1), at most ten times base
+// ("full jitter", as Envoy and the AWS architecture blog do it).
+func backoff(base time.Duration, n int) {
+	if base <= 0 {
+		return
+	}
+	ceil := min(base<<min(n-1, 10), 10*base)
+	time.Sleep(rand.N(ceil) + 1)
+}
+
+// send makes one call: the breaker's permission, a slot in the upstream's
+// bulkhead, an instance, the outbound request, and the exchange up to the
+// response headers. The breaker learns the outcome.
+func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 	fctx := st.fctx
 	st.side = tgt.Side
 	up := tgt.Upstream
 	st.up = up
+	var done func(outcome)
+	if br := tgt.breaker; br != nil {
+		var err error
+		if done, err = br.Allow(); err != nil {
+			st.breakerOpen = true
+			st.retryAfter = br.RetryAfter()
+			return err
+		}
+	}
+	report := func(o outcome) {
+		if done != nil {
+			done(o)
+		}
+	}
+	if !up.bulk.acquire() {
+		report(excluded)
+		rt.metrics.Shed.WithLabelValues("upstream", up.Name).Inc()
+		return ErrOverloaded
+	}
+	st.upBulk = up.bulk
 	inst := up.Selector.Select(up.Instances, c)
 	if inst == nil {
+		report(failed)
 		return ErrNoHealthyInstance
 	}
 	st.inst = inst
 
 	in := &fctx.Request
 	out := &st.out
+	out.Reset()
 	srv := st.table.Server
-
-	// Body limit before anything is forwarded: 413 without reading it.
-	cl := in.Header.ContentLength()
-	if st.route.maxBody >= 0 && int64(cl) > st.route.maxBody {
-		return ErrBodyTooLarge
-	}
-
 	in.Header.CopyTo(&out.Header)
 	rt.buildTarget(st, tgt)
 	out.Header.SetRequestURIBytes(st.target)
@@ -87,22 +280,13 @@ func (rt *Router) forward(c *fiber.Ctx, st *reqState, tgt *Target) error {
 			out.Header.Set(op.name, op.value)
 		}
 	}
-
-	if cl > 0 || cl == -1 {
-		b := &st.body
-		b.src = in.BodyStream()
-		b.limit = st.route.maxBody
-		b.conn = fctx.Conn()
-		b.timeout = srv.ReadBodyTimeout
-		if b.src == nil {
-			// Not streamed (fasthttp read it whole); forward the bytes.
-			out.SetBodyRaw(in.Body())
-			b.eof = true
-		} else {
-			out.SetBodyStream(b, cl)
-		}
-	} else {
-		st.body.eof = true
+	switch {
+	case st.bodyRaw != nil:
+		out.SetBodyRaw(st.bodyRaw)
+	case st.bodyStream != nil:
+		out.SetBodyStream(st.bodyStream, st.bodyLen)
+	case st.body.src != nil:
+		out.SetBodyStream(&st.body, st.bodyLen)
 	}
 
 	resp := &st.upResp
@@ -114,12 +298,45 @@ func (rt *Router) forward(c *fiber.Ctx, st *reqState, tgt *Target) error {
 	}
 	if err != nil {
 		if st.body.err != nil {
+			report(excluded)
 			return st.body.err // the client's body failed, not the upstream
 		}
+		report(failed)
 		return rt.upstreamError(st, err)
 	}
-	rt.copyResponse(st, resp, &fctx.Response)
+	if done != nil && tgt.breaker.FailureStatus(resp.StatusCode()) {
+		report(failed)
+	} else {
+		report(succeeded)
+	}
 	return nil
+}
+
+// fallbackReason says why a failed call to the new side may be served by
+// legacy, or "" when it may not: the new service may have acted on it.
+func (st *reqState) fallbackReason(err error) string {
+	if !st.canReplay() {
+		return ""
+	}
+	switch {
+	case errors.Is(err, ErrBreakerOpen):
+		return "breaker_open"
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
+	case errors.Is(err, ErrNoHealthyInstance):
+		return "no_instance"
+	}
+	switch st.errKind {
+	case "connect_refused", "connect_timeout", "saturated":
+		// Nothing was sent.
+		return st.errKind
+	case "reset", "timeout", "protocol":
+		// Something may have been sent: only what is safe to repeat.
+		if st.idempotent {
+			return st.errKind
+		}
+	}
+	return ""
 }
 
 // buildTarget writes the outbound request target (path and query).
@@ -228,6 +445,9 @@ func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthtt
 	}
 	if len(st.reqID) > 0 {
 		out.Header.SetBytesV(fiber.HeaderXRequestID, st.reqID)
+	}
+	if st.fallback != "" {
+		out.Header.Set("X-Strangler-Fallback", st.fallback)
 	}
 	if st.table.Server.ExposeRoute {
 		out.Header.Set("X-Strangler-Side", st.side.String())

@@ -29,7 +29,10 @@ func (rt *Router) writeError(c *fiber.Ctx, st *reqState, err error) {
 	}
 	writeJSONError(fctx, status, code, msg, st.reqID)
 	if status == 503 {
-		fctx.Response.Header.Set(fiber.HeaderRetryAfter, "1")
+		fctx.Response.Header.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(st.retryAfter, 1)))
+	}
+	if st.breakerOpen {
+		fctx.Response.Header.Set("X-Strangler-Breaker", "open")
 	}
 	if st.table.Server.ExposeRoute && st.route != nil {
 		fctx.Response.Header.Set("X-Strangler-Side", st.side.String())
@@ -51,6 +54,10 @@ func errorStatus(err error) (status int, code, msg string) {
 		return 400, "bad_body", "malformed or truncated request body"
 	case errors.Is(err, ErrUpstreamTimeout):
 		return 504, "upstream_timeout", "the service did not answer in time"
+	case errors.Is(err, ErrBreakerOpen):
+		return 503, "breaker_open", "the service is unavailable"
+	case errors.Is(err, ErrOverloaded):
+		return 503, "overloaded", "too many requests in progress; retry later"
 	case errors.Is(err, ErrNoHealthyInstance), errors.Is(err, ErrUpstreamSaturated):
 		return 503, "upstream_unavailable", "the service is unavailable"
 	case errors.Is(err, ErrUpstreamUnavailable):

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -54,6 +55,21 @@ type reqState struct {
 	// client cannot remove them through Connection.
 	injects []headerOp
 
+	// Isolation: the bulkhead slots held until the response is complete,
+	// the replayable body, and what retries and fallback did.
+	routeBulk, upBulk *bulkhead
+	idempotent        bool
+	replayable        bool      // the body can be sent again
+	bodyRaw           []byte    // the whole body, when held
+	bodyStream        io.Reader // held prefix + rest, when too long to hold
+	bodyLen           int       // Content-Length, -1 chunked
+	replayBuf         []byte
+	prefix            bytes.Reader
+	fallback          string // fallback reason, "" when none
+	breakerOpen       bool
+	retryAfter        int // seconds, for 503s; 0: default
+	attempts          int // retries made
+
 	streaming bool
 	errKind   string // upstream error kind, "" when none
 	reason    string // rejection reason, "" when none
@@ -101,7 +117,24 @@ func (st *reqState) release() {
 	st.injects = st.injects[:0]
 	st.streaming = false
 	st.errKind, st.reason = "", ""
+	st.routeBulk.release()
+	st.releaseUpstream()
+	st.routeBulk = nil
+	st.idempotent, st.replayable = false, false
+	st.bodyRaw, st.bodyStream, st.bodyLen = nil, nil, 0
+	if cap(st.replayBuf) > 64<<10 {
+		st.replayBuf = nil // do not pool large buffers
+	}
+	st.replayBuf = st.replayBuf[:0]
+	st.prefix.Reset(nil)
+	st.fallback, st.breakerOpen, st.retryAfter, st.attempts = "", false, 0, 0
 	statePool.Put(st)
+}
+
+// releaseUpstream frees the upstream bulkhead slot.
+func (st *reqState) releaseUpstream() {
+	st.upBulk.release()
+	st.upBulk = nil
 }
 
 // appendRequestID appends 32 random hex digits.

@@ -53,14 +53,29 @@ type Route struct {
 	handler fiber.Handler
 	plugins []Plugin
 	metrics [2]*routeMetrics // by Side
+
+	// Isolation.
+	bulk           *bulkhead
+	fallback       bool // serve from legacy when new cannot
+	fallbackBudget *budget
+	idempotent     methodBit // besides GET, HEAD, OPTIONS
 }
+
+// Fallback reports whether the route falls back to legacy.
+func (r *Route) Fallback() bool { return r.fallback }
 
 // Target is one side of a route: where it goes and how the path is rewritten.
 type Target struct {
 	Side     Side
 	Upstream *Upstream
 	rewrite  *rewrite
+	// breaker guards calls to this side: the route's own, or the
+	// upstream's; nil when disabled.
+	breaker *Breaker
 }
+
+// Breaker returns the breaker guarding this side, or nil.
+func (t *Target) Breaker() *Breaker { return t.breaker }
 
 // Rewrite returns the rewrite template as written, or "".
 func (t *Target) Rewrite() string {
@@ -201,6 +216,7 @@ type ServerConfig struct {
 	MaxHeaderCount              int
 	MaxBodyBytes                int64
 	MaxBufferedBytes            int64
+	MaxReplayBytes              int64
 	MaxConnections              int
 	MaxConnectionsPerIP         int
 }

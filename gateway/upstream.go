@@ -27,6 +27,19 @@ type Upstream struct {
 	MaxConns   int
 	IdleConn   time.Duration
 	WaitConn   time.Duration
+	// Breaker is the upstream's circuit breaker; nil when disabled.
+	Breaker *Breaker
+	// Retry is the retry policy.
+	Retry RetryConfig
+
+	retryBudget *budget
+	bulk        *bulkhead
+}
+
+// RetryConfig is a compiled retry section.
+type RetryConfig struct {
+	Attempts int
+	Backoff  time.Duration
 }
 
 // UpstreamTimeoutConfig is the compiled timeouts section; zero disables.
