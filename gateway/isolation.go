@@ -146,8 +146,9 @@ func (c *compiler) compileRouteIsolation(path string, rs *RouteSpec, r *Route, t
 	switch rs.Fallback {
 	case "":
 	case "legacy":
-		if rs.Side == "legacy" && rs.Canary == nil {
-			c.errorf(path+".fallback", "fallback: legacy needs side: new or a canary (a legacy route has nothing to fall back from)")
+		// On a legacy route without canary it waits for the flip to new.
+		if rs.New == nil {
+			c.errorf(path+".fallback", "a route without a new: side has nothing to fall back from")
 		}
 		r.fallback = true
 	default:

@@ -191,6 +191,32 @@ plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "rate
 		want: `lowercase_method.yaml:9:17: routes[0].match.methods[0]: method "get" must be upper case: GET`,
 	},
 	{
+		name: "fallback_without_new.yaml",
+		want: `fallback_without_new.yaml:10:15: routes[0].fallback: a route without a new: side has nothing to fall back from`,
+	},
+	{
+		name: "fallback_unknown.yaml",
+		want: `fallback_unknown.yaml:12:15: routes[0].fallback: bad fallback "catalog": the only fallback is legacy`,
+	},
+	{
+		name: "breaker_problems.yaml",
+		want: `breaker_problems.yaml:8:22: upstreams.catalog.breaker.failure_ratio: bad ratio 1.5: a share of calls, above 0 and at most 1 (0.5 is half)
+breaker_problems.yaml:9:31: upstreams.catalog.breaker.failure_statuses[1]: status 404 is not a server error: breakers count 500-599 only (a 4xx is the client's doing)
+breaker_problems.yaml:10:17: upstreams.catalog.breaker.open_for: bad duration "soon": use a number with a unit, like 500ms, 5s or 2m
+breaker_problems.yaml:13:5: upstreams.search.breaker: this breaker never trips: set consecutive_failures or failure_ratio, or disabled: true`,
+	},
+	{
+		name: "isolation_limits.yaml",
+		want: `isolation_limits.yaml:5:19: upstreams.legacy.max_inflight: must be positive
+isolation_limits.yaml:7:17: upstreams.legacy.retry.attempts: bad attempts 20: 1 (no retries) to 10, the first try included
+isolation_limits.yaml:8:23: upstreams.legacy.retry.budget_percent: bad percentage 150: 0 to 100
+isolation_limits.yaml:14:19: routes[0].max_inflight: must be positive
+isolation_limits.yaml:15:5: routes[0].fallback_budget: fallback_budget without fallback: legacy
+isolation_limits.yaml:17:18: routes[0].idempotent[0]: GET is always idempotent; list only PUT, DELETE, POST or PATCH
+isolation_limits.yaml:17:28: routes[0].idempotent[2]: unknown method "FETCH" (PUT, DELETE, POST or PATCH)
+isolation_limits.yaml:19:14: routes[0].timeouts.total: bad duration "forever": use a number with a unit, like 500ms, 5s or 2m`,
+	},
+	{
 		name: "several_problems.yaml",
 		want: `several_problems.yaml:6:16: upstreams.legacy.timeouts.connect: bad duration "5": use a number with a unit, like 500ms, 5s or 2m
 several_problems.yaml:8:12: upstreams.catalog.urls[0]: bad URL "ftp://127.0.0.1:9082": scheme must be http or https

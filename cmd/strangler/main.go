@@ -251,6 +251,11 @@ func route(args []string, stdout, stderr io.Writer) int {
 	for _, u := range ex.URLs {
 		fmt.Fprintf(stdout, "url:       %s\n", u)
 	}
+	if r.Fallback() && ex.Side == gateway.SideNew {
+		if lg := ex.Sides[gateway.SideLegacy]; lg.Upstream != nil {
+			fmt.Fprintf(stdout, "fallback:  %s %s %s (when the new side is down or its breaker is open)\n", lg.Upstream.Name, method, lg.Target)
+		}
+	}
 	return 0
 }
 

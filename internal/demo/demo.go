@@ -21,6 +21,9 @@ type Demo struct {
 	Gateway *gateway.Server
 	Legacy  *legacyadaptertest.Legacy
 	New     *CourseService
+	// NewURL is the base URL of the (first) new service instance, where
+	// its /_demo/ failure switches are served.
+	NewURL  string
 	servers []*http.Server
 }
 
@@ -69,6 +72,9 @@ func Start(o Options) (*Demo, error) {
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 			d.servers = append(d.servers, srv)
 			go func() { _ = srv.Serve(ln) }()
+			if up != t.Legacy && d.NewURL == "" {
+				d.NewURL = in.URL
+			}
 			o.Logger.Info("demo service up", "upstream", name, "url", in.URL, "role", map[bool]string{true: "legacy monolith", false: "new service"}[up == t.Legacy])
 		}
 	}
@@ -105,13 +111,21 @@ Try (the X-Strangler-Side header says who answered; expose_route in routes.yaml)
   curl -si %[1]s/index.php                # anything no route claims goes to legacy
   curl -s  %[2]s/metrics | grep strangler_requests_total
 
+Break the new service and watch legacy cover for it (fallback: legacy):
+
+  curl -X POST %[3]s/_demo/down          # the new service drops every connection
+  curl -si %[1]s/api/courses/1            # legacy answers: X-Strangler-Fallback: reset
+                                          # after 5 failures: X-Strangler-Fallback: breaker_open
+  curl -s  %[2]s/metrics | grep -E 'strangler_(fallbacks_total|breaker_state)'
+  curl -X POST %[3]s/_demo/up            # healthy again; the breaker closes within 10s
+
 Flip a route: edit routes.yaml (course-detail: side: legacy), restart the demo,
 and the same curl is answered by legacy. Check first with:
 
   go run ./cmd/strangler route GET /api/courses/1
 
 Ctrl-C stops the demo.
-`, base, ops)
+`, base, ops, d.NewURL)
 }
 
 // Close stops the sample services (the gateway is shut down separately).

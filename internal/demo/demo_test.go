@@ -175,3 +175,44 @@ func TestDemoFlip(t *testing.T) {
 		t.Errorf("legacy /course.php hits %d, new service requests %d", d.Legacy.Hits("/course.php"), d.New.Requests.Load())
 	}
 }
+
+// TestDemoNewServiceDown is the README's failure drill: with the new service
+// dropping every connection, the migrated route keeps answering from
+// legacy, first per request, then without calling new once the breaker
+// has opened.
+func TestDemoNewServiceDown(t *testing.T) {
+	d, base := startDemo(t, repoRoutes(t, nil))
+	post := func(path string) {
+		t.Helper()
+		resp, err := client.Post(d.NewURL+path, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %s = %d", path, resp.StatusCode)
+		}
+	}
+	post("/_demo/down")
+	var reasons []string
+	var seenAtOpen int64
+	for i := range 8 {
+		if i == 5 {
+			seenAtOpen = d.New.Requests.Load()
+		}
+		resp, body := get(t, base+"/api/courses/1")
+		if resp.StatusCode != 200 || resp.Header.Get("X-Strangler-Side") != "legacy" || !strings.Contains(body, `"EUR"`) {
+			t.Fatalf("with new down: %d side %q %s", resp.StatusCode, resp.Header.Get("X-Strangler-Side"), body)
+		}
+		reasons = append(reasons, resp.Header.Get("X-Strangler-Fallback"))
+	}
+	// Five failures open the breaker (routes.yaml: consecutive_failures: 5).
+	want := "reset reset reset reset reset breaker_open breaker_open breaker_open"
+	if got := strings.Join(reasons, " "); got != want {
+		t.Errorf("fallback reasons = %s\nwant %s", got, want)
+	}
+	if n := d.New.Requests.Load(); n != seenAtOpen || n == 0 {
+		t.Errorf("new service saw %d requests, %d of them after the breaker opened", n, n-seenAtOpen)
+	}
+	post("/_demo/up")
+}

@@ -5,6 +5,8 @@ package demo
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,8 +22,11 @@ import (
 // case ("eur"), the kind of difference shadow comparison exists to catch.
 // It answers a missing course with an honest 404.
 type CourseService struct {
-	// Fail makes every request answer 503 (to show failures).
+	// Fail makes every request answer 503 (an unhealthy service).
 	Fail atomic.Bool
+	// Down makes every request drop its connection unanswered (a crashed
+	// service), the failure fallback: legacy covers.
+	Down atomic.Bool
 	// Requests counts requests served.
 	Requests atomic.Int64
 	Now      func() time.Time
@@ -55,7 +60,20 @@ func (s *CourseService) view(c legacyadaptertest.Course) course {
 
 // ServeHTTP implements http.Handler.
 func (s *CourseService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_demo/") {
+		s.control(w, r)
+		return
+	}
 	s.Requests.Add(1)
+	if s.Down.Load() {
+		if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // a reset, as from a dead process
+			}
+			_ = c.Close()
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if s.Fail.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -89,4 +107,30 @@ func (s *CourseService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error":"not_found"}` + "\n"))
 	}
+}
+
+// control switches the demo's failure modes: POST /_demo/down (drop every
+// connection), /_demo/fail (answer 503) and /_demo/up (healthy). It is
+// served on the service's own address, never through the gateway.
+func (s *CourseService) control(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	switch r.URL.Path {
+	case "/_demo/down":
+		s.Down.Store(true)
+		s.Fail.Store(false)
+	case "/_demo/fail":
+		s.Fail.Store(true)
+		s.Down.Store(false)
+	case "/_demo/up":
+		s.Down.Store(false)
+		s.Fail.Store(false)
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	_, _ = io.WriteString(w, "new service: "+strings.TrimPrefix(r.URL.Path, "/_demo/")+"\n")
 }
