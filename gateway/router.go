@@ -309,8 +309,16 @@ func (rt *Router) finish(st *reqState, werr error) {
 		slog.String("client", b2s(st.clientIPText())),
 	}
 	n := len(attrs)
-	extra := [3]slog.Attr{}
+	extra := [5]slog.Attr{}
 	k := 0
+	if st.fallback != "" {
+		extra[k] = slog.String("fallback", st.fallback)
+		k++
+	}
+	if st.attempts > 0 {
+		extra[k] = slog.Int("retries", st.attempts)
+		k++
+	}
 	if st.errKind != "" {
 		extra[k] = slog.String("upstream_error", st.errKind)
 		k++

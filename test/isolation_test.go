@@ -367,6 +367,7 @@ routes:
 	if !strings.Contains(g.logs(), "fallback budget exhausted") {
 		t.Error("budget exhaustion not logged")
 	}
+	waitFor(t, func() bool { return strings.Count(g.accessLog(), `"fallback":"connect_refused"`) == 2 })
 }
 
 // TestRetries: connect failures move to the next instance for any method;

@@ -1,0 +1,114 @@
+package test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkFailover: under steady load, the new service dies. Reported per
+// run: the share of client requests that failed (failed-%), the time from
+// the kill until the breaker opened (ms-to-open, polled every 100µs), and
+// the requests sent (reqs). Run both variants side by side:
+//
+//	go test ./test -run '^$' -bench Failover -benchtime 3x
+func BenchmarkFailover(b *testing.B) {
+	for _, fallback := range []bool{true, false} {
+		name := "no-fallback"
+		if fallback {
+			name = "fallback"
+		}
+		b.Run(name, func(b *testing.B) {
+			var failedPct, msToOpen, reqs float64
+			for b.Loop() {
+				f, o, n := failoverRun(b, fallback)
+				failedPct += f
+				msToOpen += o
+				reqs += n
+			}
+			n := float64(b.N)
+			b.ReportMetric(failedPct/n, "failed-%")
+			b.ReportMetric(msToOpen/n, "ms-to-open")
+			b.ReportMetric(reqs/n, "reqs")
+		})
+	}
+}
+
+func failoverRun(b *testing.B, fallback bool) (failedPct, msToOpen, reqs float64) {
+	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
+	legacy := httptest.NewServer(http.HandlerFunc(ok))
+	defer legacy.Close()
+	newSvc := httptest.NewServer(http.HandlerFunc(ok))
+	fb := ""
+	if fallback {
+		fb = "fallback: legacy"
+	}
+	yaml := `
+server: {access_log: "off"}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  courses:
+    urls: ["{{new}}"]
+    breaker: {consecutive_failures: 5, open_for: 1h}
+routes:
+  - id: courses
+    match: {prefix: /api}
+    side: new
+    ` + fb + `
+    new: {upstream: courses}
+`
+	g := startGateway(b, yaml, map[string]string{"legacy": legacy.URL, "new": newSvc.URL})
+	br := g.srv.Router.Table().Upstreams["courses"].Breaker
+
+	const clients, runFor, killAt = 4, 600 * time.Millisecond, 200 * time.Millisecond
+	var sent, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				resp, err := benchClient.Get(g.URL + "/api/x")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(killAt)
+	killed := time.Now()
+	newSvc.CloseClientConnections()
+	newSvc.Close()
+	opened := time.Duration(-1)
+	for time.Since(killed) < runFor-killAt {
+		if opened < 0 && br.State() == "open" {
+			opened = time.Since(killed)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	close(stop)
+	wg.Wait()
+	if opened < 0 {
+		b.Fatalf("breaker never opened (state %s)", br.State())
+	}
+	n := sent.Load()
+	return 100 * float64(failed.Load()) / float64(n), float64(opened.Microseconds()) / 1000, float64(n)
+}
