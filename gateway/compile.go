@@ -159,7 +159,9 @@ func (c *compiler) compile(f *File) *Table {
 		t.Default = &Route{
 			ID:      DefaultRouteID,
 			Side:    SideLegacy,
-			Legacy:  &Target{Side: SideLegacy, Upstream: t.Legacy},
+			// The whole unclaimed legacy site: no route bulkhead of its
+			// own; the legacy upstream's max_inflight bounds it.
+			Legacy:  &Target{Side: SideLegacy, Upstream: t.Legacy, breaker: t.Legacy.Breaker},
 			pattern: &pattern{kind: kindPrefix, source: "/", bare: true},
 			maxBody: t.Server.MaxBodyBytes,
 		}
@@ -297,7 +299,7 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 		}
 		up.IdleConn = c.duration(path+".pool.idle_timeout", us.Pool.IdleTimeout, defaultPoolIdle, false)
 		up.WaitConn = c.duration(path+".pool.wait_timeout", us.Pool.WaitTimeout, defaultPoolWait, true)
-		c.compileUpstreamIsolation(path, us, up)
+		c.compileUpstreamIsolation(path, us, up, name == f.Legacy)
 		if len(us.URLs) == 0 {
 			c.errorf(path+".urls", "upstream %q needs at least one URL", name)
 		}

@@ -131,7 +131,10 @@ type UpstreamSpec struct {
 	Timeouts UpstreamTimeouts `yaml:"timeouts"`
 	// Pool configures the keep-alive connection pool of each instance.
 	Pool PoolSpec `yaml:"pool"`
-	// Breaker configures the upstream's circuit breaker.
+	// Breaker configures the upstream's circuit breaker. Default: on with
+	// the defaults below, except for the legacy upstream, which has none
+	// unless this is set (it is the last resort; failing fast there turns a
+	// few broken pages into a total outage).
 	Breaker *BreakerSpec `yaml:"breaker"`
 	// Retry configures retries of failed calls to this upstream.
 	Retry *RetrySpec `yaml:"retry"`

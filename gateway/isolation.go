@@ -88,10 +88,14 @@ func (c *compiler) compileBreaker(path string, bs *BreakerSpec) (cfg BreakerConf
 }
 
 // compileUpstreamIsolation sets the upstream's breaker, retry policy and
-// bulkhead.
-func (c *compiler) compileUpstreamIsolation(path string, us *UpstreamSpec, up *Upstream) {
-	if cfg, ok := c.compileBreaker(path+".breaker", us.Breaker); ok {
-		up.Breaker = newBreaker(up.Name, cfg, c.opts.Metrics, c.opts.Logger)
+// bulkhead. The legacy upstream has no breaker unless it asks for one: it
+// is the last resort, and failing fast there turns a partial failure (a few
+// broken pages) into a total one.
+func (c *compiler) compileUpstreamIsolation(path string, us *UpstreamSpec, up *Upstream, legacy bool) {
+	if !legacy || us.Breaker != nil {
+		if cfg, ok := c.compileBreaker(path+".breaker", us.Breaker); ok {
+			up.Breaker = newBreaker(up.Name, cfg, c.opts.Metrics, c.opts.Logger)
+		}
 	}
 	up.Retry = RetryConfig{Attempts: defaultRetryAttempts, Backoff: defaultRetryBackoff}
 	pct, minRetries := float64(defaultRetryBudgetPercent), defaultMinRetries

@@ -580,3 +580,71 @@ routes:
 		t.Errorf("export route = %d %q, want 200 within its own 5s", resp.StatusCode, body)
 	}
 }
+
+// TestBreakerFailureRatio: failures that never come five in a row still
+// open the breaker once they are half the calls in the window.
+func TestBreakerFailureRatio(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A 5xx burst pattern: fail, ok, fail, ok, ...
+		if n.Add(1)%2 == 1 {
+			w.WriteHeader(502)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	yaml := `
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{up}}"]}
+  courses:
+    urls: ["{{up}}"]
+    retry: {attempts: 1}
+    breaker: {consecutive_failures: 0, failure_ratio: 0.5, min_requests: 10, window: 1h, open_for: 1h}
+routes:
+  - {id: courses, match: {prefix: /api}, side: new, new: {upstream: courses}}
+`
+	g := startGateway(t, yaml, map[string]string{"up": up.URL})
+	state := map[string]string{"breaker": "courses"}
+	for i := range 10 {
+		g.get("/api/x")
+		if s := g.metric("strangler_breaker_state", state); s != 0 {
+			t.Fatalf("breaker state %v after %d calls: below min_requests, or the last call succeeded", s, i+1)
+		}
+	}
+	// The breaker decides on a failure: the 11th call fails, 6 of 11.
+	g.get("/api/x")
+	if s := g.metric("strangler_breaker_state", state); s != 2 {
+		t.Fatalf("breaker state %v after 6 failures in 11 calls, want open (2)", s)
+	}
+	if resp, body := g.get("/api/x"); resp.StatusCode != 503 || !strings.Contains(body, "breaker_open") {
+		t.Fatalf("after opening: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestLegacyHasNoBreakerByDefault: legacy is the last resort; a run of its
+// errors reaches clients as they are instead of turning into a total
+// outage. With a breaker section it gets one like any upstream.
+func TestLegacyHasNoBreakerByDefault(t *testing.T) {
+	t.Parallel()
+	legacy := newFaulty(t, "legacy")
+	legacy.set("503")
+	g := startGateway(t, "legacy: legacy\nupstreams: {legacy: {urls: [\"{{legacy}}\"], retry: {attempts: 1}}}\n", map[string]string{"legacy": legacy.URL})
+	for range 10 {
+		if resp, body := g.get("/page"); resp.StatusCode != 503 || body != "503 from legacy" {
+			t.Fatalf("legacy 503 = %d %q, want it passed through", resp.StatusCode, body)
+		}
+	}
+	if n := legacy.hits.Load(); n != 10 {
+		t.Errorf("legacy hits = %d, want 10", n)
+	}
+	g2 := startGateway(t, "legacy: legacy\nupstreams: {legacy: {urls: [\"{{legacy}}\"], retry: {attempts: 1}, breaker: {consecutive_failures: 2}}}\n", map[string]string{"legacy": legacy.URL})
+	for range 3 {
+		g2.get("/page")
+	}
+	if s := g2.metric("strangler_breaker_state", map[string]string{"breaker": "legacy"}); s != 2 {
+		t.Errorf("legacy with a breaker section: state %v, want open", s)
+	}
+}
