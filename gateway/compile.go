@@ -157,8 +157,8 @@ func (c *compiler) compile(f *File) *Table {
 	c.checkAmbiguity(t.Routes)
 	if t.Legacy != nil {
 		t.Default = &Route{
-			ID:      DefaultRouteID,
-			Side:    SideLegacy,
+			ID:   DefaultRouteID,
+			Side: SideLegacy,
 			// The whole unclaimed legacy site: no route bulkhead of its
 			// own; the legacy upstream's max_inflight bounds it.
 			Legacy:  &Target{Side: SideLegacy, Upstream: t.Legacy, breaker: t.Legacy.Breaker},
