@@ -24,29 +24,29 @@ func (c *Canary) Percent() float64 { return float64(c.BasisPoints) / 100 }
 
 // KeySource is where a cohort key comes from.
 type KeySource struct {
-	Kind string // "header", "cookie", "query", "ip" (and "claim" once auth lands)
+	Kind string // "header", "cookie", "query", "ip" or "identity"
 	Name string
 }
 
 func (k KeySource) String() string {
-	if k.Kind == "ip" {
-		return "ip"
+	if k.Kind == "ip" || k.Kind == "identity" {
+		return k.Kind
 	}
 	return k.Kind + ":" + k.Name
 }
 
 func parseKeySource(s string) (KeySource, error) {
-	if s == "ip" {
-		return KeySource{Kind: "ip"}, nil
+	if s == "ip" || s == "identity" {
+		return KeySource{Kind: s}, nil
 	}
 	kind, name, ok := strings.Cut(s, ":")
 	if !ok || name == "" {
-		return KeySource{}, fmt.Errorf("bad key %q: use header:NAME, cookie:NAME, query:NAME or ip", s)
+		return KeySource{}, fmt.Errorf("bad key %q: use header:NAME, cookie:NAME, query:NAME, identity or ip", s)
 	}
 	switch kind {
 	case "header", "cookie", "query":
 	default:
-		return KeySource{}, fmt.Errorf("bad key %q: unknown source %q (use header, cookie, query or ip)", s, kind)
+		return KeySource{}, fmt.Errorf("bad key %q: unknown source %q (use header, cookie, query, identity or ip)", s, kind)
 	}
 	for i := 0; i < len(name); i++ {
 		if !tchar[name[i]] {
@@ -77,6 +77,8 @@ type KeyReader interface {
 	Cookie(name string) []byte
 	Query(name string) []byte
 	ClientIP() []byte
+	// Identity is the verified subject an auth plugin set, or nil.
+	Identity() []byte
 }
 
 // CohortKey returns the first present key and the source it came from; the
@@ -93,6 +95,8 @@ func (c *Canary) CohortKey(r KeyReader) ([]byte, KeySource) {
 			v = r.Query(k.Name)
 		case "ip":
 			v = r.ClientIP()
+		case "identity":
+			v = r.Identity()
 		}
 		if len(v) > 0 {
 			return v, k

@@ -230,6 +230,7 @@ func (f fakeKeys) Header(n string) []byte { return f.get(f.header, n) }
 func (f fakeKeys) Cookie(n string) []byte { return f.get(f.cookie, n) }
 func (f fakeKeys) Query(n string) []byte  { return f.get(f.query, n) }
 func (f fakeKeys) ClientIP() []byte       { return []byte(f.ip) }
+func (f fakeKeys) Identity() []byte       { return nil }
 
 func TestCohortKey(t *testing.T) {
 	t.Parallel()
@@ -266,9 +267,9 @@ func TestParseKeySource(t *testing.T) {
 		{in: "header:X-User-Id", want: "header:X-User-Id"},
 		{in: "cookie:uid", want: "cookie:uid"},
 		{in: "query:u", want: "query:u"},
-		{in: "header:", wantErr: `bad key "header:": use header:NAME, cookie:NAME, query:NAME or ip`},
-		{in: "uid", wantErr: `bad key "uid": use header:NAME, cookie:NAME, query:NAME or ip`},
-		{in: "jwt:sub", wantErr: `bad key "jwt:sub": unknown source "jwt" (use header, cookie, query or ip)`},
+		{in: "header:", wantErr: `bad key "header:": use header:NAME, cookie:NAME, query:NAME, identity or ip`},
+		{in: "uid", wantErr: `bad key "uid": use header:NAME, cookie:NAME, query:NAME, identity or ip`},
+		{in: "jwt:sub", wantErr: `bad key "jwt:sub": unknown source "jwt" (use header, cookie, query, identity or ip)`},
 		{in: "header:X User", wantErr: `bad key "header:X User": "X User" is not a valid name`},
 	}
 	for _, tc := range tests {

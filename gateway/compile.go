@@ -61,6 +61,7 @@ type compiler struct {
 	file       string // base name, for errors
 	path       string // as given, for Table.File
 	opts       LoadOptions
+	shared     map[string]sharedValue // Env.Shared values
 }
 
 func (c *compiler) errorf(path, format string, args ...any) { c.ix.errorf(path, format, args...) }
@@ -166,6 +167,11 @@ func (c *compiler) compile(f *File) *Table {
 			maxBody: t.Server.MaxBodyBytes,
 		}
 		c.finishRoute(t, t.Default, "", f.Plugins, nil)
+	}
+	for _, key := range slices.Sorted(maps.Keys(c.shared)) {
+		if cl, ok := c.shared[key].v.(io.Closer); ok {
+			t.closers = append(t.closers, cl.Close)
+		}
 	}
 	t.index()
 	return t
@@ -542,7 +548,7 @@ func (c *compiler) compileRoute(path string, rs *RouteSpec, t *Table, defaultKey
 	if !ok || r.pattern == nil {
 		// Still build the route's own plugins so their problems are
 		// reported in the same run; then discard them.
-		for _, p := range c.buildPlugins(t, r, path+".plugins", rs.Plugins, false) {
+		for _, p := range c.routePlugins(t, r, path, c.topPlugins, rs.Plugins, false) {
 			if cl, isCloser := p.(io.Closer); isCloser {
 				_ = cl.Close()
 			}
@@ -563,16 +569,8 @@ func (c *compiler) finishRoute(t *Table, r *Route, path string, top, own []Plugi
 	}
 	// Top-level plugins are built for every route but their errors are
 	// reported once, for the default route.
-	var plugins []Plugin
-	if path == "" {
-		plugins = c.buildPlugins(t, r, "plugins", top, true)
-	} else {
-		n := len(c.ix.errs)
-		plugins = c.buildPlugins(t, r, "plugins", top, true)
-		c.ix.errs = c.ix.errs[:n]
-		plugins = append(plugins, c.buildPlugins(t, r, path+".plugins", own, true)...)
-	}
-	r.plugins = plugins
+	r.plugins = c.routePlugins(t, r, path, top, own, true)
+	plugins := r.plugins
 	h := terminal
 	for i := len(plugins) - 1; i >= 0; i-- {
 		h = plugins[i].Wrap(h)
@@ -580,12 +578,68 @@ func (c *compiler) finishRoute(t *Table, r *Route, path string, top, own []Plugi
 	r.handler = h
 }
 
+// routePlugins builds the top-level plugins for route r, then the route's
+// own. A route entry named like a top-level plugin configures that plugin
+// for this route (Env.RouteConfig) instead of adding a second one. path is
+// the route's config path, "" for the default route.
+func (c *compiler) routePlugins(t *Table, r *Route, path string, top, own []PluginSpec, keep bool) []Plugin {
+	if path == "" {
+		return c.buildPlugins(t, r, "plugins", top, nil, "", keep)
+	}
+	topNames := map[string]bool{}
+	for _, ps := range top {
+		if _, ok := c.opts.Registry[ps.Name].(RouteConfigurable); ok {
+			topNames[ps.Name] = true
+		}
+	}
+	var rest []PluginSpec
+	var restIdx []int
+	for i, ps := range own {
+		if ps.Name != "" && topNames[ps.Name] {
+			continue
+		}
+		rest = append(rest, ps)
+		restIdx = append(restIdx, i)
+	}
+	n := len(c.ix.errs)
+	plugins := c.buildPlugins(t, r, "plugins", top, own, path+".plugins", keep)
+	// Problems with the top-level entries were reported once, for the
+	// default route; keep only those in this route's own entries.
+	kept := c.ix.errs[:n]
+	for _, e := range c.ix.errs[n:] {
+		if strings.HasPrefix(e.Path, path+".") {
+			kept = append(kept, e)
+		}
+	}
+	c.ix.errs = kept
+	return append(plugins, c.buildPluginsAt(t, r, path+".plugins", rest, restIdx, keep)...)
+}
+
 // buildPlugins builds specs for route r, reporting problems under base.
-// keep registers closers with the table.
-func (c *compiler) buildPlugins(t *Table, r *Route, base string, specs []PluginSpec, keep bool) []Plugin {
+// own are the route's entries: one named like a spec is passed to it as
+// Env.RouteConfig (located under ownBase). keep registers closers with the
+// table.
+func (c *compiler) buildPlugins(t *Table, r *Route, base string, specs, own []PluginSpec, ownBase string, keep bool) []Plugin {
+	return c.buildPluginsWith(t, r, base, specs, nil, own, ownBase, keep)
+}
+
+// buildPluginsAt is buildPlugins for a subset of a list: idx are the
+// entries' positions in it, for error paths.
+func (c *compiler) buildPluginsAt(t *Table, r *Route, base string, specs []PluginSpec, idx []int, keep bool) []Plugin {
+	return c.buildPluginsWith(t, r, base, specs, idx, nil, "", keep)
+}
+
+func (c *compiler) buildPluginsWith(t *Table, r *Route, base string, specs []PluginSpec, idx []int, own []PluginSpec, ownBase string, keep bool) []Plugin {
 	var plugins []Plugin
+	if c.shared == nil {
+		c.shared = map[string]sharedValue{}
+	}
 	for i, ps := range specs {
-		pp := fmt.Sprintf("%s[%d]", base, i)
+		pos := i
+		if idx != nil {
+			pos = idx[i]
+		}
+		pp := fmt.Sprintf("%s[%d]", base, pos)
 		if ps.node == nil || ps.Name == "" {
 			c.errorf(pp, "a plugin entry is a single-key mapping, like - headers: {...}")
 			continue
@@ -596,7 +650,16 @@ func (c *compiler) buildPlugins(t *Table, r *Route, base string, specs []PluginS
 			continue
 		}
 		cfg := ps.Config
-		p, err := spec.Build(&cfg, Env{File: c.file, Path: pp + "." + ps.Name, RouteID: r.ID, Logger: c.opts.Logger.With("plugin", ps.Name, "route", r.ID)})
+		env := Env{File: c.file, Path: pp + "." + ps.Name, RouteID: r.ID, Logger: c.opts.Logger.With("plugin", ps.Name, "route", r.ID), shared: c.shared}
+		_, routeCfg := spec.(RouteConfigurable)
+		for j, o := range own {
+			if routeCfg && o.Name == ps.Name && o.node != nil {
+				rc := o.Config
+				env.RouteConfig = &rc
+				env.RoutePath = fmt.Sprintf("%s[%d].%s", ownBase, j, o.Name)
+			}
+		}
+		p, err := spec.Build(&cfg, env)
 		if err != nil {
 			var ces ConfigErrors
 			var ce *ConfigError

@@ -93,6 +93,19 @@ type RequestError struct {
 	Status  int
 	Code    string
 	Message string
+	// Header is set on the error response (e.g. WWW-Authenticate).
+	Header [][2]string
+}
+
+// NewRequestError is for plugins: a rejection with a status, a stable code
+// and a message safe to show the client, plus optional response headers
+// as name, value pairs.
+func NewRequestError(status int, code, msg string, header ...string) *RequestError {
+	e := &RequestError{Status: status, Code: code, Message: msg}
+	for i := 0; i+1 < len(header); i += 2 {
+		e.Header = append(e.Header, [2]string{header[i], header[i+1]})
+	}
+	return e
 }
 
 func (e *RequestError) Error() string { return e.Message }

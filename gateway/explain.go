@@ -150,6 +150,9 @@ func (k *explainKeys) Query(name string) []byte {
 
 func (k *explainKeys) ClientIP() []byte { return nil }
 
+// Identity is unknown to explain: tokens are not verified there.
+func (k *explainKeys) Identity() []byte { return nil }
+
 // Summary describes a table in one line.
 func (t *Table) Summary() string {
 	var newN, canaryN, legacyN int

@@ -26,6 +26,16 @@ type Plugin interface {
 	Wrap(next fiber.Handler) fiber.Handler
 }
 
+// RouteConfigurable marks a Spec configured once at the top of routes.yaml
+// and adjusted per route: a route entry with its name is passed to Build as
+// Env.RouteConfig instead of adding a second instance (an auth plugin's
+// per-route policy). Other plugins listed in both places run twice, the
+// top-level one first.
+type RouteConfigurable interface {
+	Spec
+	RouteConfigurable()
+}
+
 // Registry maps plugin names to Specs.
 type Registry map[string]Spec
 
@@ -45,6 +55,43 @@ type Env struct {
 	// built once per route too).
 	RouteID string
 	Logger  *slog.Logger
+	// RouteConfig is the route's own entry for a top-level plugin of the
+	// same name: per-route settings (an auth policy, say) for a plugin
+	// configured once at the top. nil when the route has none. Decode it
+	// with RouteEnv().
+	RouteConfig *yaml.Node
+	// RoutePath locates RouteConfig ("routes[2].plugins[0].jwt").
+	RoutePath string
+
+	shared map[string]sharedValue
+}
+
+type sharedValue struct {
+	v   any
+	err error
+}
+
+// RouteEnv is the Env for decoding RouteConfig: errors point at the route's
+// entry.
+func (e Env) RouteEnv() Env {
+	e.Path = e.RoutePath
+	return e
+}
+
+// Shared returns the value built under key for the table being compiled,
+// calling build only the first time: top-level plugins are built once per
+// route, and what is expensive (key sets, fetchers, caches) should exist
+// once. A value that implements io.Closer is closed with the table.
+func (e Env) Shared(key string, build func() (any, error)) (any, error) {
+	if e.shared == nil {
+		return build()
+	}
+	if sv, ok := e.shared[key]; ok {
+		return sv.v, sv.err
+	}
+	v, err := build()
+	e.shared[key] = sharedValue{v, err}
+	return v, err
 }
 
 // Decode decodes n into cfg, rejecting unknown keys and wrong types with

@@ -32,7 +32,7 @@ func (rt *Router) proxy(c *fiber.Ctx) error {
 	}
 	r := st.route
 	side := r.Side
-	if side == SideLegacy && r.Canary != nil && r.New != nil {
+	if side == SideLegacy && r.Canary != nil && r.New != nil && !st.pinLegacy {
 		key, _ := r.Canary.CohortKey(&st.keys)
 		side = r.Canary.Choose(key)
 		r.metrics[side].canary.Inc()

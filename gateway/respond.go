@@ -22,12 +22,22 @@ func (rt *Router) writeError(c *fiber.Ctx, st *reqState, err error) {
 		st.streaming = false
 	}
 	fctx.Response.Reset()
+	var re *RequestError
+	isReject := errors.As(err, &re)
 	if status == 413 || status == 408 || status == 400 {
 		fctx.SetConnectionClose()
+		isReject = true
+	}
+	if isReject {
 		st.reason = code
 		rt.metrics.Rejected.WithLabelValues(code).Inc()
 	}
 	writeJSONError(fctx, status, code, msg, st.reqID)
+	if re != nil {
+		for _, h := range re.Header {
+			fctx.Response.Header.Set(h[0], h[1])
+		}
+	}
 	if status == 503 {
 		fctx.Response.Header.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(st.retryAfter, 1)))
 	}

@@ -70,6 +70,12 @@ type reqState struct {
 	retryAfter        int // seconds, for 503s; 0: default
 	attempts          int // retries made
 
+	// identity is the verified subject set by an auth plugin; pinLegacy
+	// keeps the request on the legacy side (a legacy session without a
+	// token).
+	identity  string
+	pinLegacy bool
+
 	streaming bool
 	errKind   string // upstream error kind, "" when none
 	reason    string // rejection reason, "" when none
@@ -128,6 +134,7 @@ func (st *reqState) release() {
 	st.replayBuf = st.replayBuf[:0]
 	st.prefix.Reset(nil)
 	st.fallback, st.breakerOpen, st.retryAfter, st.attempts = "", false, 0, 0
+	st.identity, st.pinLegacy = "", false
 	statePool.Put(st)
 }
 
@@ -179,6 +186,13 @@ func (k *keyReader) Cookie(name string) []byte {
 
 func (k *keyReader) Query(name string) []byte {
 	return k.st.fctx.QueryArgs().Peek(name)
+}
+
+func (k *keyReader) Identity() []byte {
+	if k.st.identity == "" {
+		return nil
+	}
+	return []byte(k.st.identity)
 }
 
 func (k *keyReader) ClientIP() []byte {
@@ -362,6 +376,32 @@ type headerOp struct {
 func SetUpstreamHeader(c *fiber.Ctx, name, value string) {
 	if st := stateOf(c); st != nil {
 		st.injects = append(st.injects, headerOp{name: name, value: value})
+	}
+}
+
+// SetIdentity records the verified subject of the request (an auth plugin
+// calls it): it is a canary cohort key source ("identity") and what the
+// legacy adapter presents to legacy. s must stay valid until the request
+// ends.
+func SetIdentity(c *fiber.Ctx, s string) {
+	if st := stateOf(c); st != nil {
+		st.identity = s
+	}
+}
+
+// Identity returns the subject SetIdentity recorded, or "".
+func Identity(c *fiber.Ctx) string {
+	if st := stateOf(c); st != nil {
+		return st.identity
+	}
+	return ""
+}
+
+// PinLegacy keeps the request on the legacy side whatever the canary
+// decides (a user still logged in the old way).
+func PinLegacy(c *fiber.Ctx) {
+	if st := stateOf(c); st != nil {
+		st.pinLegacy = true
 	}
 }
 
