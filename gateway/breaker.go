@@ -67,8 +67,11 @@ func newBreaker(name string, cfg BreakerConfig, m *Metrics, log *slog.Logger) *B
 			if cfg.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= cfg.ConsecutiveFailures {
 				return true
 			}
-			return cfg.FailureRatio > 0 && c.Requests >= cfg.MinRequests &&
-				float64(c.TotalFailures) >= cfg.FailureRatio*float64(c.Requests)
+			// Excluded calls (shed, or the client's body failed) are
+			// neither successes nor failures.
+			calls := c.Requests - c.TotalExclusions
+			return cfg.FailureRatio > 0 && calls >= cfg.MinRequests &&
+				float64(c.TotalFailures) >= cfg.FailureRatio*float64(calls)
 		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {

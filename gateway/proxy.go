@@ -67,7 +67,9 @@ func (rt *Router) proxy(c *fiber.Ctx) error {
 	}
 	rt.metrics.Fallbacks.WithLabelValues(r.ID, reason).Inc()
 	st.fallback = reason
-	st.retryAfter, st.breakerOpen = 0, false
+	// The new side's slot and error are its own, not legacy's.
+	st.releaseUpstream()
+	st.retryAfter, st.breakerOpen, st.errKind = 0, false, ""
 	return rt.call(c, st, r.Legacy)
 }
 
@@ -147,6 +149,9 @@ func (st *reqState) canReplay() bool {
 // to retry, and sets up the response. On error nothing was written.
 func (rt *Router) call(c *fiber.Ctx, st *reqState, tgt *Target) error {
 	up := tgt.Upstream
+	// The total timeout bounds this call, retries included; a fallback
+	// gets its own.
+	st.callStart = time.Now()
 	retry := up.Retry.Attempts > 1
 	if retry {
 		up.retryBudget.Request()
@@ -219,6 +224,7 @@ func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 	st.side = tgt.Side
 	up := tgt.Upstream
 	st.up = up
+	st.errKind = ""
 	var done func(outcome)
 	if br := tgt.breaker; br != nil {
 		var err error
@@ -292,7 +298,7 @@ func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 	resp := &st.upResp
 	var err error
 	if up.Timeouts.Total > 0 {
-		err = inst.client.DoDeadline(out, resp, st.start.Add(up.Timeouts.Total))
+		err = inst.client.DoDeadline(out, resp, st.callStart.Add(up.Timeouts.Total))
 	} else {
 		err = inst.client.Do(out, resp)
 	}

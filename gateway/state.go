@@ -67,8 +67,9 @@ type reqState struct {
 	prefix            bytes.Reader
 	fallback          string // fallback reason, "" when none
 	breakerOpen       bool
-	retryAfter        int // seconds, for 503s; 0: default
-	attempts          int // retries made
+	retryAfter        int       // seconds, for 503s; 0: default
+	attempts          int       // retries made
+	callStart         time.Time // start of the current side's call
 
 	// identity is the verified subject set by an auth plugin; pinLegacy
 	// keeps the request on the legacy side (a legacy session without a

@@ -648,3 +648,38 @@ func TestLegacyHasNoBreakerByDefault(t *testing.T) {
 		t.Errorf("legacy with a breaker section: state %v, want open", s)
 	}
 }
+
+// TestFallbackReleasesNewSideSlot: each fallback gives the new upstream's
+// bulkhead slot back, and the legacy call starts with a clean slate (no
+// retry for the new side's error, its own total timeout).
+func TestFallbackReleasesNewSideSlot(t *testing.T) {
+	t.Parallel()
+	legacy := newFaulty(t, "legacy")
+	hang := newFaulty(t, "hang")
+	hang.set("hang")
+	yaml := `
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  refused: {urls: ["{{refused}}"], max_inflight: 2, breaker: {disabled: true}, retry: {attempts: 1}}
+  hang: {urls: ["{{hang}}"], breaker: {disabled: true}, retry: {attempts: 1}}
+routes:
+  - {id: refused, match: {prefix: /refused}, side: new, fallback: legacy, new: {upstream: refused}}
+  - {id: slow, match: {prefix: /slow}, side: new, fallback: legacy, timeouts: {total: 300ms}, new: {upstream: hang}}
+`
+	g := startGateway(t, yaml, map[string]string{"legacy": legacy.URL, "refused": closedPort(t), "hang": hang.URL})
+	for i := range 5 {
+		resp, body := g.get("/refused/x")
+		if resp.StatusCode != 200 || body != "ok from legacy" || resp.Header.Get("X-Strangler-Fallback") != "connect_refused" {
+			t.Fatalf("fallback %d = %d %q reason %q, want connect_refused every time (slot leaked?)", i, resp.StatusCode, body, resp.Header.Get("X-Strangler-Fallback"))
+		}
+	}
+	if n := g.metric("strangler_retries_total", map[string]string{"upstream": "legacy"}); n > 0 {
+		t.Errorf("legacy was retried %v times for the new side's error", n)
+	}
+	// The new side uses up the route's 300ms total; legacy gets its own.
+	resp, body := g.get("/slow/x")
+	if resp.StatusCode != 200 || body != "ok from legacy" || resp.Header.Get("X-Strangler-Fallback") != "timeout" {
+		t.Fatalf("after a total timeout on new = %d %q reason %q, want legacy's answer", resp.StatusCode, body, resp.Header.Get("X-Strangler-Fallback"))
+	}
+}
