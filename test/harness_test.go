@@ -52,6 +52,13 @@ func (g *gw) logs() string { return g.log.String() }
 // URLs). The gateway is drained when the test ends.
 func startGateway(t testing.TB, yaml string, vars map[string]string) *gw {
 	t.Helper()
+	return startGatewayReg(t, yaml, vars, plugins.Builtin())
+}
+
+// startGatewayReg is startGateway with a plugin registry of the test's
+// own (a plugin with an injected clock, say).
+func startGatewayReg(t testing.TB, yaml string, vars map[string]string, reg gateway.Registry) *gw {
+	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
 	}
@@ -59,19 +66,19 @@ func startGateway(t testing.TB, yaml string, vars map[string]string) *gw {
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	m := gateway.NewMetrics(reg)
+	promReg := prometheus.NewRegistry()
+	m := gateway.NewMetrics(promReg)
 	logBuf := &syncBuffer{}
 	accessBuf := &syncBuffer{}
 	access := gateway.NewAccessLog(accessBuf, m, nil)
-	rt := gateway.NewRouter(gateway.RouterOptions{Metrics: m, Registry: plugins.Builtin(), Access: access,
+	rt := gateway.NewRouter(gateway.RouterOptions{Metrics: m, Registry: reg, Access: access,
 		Logger: newTestLogger(logBuf)})
 	tbl, err := rt.Load(path)
 	if err != nil {
 		t.Fatalf("loading routes: %v", err)
 	}
 	rt.Swap(tbl)
-	s := gateway.NewServer(rt, gateway.ServerOptions{Gatherer: reg, Logger: newTestLogger(logBuf)})
+	s := gateway.NewServer(rt, gateway.ServerOptions{Gatherer: promReg, Logger: newTestLogger(logBuf)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +88,7 @@ func startGateway(t testing.TB, yaml string, vars map[string]string) *gw {
 		t.Fatal(err)
 	}
 	s.Serve(ln, opsLn)
-	g := &gw{t: t, srv: s, reg: reg, URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), Ops: "http://" + opsLn.Addr().String(), log: logBuf, access: access, accessBuf: accessBuf}
+	g := &gw{t: t, srv: s, reg: promReg, URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), Ops: "http://" + opsLn.Addr().String(), log: logBuf, access: access, accessBuf: accessBuf}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
