@@ -306,6 +306,7 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 		up.IdleConn = c.duration(path+".pool.idle_timeout", us.Pool.IdleTimeout, defaultPoolIdle, false)
 		up.WaitConn = c.duration(path+".pool.wait_timeout", us.Pool.WaitTimeout, defaultPoolWait, true)
 		c.compileUpstreamIsolation(path, us, up, name == f.Legacy)
+		up.plugins = c.upstreamPlugins(t, path, up, us.Plugins)
 		if len(us.URLs) == 0 {
 			c.errorf(path+".urls", "upstream %q needs at least one URL", name)
 		}
@@ -576,6 +577,27 @@ func (c *compiler) finishRoute(t *Table, r *Route, path string, top, own []Plugi
 		h = plugins[i].Wrap(h)
 	}
 	r.handler = h
+}
+
+// upstreamPlugins builds an upstream's plugins; each must be an
+// UpstreamPlugin.
+func (c *compiler) upstreamPlugins(t *Table, path string, up *Upstream, specs []PluginSpec) []UpstreamPlugin {
+	r := &Route{ID: ""}
+	n := len(c.ix.errs)
+	built := c.buildPlugins(t, r, path+".plugins", specs, nil, "", true)
+	if len(c.ix.errs) > n {
+		return nil
+	}
+	var out []UpstreamPlugin
+	for i, p := range built {
+		up, ok := p.(UpstreamPlugin)
+		if !ok {
+			c.errorf(fmt.Sprintf("%s.plugins[%d]", path, i), "plugin %q runs on routes, not on upstreams", specs[i].Name)
+			continue
+		}
+		out = append(out, up)
+	}
+	return out
 }
 
 // routePlugins builds the top-level plugins for route r, then the route's

@@ -138,6 +138,9 @@ type UpstreamSpec struct {
 	Breaker *BreakerSpec `yaml:"breaker"`
 	// Retry configures retries of failed calls to this upstream.
 	Retry *RetrySpec `yaml:"retry"`
+	// Plugins run on every call to this upstream: adapters such as the
+	// legacy adapter's identity bridging and response normalisation.
+	Plugins []PluginSpec `yaml:"plugins"`
 	// MaxInflight caps concurrent requests to this upstream (a bulkhead);
 	// beyond it requests are shed at once with 503 and Retry-After, or
 	// served by legacy on routes with fallback. Default 1024 (Envoy's

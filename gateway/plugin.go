@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+
+	"github.com/valyala/fasthttp"
 	"log/slog"
 	"strings"
 
@@ -34,6 +36,22 @@ type Plugin interface {
 type RouteConfigurable interface {
 	Spec
 	RouteConfigurable()
+}
+
+// UpstreamPlugin runs on every call to one upstream (listed under the
+// upstream's plugins in routes.yaml): the legacy adapter's identity
+// bridging and response normalisation. Its Wrap is not used.
+type UpstreamPlugin interface {
+	Plugin
+	// Outbound edits the request about to be sent (after the gateway's
+	// own header handling and any rewrite: req's URI is final).
+	Outbound(c *fiber.Ctx, req *fasthttp.Request)
+	// Inbound sees the response headers (and, through UpstreamBody, a
+	// small body) before anything reaches the client. It may change resp
+	// and returns the status the response really means, or 0: breakers,
+	// retries and metrics use that status even when the client is shown
+	// the original.
+	Inbound(c *fiber.Ctx, resp *fasthttp.Response) int
 }
 
 // Registry maps plugin names to Specs.

@@ -139,6 +139,15 @@ func (rt *Router) prepareBody(st *reqState, replay bool) error {
 	return nil
 }
 
+// status is the upstream's status as the gateway counts it: what an
+// upstream plugin says it means, else its own.
+func (st *reqState) status() int {
+	if st.meant != 0 {
+		return st.meant
+	}
+	return st.upResp.StatusCode()
+}
+
 // canReplay reports whether the request can be sent again: its body is
 // held, or it streams and not a byte of it was read yet.
 func (st *reqState) canReplay() bool {
@@ -161,7 +170,7 @@ func (rt *Router) call(c *fiber.Ctx, st *reqState, tgt *Target) error {
 		reason := ""
 		switch {
 		case err == nil:
-			if s := st.upResp.StatusCode(); st.idempotent && (s == 502 || s == 503 || s == 504) {
+			if s := st.status(); st.idempotent && (s == 502 || s == 503 || s == 504) {
 				reason = retryStatusReason(s)
 			}
 		case st.errKind == "connect_refused" || st.errKind == "connect_timeout":
@@ -224,7 +233,7 @@ func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 	st.side = tgt.Side
 	up := tgt.Upstream
 	st.up = up
-	st.errKind = ""
+	st.errKind, st.meant = "", 0
 	var done func(outcome)
 	if br := tgt.breaker; br != nil {
 		var err error
@@ -286,6 +295,9 @@ func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 			out.Header.Set(op.name, op.value)
 		}
 	}
+	for _, p := range up.plugins {
+		p.Outbound(c, out)
+	}
 	switch {
 	case st.bodyRaw != nil:
 		out.SetBodyRaw(st.bodyRaw)
@@ -310,7 +322,14 @@ func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 		report(failed)
 		return rt.upstreamError(st, err)
 	}
-	if done != nil && tgt.breaker.FailureStatus(resp.StatusCode()) {
+	st.meant = 0
+	st.resetPeek()
+	for _, p := range up.plugins {
+		if m := p.Inbound(c, resp); m != 0 {
+			st.meant = m
+		}
+	}
+	if done != nil && tgt.breaker.FailureStatus(st.status()) {
 		report(failed)
 	} else {
 		report(succeeded)
@@ -459,9 +478,18 @@ func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthtt
 		out.Header.Set("X-Strangler-Side", st.side.String())
 		out.Header.Set("X-Strangler-Route", st.route.ID)
 	}
+	if st.peekFull {
+		out.SetBodyRaw(st.peekBuf)
+		return
+	}
 	if up.IsBodyStream() {
 		b := &st.resp
 		b.src = up.BodyStream()
+		if st.peekPrefix {
+			// What an upstream plugin read goes first.
+			st.respPrefix.Reset(st.peekBuf)
+			b.src = io.MultiReader(&st.respPrefix, b.src)
+		}
 		b.conn = st.fctx.Conn()
 		b.timeout = st.table.Server.WriteTimeout
 		st.streaming = true

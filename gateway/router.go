@@ -289,9 +289,15 @@ func (rt *Router) finish(st *reqState, werr error) {
 		bytes = int64(len(fctx.Response.Body()))
 	}
 	routeID, side, upstream := "", "", ""
+	counted := status
+	if st.meant != 0 && st.errKind == "" && st.reason == "" {
+		// An upstream plugin says what the answer meant (a legacy error
+		// served with 200): metrics see the truth.
+		counted = st.meant
+	}
 	if st.route != nil {
 		routeID, side = st.route.ID, st.side.String()
-		st.route.metrics[st.side].observe(status, dur.Seconds(), bytes)
+		st.route.metrics[st.side].observe(counted, dur.Seconds(), bytes)
 	}
 	if st.up != nil {
 		upstream = st.up.Name
@@ -309,8 +315,12 @@ func (rt *Router) finish(st *reqState, werr error) {
 		slog.String("client", b2s(st.clientIPText())),
 	}
 	n := len(attrs)
-	extra := [5]slog.Attr{}
+	extra := [6]slog.Attr{}
 	k := 0
+	if counted != status {
+		extra[k] = slog.Int("meant_status", counted)
+		k++
+	}
 	if st.fallback != "" {
 		extra[k] = slog.String("fallback", st.fallback)
 		k++

@@ -77,6 +77,14 @@ type reqState struct {
 	identity  string
 	pinLegacy bool
 
+	// meant is the status an upstream plugin says the response means (0:
+	// its own); peek* hold a response body read by UpstreamBody.
+	meant      int
+	peekBuf    []byte
+	peekFull   bool // the whole body is in peekBuf, the stream is closed
+	peekPrefix bool // peekBuf is the start; the rest is still in the stream
+	respPrefix bytes.Reader
+
 	streaming bool
 	errKind   string // upstream error kind, "" when none
 	reason    string // rejection reason, "" when none
@@ -136,7 +144,62 @@ func (st *reqState) release() {
 	st.prefix.Reset(nil)
 	st.fallback, st.breakerOpen, st.retryAfter, st.attempts = "", false, 0, 0
 	st.identity, st.pinLegacy = "", false
+	st.resetPeek()
+	if cap(st.peekBuf) > 64<<10 {
+		st.peekBuf = nil
+	}
+	st.meant = 0
+	st.respPrefix.Reset(nil)
 	statePool.Put(st)
+}
+
+func (st *reqState) resetPeek() {
+	st.peekBuf = st.peekBuf[:0]
+	st.peekFull, st.peekPrefix = false, false
+}
+
+// UpstreamBody returns the upstream response body for an UpstreamPlugin's
+// Inbound when it is at most max bytes (ok false otherwise: the body, read
+// or not, still reaches the client whole). The body is read from the
+// stream at most once per response.
+func UpstreamBody(c *fiber.Ctx, max int) (body []byte, ok bool) {
+	st := stateOf(c)
+	if st == nil {
+		return nil, false
+	}
+	resp := &st.upResp
+	switch {
+	case st.peekFull:
+		return st.peekBuf, true
+	case st.peekPrefix:
+		return nil, false
+	case !resp.IsBodyStream():
+		b := resp.Body()
+		return b, len(b) <= max
+	}
+	if cl := resp.Header.ContentLength(); cl > max {
+		return nil, false
+	}
+	src := resp.BodyStream()
+	buf := st.peekBuf[:0]
+	for len(buf) <= max {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			st.peekBuf, st.peekFull = buf, true
+			// Read to its end: the connection goes back to the pool.
+			_ = resp.CloseBodyStream()
+			return buf, true
+		}
+		if err != nil {
+			break
+		}
+	}
+	st.peekBuf, st.peekPrefix = buf, true
+	return nil, false
 }
 
 // releaseUpstream frees the upstream bulkhead slot.

@@ -34,6 +34,7 @@ type Upstream struct {
 
 	retryBudget *budget
 	bulk        *bulkhead
+	plugins     []UpstreamPlugin
 }
 
 // RetryConfig is a compiled retry section.

@@ -158,7 +158,7 @@ duplicate_route_id_invalid_route.yaml:17:11: routes[2].side: bad side "sideways"
 	},
 	{
 		name: "unknown_plugin.yaml",
-		want: `unknown_plugin.yaml:11:9: routes[0].plugins[0]: unknown plugin "ratelimt" (known: headers, jwt)`,
+		want: `unknown_plugin.yaml:11:9: routes[0].plugins[0]: unknown plugin "ratelimt" (known: headers, jwt, legacy_identity, normalize)`,
 	},
 	{
 		// Forwarding, framing and request-id headers belong to the gateway.
@@ -176,7 +176,7 @@ plugin_config.yaml:15:18: routes[0].plugins[0].headers: nothing to do: set reque
 		// every problem at once.
 		name: "plugin_error_invalid_route.yaml",
 		want: `plugin_error_invalid_route.yaml:8:13: routes[0].match.path: bad template "/reports/report-{year}.pdf": segment "report-{year}.pdf": a parameter must be a whole segment like {id}
-plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "ratelimt" (known: headers, jwt)`,
+plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "ratelimt" (known: headers, jwt, legacy_identity, normalize)`,
 	},
 	{
 		name: "rewrite_unknown_param.yaml",

@@ -13,9 +13,12 @@ import (
 	"html"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	legacyadapter "github.com/strangler/strangler/legacy-adapter"
 )
 
 // Course is one course of the sample catalogue.
@@ -47,6 +50,11 @@ type Legacy struct {
 	hits     sync.Map // path -> *atomic.Int64
 	// Now is the clock used for updated_at fields; tests may replace it.
 	Now func() time.Time
+	// IdentitySecret, when set, makes the monolith accept the identity
+	// the gateway's legacy_identity plugin signs (X-Legacy-User,
+	// X-Legacy-Time, X-Legacy-Signature), as a PHP app would with the
+	// snippet in the README.
+	IdentitySecret []byte
 }
 
 // New returns the sample monolith.
@@ -88,7 +96,16 @@ func (l *Legacy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.account(w, r)
 	case "/export.php":
 		l.export(w, r)
+	case "/whoami.php":
+		l.whoami(w, r)
 	default:
+		if strings.HasSuffix(r.URL.Path, ".php") {
+			// The custom PHP error handler: a "Not Found" page served
+			// with 200.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, "<html><head><title>Course shop</title></head><body><h1>Not Found</h1><p>Sorry, that page does not exist.</p></body></html>\n")
+			return
+		}
 		// An HTML error page, but with the right status at least.
 		w.Header().Set("Content-Type", "text/html; charset=iso-8859-1")
 		w.WriteHeader(http.StatusNotFound)
@@ -169,7 +186,44 @@ func (l *Legacy) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusFound)
 }
 
+// user is who the request is: a signed identity from the gateway, else
+// the PHPSESSID session.
+func (l *Legacy) user(r *http.Request) string {
+	if l.IdentitySecret != nil {
+		if u, ok := legacyadapter.Verify(l.IdentitySecret, r.Header.Get("X-Legacy-User"), r.Header.Get("X-Legacy-Time"),
+			r.Header.Get("X-Legacy-Signature"), r.Method, r.RequestURI, time.Now(), time.Minute); ok {
+			return u
+		}
+	}
+	c, err := r.Cookie("PHPSESSID")
+	if err != nil {
+		return ""
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sessions[c.Value]
+}
+
+// whoami says who the monolith thinks the caller is, and how it knows.
+func (l *Legacy) whoami(w http.ResponseWriter, r *http.Request) {
+	via := "anonymous"
+	if r.Header.Get("X-Legacy-User") != "" {
+		via = "signed identity headers"
+	} else if _, err := r.Cookie("PHPSESSID"); err == nil {
+		via = "PHPSESSID session"
+	}
+	user := l.user(r)
+	if user == "" {
+		via = "anonymous"
+	}
+	writeJSON(w, 200, map[string]any{"user": user, "via": via})
+}
+
 func (l *Legacy) account(w http.ResponseWriter, r *http.Request) {
+	if u := l.user(r); u != "" {
+		writeJSON(w, 200, map[string]any{"user": u, "courses": []int{1, 3}})
+		return
+	}
 	c, err := r.Cookie("PHPSESSID")
 	var user string
 	if err == nil {

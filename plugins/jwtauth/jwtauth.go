@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -128,7 +129,7 @@ func (s Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
 			}
 			p.policy = rc.Policy
 		}
-		for _, claim := range slices.Sorted(mapsKeys(rc.Require)) {
+		for _, claim := range slices.Sorted(maps.Keys(rc.Require)) {
 			vals := rc.Require[claim]
 			if len(vals) == 0 {
 				return nil, renv.ErrorIn(env.RouteConfig, "require."+claim, "list the accepted values")
@@ -140,16 +141,6 @@ func (s Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
 		}
 	}
 	return p, nil
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func validPolicy(p string) bool {
@@ -241,7 +232,7 @@ func (s Spec) buildVerifier(n *yaml.Node, env gateway.Env) (*verifier, error) {
 	if cfg.Forward == nil {
 		cfg.Forward = map[string]string{"sub": "X-User-Id"}
 	}
-	for _, claim := range slices.Sorted(mapsKeys(cfg.Forward)) {
+	for _, claim := range slices.Sorted(maps.Keys(cfg.Forward)) {
 		h := cfg.Forward[claim]
 		if !validHeaderName(h) {
 			_ = v.Close()
