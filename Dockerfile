@@ -20,7 +20,8 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath \
       -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/strangler ./cmd/strangler \
- && /out/strangler validate -config routes.yaml
+ && STRANGLER_LEGACY_SECRET=build-time-validation-only-not-a-secret \
+      /out/strangler validate -config routes.yaml
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/strangler /usr/local/bin/strangler
@@ -31,4 +32,5 @@ USER nonroot:nonroot
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/strangler"]
 # -listen overrides server.listen (the example routes.yaml binds loopback).
+# The example routes.yaml needs STRANGLER_LEGACY_SECRET (docker run -e ...).
 CMD ["serve", "-listen", ":8080"]

@@ -169,7 +169,7 @@ func (c *compiler) compile(f *File) *Table {
 		c.finishRoute(t, t.Default, "", f.Plugins, nil)
 	}
 	for _, key := range slices.Sorted(maps.Keys(c.shared)) {
-		if cl, ok := c.shared[key].v.(io.Closer); ok {
+		if cl, ok := c.shared[key].v.(io.Closer); ok && c.shared[key].err == nil {
 			t.closers = append(t.closers, cl.Close)
 		}
 	}
@@ -672,7 +672,7 @@ func (c *compiler) buildPluginsWith(t *Table, r *Route, base string, specs []Plu
 			continue
 		}
 		cfg := ps.Config
-		env := Env{File: c.file, Path: pp + "." + ps.Name, RouteID: r.ID, Logger: c.opts.Logger.With("plugin", ps.Name, "route", r.ID), shared: c.shared}
+		env := Env{File: c.file, Path: pp + "." + ps.Name, RouteID: r.ID, Logger: c.opts.Logger.With("plugin", ps.Name, "route", r.ID), shared: c.shared, Offline: c.opts.Offline}
 		_, routeCfg := spec.(RouteConfigurable)
 		for j, o := range own {
 			if routeCfg && o.Name == ps.Name && o.node != nil {

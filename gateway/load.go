@@ -28,6 +28,9 @@ type LoadOptions struct {
 	// Terminal is the handler at the end of every route's plugin chain (the
 	// Router's proxy). Nil for tables that will never serve.
 	Terminal fiber.Handler
+	// Offline builds a table to be inspected, not served (strangler
+	// route): plugins neither fetch anything nor require secrets.
+	Offline bool
 }
 
 // Load reads, strictly decodes, validates and compiles a routes file. On

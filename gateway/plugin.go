@@ -80,6 +80,9 @@ type Env struct {
 	RouteConfig *yaml.Node
 	// RoutePath locates RouteConfig ("routes[2].plugins[0].jwt").
 	RoutePath string
+	// Offline means the table will be inspected, never served: do not
+	// fetch anything, and accept missing secrets.
+	Offline bool
 
 	shared map[string]sharedValue
 }

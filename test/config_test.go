@@ -217,6 +217,17 @@ isolation_limits.yaml:17:28: routes[0].idempotent[2]: unknown method "FETCH" (PU
 isolation_limits.yaml:19:14: routes[0].timeouts.total: bad duration "forever": use a number with a unit, like 500ms, 5s or 2m`,
 	},
 	{
+		// Secrets come from the environment; a missing one is named.
+		name: "adapter_secret_unset.yaml",
+		want: `adapter_secret_unset.yaml:7:11: upstreams.legacy.plugins[0].legacy_identity.secret_env: environment variable STRANGLER_TEST_SECRET_NEVER_SET is not set`,
+	},
+	{
+		// The top-level jwt entry and a route's own are both checked.
+		name: "jwt_config.yaml",
+		want: `jwt_config.yaml:7:7: plugins[0].jwt.policy: bad policy "sometimes": required, optional or none
+jwt_config.yaml:16:33: routes[0].plugins[0].jwt.requires: unknown field "requires" (did you mean "require"?)`,
+	},
+	{
 		name: "several_problems.yaml",
 		want: `several_problems.yaml:6:16: upstreams.legacy.timeouts.connect: bad duration "5": use a number with a unit, like 500ms, 5s or 2m
 several_problems.yaml:8:12: upstreams.catalog.urls[0]: bad URL "ftp://127.0.0.1:9082": scheme must be http or https
@@ -356,7 +367,7 @@ func TestConfigRepoRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tbl.Summary(), "4 routes (1 new, 1 canary, 2 legacy), 2 upstreams, legacy upstream legacy-php"; got != want {
+	if got, want := tbl.Summary(), "7 routes (3 new, 1 canary, 3 legacy), 3 upstreams, legacy upstream legacy-php"; got != want {
 		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 	var ids []string
@@ -364,7 +375,7 @@ func TestConfigRepoRoutes(t *testing.T) {
 		ids = append(ids, r.ID)
 	}
 	sort.Strings(ids)
-	if got, want := strings.Join(ids, ","), "course-detail,course-list,export,login"; got != want {
+	if got, want := strings.Join(ids, ","), "account,course-detail,course-list,export,login,login-token,me"; got != want {
 		t.Errorf("route ids = %s, want %s", got, want)
 	}
 }

@@ -24,6 +24,15 @@ import (
 	"github.com/strangler/strangler/plugins"
 )
 
+func TestMain(m *testing.M) {
+	// The repository's routes.yaml signs legacy identities with a secret
+	// from the environment.
+	if os.Getenv("STRANGLER_LEGACY_SECRET") == "" {
+		os.Setenv("STRANGLER_LEGACY_SECRET", "test-only-legacy-secret-0123456789abcdef")
+	}
+	os.Exit(m.Run())
+}
+
 // gw is a gateway under test.
 type gw struct {
 	t    testing.TB

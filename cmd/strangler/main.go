@@ -203,7 +203,8 @@ func route(args []string, stdout, stderr io.Writer) int {
 		}
 		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: plugins.Builtin()})
+	// Offline: explaining a route needs no secrets and fetches nothing.
+	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1

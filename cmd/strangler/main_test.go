@@ -19,6 +19,11 @@ import (
 // TestMain lets a test run this binary's main as a subprocess (for serve,
 // which runs until a signal).
 func TestMain(m *testing.M) {
+	// The repository's routes.yaml signs legacy identities with a secret
+	// from the environment.
+	if os.Getenv("STRANGLER_LEGACY_SECRET") == "" {
+		os.Setenv("STRANGLER_LEGACY_SECRET", "test-only-legacy-secret-0123456789abcdef")
+	}
 	if os.Getenv("STRANGLER_RUN_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
@@ -44,7 +49,7 @@ const repoRoutes = "../../routes.yaml"
 
 func TestValidate(t *testing.T) {
 	code, out, errOut := runCLI("validate", "-config", repoRoutes)
-	if code != 0 || out != repoRoutes+": OK: 4 routes (1 new, 1 canary, 2 legacy), 2 upstreams, legacy upstream legacy-php\n" || errOut != "" {
+	if code != 0 || out != repoRoutes+": OK: 7 routes (3 new, 1 canary, 3 legacy), 3 upstreams, legacy upstream legacy-php\n" || errOut != "" {
 		t.Errorf("validate repo routes.yaml = %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 
@@ -85,7 +90,7 @@ func TestRoute(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"migrated", []string{"GET", "/api/courses/1"}, `route:     course-detail (../../routes.yaml:69)
+		{"migrated", []string{"GET", "/api/courses/1"}, `route:     course-detail (../../routes.yaml:99)
 match:     path /api/courses/{id}, methods GET,HEAD
 params:    id=1
 side:      new
@@ -94,7 +99,7 @@ forward:   GET /v2/courses/1
 url:       http://127.0.0.1:9082/v2/courses/1
 fallback:  legacy-php GET /course.php?id=1 (when the new side is down or its breaker is open)
 `},
-		{"canary with key", []string{"-H", "X-User-Id: alice", "GET", "/api/courses"}, `route:     course-list (../../routes.yaml:82)
+		{"canary with key", []string{"-H", "X-User-Id: alice", "GET", "/api/courses"}, `route:     course-list (../../routes.yaml:112)
 match:     path /api/courses, methods GET,HEAD
 side:      legacy (canary 10.00%: header:X-User-Id is in bucket 3690 of 10000; buckets below 1000 go to new)
 upstream:  legacy-php

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"time"
 
@@ -21,11 +22,20 @@ type Demo struct {
 	Gateway *gateway.Server
 	Legacy  *legacyadaptertest.Legacy
 	New     *CourseService
+	IAM     *IAM
 	// NewURL is the base URL of the (first) new service instance, where
 	// its /_demo/ failure switches are served.
 	NewURL  string
 	servers []*http.Server
 }
+
+// LegacySecretEnv names the variable holding the secret the legacy adapter
+// signs identities with (routes.yaml: legacy_identity.secret_env).
+const LegacySecretEnv = "STRANGLER_LEGACY_SECRET"
+
+// demoLegacySecret is used when LegacySecretEnv is unset: fine for a demo
+// on loopback, never for anything else.
+const demoLegacySecret = "demo-only-legacy-identity-secret-do-not-deploy"
 
 // Options configure Start.
 type Options struct {
@@ -41,12 +51,22 @@ func Start(o Options) (*Demo, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The legacy adapter signs identities with a secret from the
+	// environment; the demo brings its own when none is set.
+	if os.Getenv(LegacySecretEnv) == "" {
+		_ = os.Setenv(LegacySecretEnv, demoLegacySecret)
+	}
+	iam, err := NewIAM()
+	if err != nil {
+		return nil, err
+	}
 	t, err := gateway.Load(o.ConfigPath, gateway.LoadOptions{Registry: o.Registry})
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close()
-	d := &Demo{Legacy: legacyadaptertest.New(), New: NewCourseService()}
+	d := &Demo{Legacy: legacyadaptertest.New(), New: NewCourseService(), IAM: iam}
+	d.Legacy.IdentitySecret = []byte(os.Getenv(LegacySecretEnv))
 	names := make([]string, 0, len(t.Upstreams))
 	for n := range t.Upstreams {
 		names = append(names, n)
@@ -55,8 +75,11 @@ func Start(o Options) (*Demo, error) {
 	for _, name := range names {
 		up := t.Upstreams[name]
 		var h http.Handler = d.New
-		if up == t.Legacy {
+		switch {
+		case up == t.Legacy:
 			h = d.Legacy
+		case name == "iam":
+			h = d.IAM
 		}
 		for _, in := range up.Instances {
 			host, _, _ := net.SplitHostPort(in.Addr)
@@ -110,6 +133,15 @@ Try (the X-Strangler-Side header says who answered; expose_route in routes.yaml)
   curl -s  %[1]s/export?rows=50000 | tail -2   # a 50,000-row CSV, streamed through
   curl -si %[1]s/index.php                # anything no route claims goes to legacy
   curl -s  %[2]s/metrics | grep strangler_requests_total
+
+One login for both systems (the demo IAM mints a token; the gateway verifies
+it and tells each side who the user is, the way that side understands):
+
+  TOKEN=$(curl -s -d user=alice %[1]s/auth/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/me      # new service: X-User-Id
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/account     # legacy PHP: signed X-Legacy-* headers
+  curl -si %[1]s/account                                      # no token, no session: 401
+  curl -si '%[1]s/course.php?id=99'        # legacy's "fail" envelope, served as the 404 it means
 
 Break the new service and watch legacy cover for it (fallback: legacy):
 

@@ -216,3 +216,49 @@ func TestDemoNewServiceDown(t *testing.T) {
 	}
 	post("/_demo/up")
 }
+
+// TestDemoOneLogin: one token from the demo IAM works on a new route and
+// on a legacy page that knows nothing of JWTs; the legacy error envelope
+// becomes an honest 404.
+func TestDemoOneLogin(t *testing.T) {
+	_, base := startDemo(t, repoRoutes(t, nil))
+	resp, err := client.PostForm(base+"/auth/token", url.Values{"user": {"alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("token endpoint: %d %v", resp.StatusCode, err)
+	}
+	authGet := func(path string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := authGet("/api/me")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Strangler-Side") != "new" || !strings.Contains(body, `"user":"alice"`) || !strings.Contains(body, `"token_seen":false`) {
+		t.Errorf("/api/me = %d side %q %s", resp.StatusCode, resp.Header.Get("X-Strangler-Side"), body)
+	}
+	resp, body = authGet("/account")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Strangler-Side") != "legacy" || !strings.Contains(body, `"user":"alice"`) {
+		t.Errorf("/account = %d side %q %s", resp.StatusCode, resp.Header.Get("X-Strangler-Side"), body)
+	}
+	if resp, _ := get(t, base+"/account"); resp.StatusCode != 401 {
+		t.Errorf("/account without a token = %d, want 401", resp.StatusCode)
+	}
+	// The legacy envelope {"result":"fail","code":404} with status 200.
+	if resp, body := get(t, base+"/course.php?id=99"); resp.StatusCode != 404 || !strings.Contains(body, `"result":"fail"`) {
+		t.Errorf("legacy missing course = %d %s, want 404 with the legacy body", resp.StatusCode, body)
+	}
+}

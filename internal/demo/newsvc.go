@@ -87,6 +87,17 @@ func (s *CourseService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case r.URL.Path == "/v2/me":
+		// The gateway verified the token and says who this is; the new
+		// service trusts that and never sees the token itself.
+		user := r.Header.Get("X-User-Id")
+		if user == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"no identity"}` + "\n"))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": user, "roles": splitComma(r.Header.Get("X-User-Roles")),
+			"token_seen": r.Header.Get("Authorization") != ""})
 	case r.URL.Path == "/v2/courses":
 		out := make([]course, 0, len(legacyadaptertest.Catalogue))
 		for _, c := range legacyadaptertest.Catalogue {
