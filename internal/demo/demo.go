@@ -75,11 +75,12 @@ func Start(o Options) (*Demo, error) {
 	for _, name := range names {
 		up := t.Upstreams[name]
 		var h http.Handler = d.New
+		role := "new service"
 		switch {
 		case up == t.Legacy:
-			h = d.Legacy
+			h, role = d.Legacy, "legacy monolith"
 		case name == "iam":
-			h = d.IAM
+			h, role = d.IAM, "identity provider"
 		}
 		for _, in := range up.Instances {
 			host, _, _ := net.SplitHostPort(in.Addr)
@@ -98,7 +99,7 @@ func Start(o Options) (*Demo, error) {
 			if up != t.Legacy && d.NewURL == "" {
 				d.NewURL = in.URL
 			}
-			o.Logger.Info("demo service up", "upstream", name, "url", in.URL, "role", map[bool]string{true: "legacy monolith", false: "new service"}[up == t.Legacy])
+			o.Logger.Info("demo service up", "upstream", name, "url", in.URL, "role", role)
 		}
 	}
 	gw, err := gateway.Start(gateway.StartOptions{ConfigPath: o.ConfigPath, Logger: o.Logger, Registry: o.Registry})
