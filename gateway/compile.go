@@ -121,6 +121,7 @@ func (c *compiler) compile(f *File) *Table {
 	t.Server = c.compileServer(&f.Server)
 	c.compileUpstreams(f, t)
 	defaults := c.keySources("canary.key", f.Canary.Key, []KeySource{{Kind: "ip"}})
+	t.Shadow = c.compileShadowSettings(f.Shadow)
 	c.topPlugins = f.Plugins
 	c.declared = f.Upstreams
 
@@ -546,6 +547,9 @@ func (c *compiler) compileRoute(path string, rs *RouteSpec, t *Table, defaultKey
 	}
 	r.maxBody = c.size(path+".max_body_bytes", rs.MaxBodyBytes, t.Server.MaxBodyBytes, true)
 	c.compileRouteIsolation(path, rs, r, t)
+	if rs.Shadow != nil {
+		r.shadow = c.compileShadow(path, rs.Shadow, r, defaultKeys)
+	}
 	if !ok || r.pattern == nil {
 		// Still build the route's own plugins so their problems are
 		// reported in the same run; then discard them.

@@ -24,6 +24,9 @@ type File struct {
 	// Routes is the route table. Order does not matter: the most specific
 	// match wins (see the README, "Precedence").
 	Routes []*RouteSpec `yaml:"routes"`
+	// Shadow configures the shadow-comparison engine shared by every
+	// route's shadow section. Fixed for the life of the process.
+	Shadow ShadowSettings `yaml:"shadow"`
 }
 
 // ServerSpec configures the listeners.
@@ -270,10 +273,69 @@ type RouteSpec struct {
 	// need seconds). The route then gets its own connection pools, so its
 	// long calls never occupy the shared ones.
 	Timeouts *RouteTimeouts `yaml:"timeouts"`
+	// Shadow sends a sample of the route's requests to its other side too
+	// and compares the answers; the client always gets the primary's.
+	Shadow *ShadowSpec `yaml:"shadow"`
 	// Idempotent lists the methods besides GET, HEAD and OPTIONS that are
 	// safe to send twice on this route (PUT, DELETE), for retries and
 	// fallback. Default: none.
 	Idempotent []string `yaml:"idempotent"`
+}
+
+// ShadowSpec is a route's shadow experiment: a sampled share of its
+// requests is also sent to the route's other side (legacy routes shadow to
+// new before the flip; new routes to legacy after it) and the two answers
+// are compared.
+type ShadowSpec struct {
+	// Percent of requests shadowed, sampled on the canary cohort key so the
+	// same users are compared consistently. Required, 0 to 100.
+	Percent *float64 `yaml:"percent"`
+	// Key overrides the cohort key sources (default: the route's canary
+	// key, else canary.key).
+	Key []string `yaml:"key"`
+	// Methods shadowed. Default GET, HEAD, OPTIONS; anything else needs
+	// AllowWrites.
+	Methods []string `yaml:"methods"`
+	// AllowWrites lets non-safe methods be shadowed: the write runs on
+	// both sides. The shadow request carries X-Strangler-Shadow: 1 so the
+	// other side can run it as a dry run. validate warns about it.
+	AllowWrites bool `yaml:"allow_writes"`
+	// MaxBodyBytes caps the request body copied for the shadow and each
+	// response body compared; above it the comparison is skipped and
+	// counted. Default "64KiB".
+	MaxBodyBytes string `yaml:"max_body_bytes"`
+	// Timeout bounds the shadow call. Default 5s.
+	Timeout string `yaml:"timeout"`
+	// Headers compared besides the status and body. Default
+	// [Content-Type] (compared by media type).
+	Headers []string `yaml:"headers"`
+	// Ignore lists JSON paths never compared ("$.data[*].updated_at",
+	// "$..request_id").
+	Ignore []string `yaml:"ignore"`
+	// Unordered lists JSON paths of arrays compared ignoring order.
+	Unordered []string `yaml:"unordered"`
+	// Noise is the percentage of shadowed requests for which the primary
+	// side is called a second time: fields that differ between two answers
+	// of the same implementation are noise and excluded from mismatches
+	// from then on (reported with evidence). Default 0.
+	Noise *float64 `yaml:"noise"`
+}
+
+// ShadowSettings configure the shadow engine.
+type ShadowSettings struct {
+	// Workers run shadow calls. Default 4.
+	Workers int `yaml:"workers"`
+	// Queue bounds shadow calls waiting for a worker; when it is full new
+	// ones are dropped and counted, never waited for. Default 1000.
+	Queue int `yaml:"queue"`
+	// Recent mismatches kept per route in memory. Default 100.
+	Recent int `yaml:"recent"`
+	// File receives every comparison as a JSON line ("" = none), for
+	// strangler shadow report.
+	File string `yaml:"file"`
+	// FileMaxBytes rotates File to File.1 above this size. Default
+	// "64MiB".
+	FileMaxBytes string `yaml:"file_max_bytes"`
 }
 
 // BudgetSpec bounds fallbacks: at most Percent of the route's requests in

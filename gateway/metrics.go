@@ -29,6 +29,11 @@ type Metrics struct {
 	Retries                 *prometheus.CounterVec // strangler_retries_total{upstream,reason}
 	RetryBudgetExhausted    *prometheus.CounterVec // strangler_retry_budget_exhausted_total{upstream}
 	Shed                    *prometheus.CounterVec // strangler_shed_total{scope,name}
+
+	ShadowResults    *prometheus.CounterVec   // strangler_shadow_results_total{route,result}
+	ShadowSkipped    *prometheus.CounterVec   // strangler_shadow_skipped_total{route,reason}
+	ShadowDuration   *prometheus.HistogramVec // strangler_shadow_candidate_duration_seconds{route,side}
+	ShadowFileErrors prometheus.Counter       // strangler_shadow_file_errors_total
 }
 
 // DurationBuckets are the request latency buckets, in seconds: fine below
@@ -116,6 +121,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.ResponseBytes, m.CanaryDecisions, m.AccessLogDrops, m.ConfigInfo, m.Ready,
 		m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Fallbacks, m.FallbackBudgetExhausted,
 		m.Retries, m.RetryBudgetExhausted, m.Shed)
+	m.ShadowResults = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strangler_shadow_results_total",
+		Help: "Shadow comparisons by route and result: match, mismatch, error (the candidate failed), dropped (queue full), skipped (see strangler_shadow_skipped_total).",
+	}, []string{"route", "result"})
+	m.ShadowSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strangler_shadow_skipped_total",
+		Help: "Sampled requests not compared, by reason: body_too_large, method, fallback, control_incomplete, no_instance.",
+	}, []string{"route", "reason"})
+	m.ShadowDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "strangler_shadow_candidate_duration_seconds",
+		Help:    "Latency of shadow (candidate) calls, by route and the side called: compare with strangler_request_duration_seconds for latency parity.",
+		Buckets: DurationBuckets,
+	}, []string{"route", "side"})
+	m.ShadowFileErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strangler_shadow_file_errors_total",
+		Help: "Shadow results that could not be written to the results file.",
+	})
+	reg.MustRegister(m.ShadowResults, m.ShadowSkipped, m.ShadowDuration, m.ShadowFileErrors)
 	return m
 }
 

@@ -46,13 +46,17 @@ func (rt *Router) proxy(c *fiber.Ctx) error {
 	st.idempotent = idempotentMethod(st.method) || r.idempotent&methodBits[st.method] != 0
 	tgt := r.Target(side)
 	fallback := r.fallback && tgt.Side == SideNew
-	if err := rt.prepareBody(st, fallback || tgt.Upstream.Retry.Attempts > 1); err != nil {
+	shadow := rt.shadowSampled(st)
+	if err := rt.prepareBody(st, fallback || tgt.Upstream.Retry.Attempts > 1 || shadow); err != nil {
 		return err
 	}
 	if fallback {
 		r.fallbackBudget.Request()
 	}
 	err := rt.call(c, st, tgt)
+	if err == nil && shadow {
+		rt.startShadow(c, st)
+	}
 	if err == nil || !fallback {
 		return err
 	}
@@ -113,6 +117,9 @@ func (rt *Router) prepareBody(st *reqState, replay bool) error {
 		return nil
 	}
 	limit := st.table.Server.MaxReplayBytes
+	if sh := st.route.shadow; sh != nil && st.shadowOn && sh.maxBody > limit {
+		limit = sh.maxBody
+	}
 	buf := st.replayBuf[:0]
 	if cap(buf) < 4096 {
 		buf = make([]byte, 0, 4096)
@@ -229,7 +236,6 @@ func backoff(base time.Duration, n int) {
 // bulkhead, an instance, the outbound request, and the exchange up to the
 // response headers. The breaker learns the outcome.
 func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
-	fctx := st.fctx
 	st.side = tgt.Side
 	up := tgt.Upstream
 	st.up = up
@@ -261,43 +267,8 @@ func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 	}
 	st.inst = inst
 
-	in := &fctx.Request
 	out := &st.out
-	out.Reset()
-	srv := st.table.Server
-	in.Header.CopyTo(&out.Header)
-	rt.buildTarget(st, tgt)
-	out.Header.SetRequestURIBytes(st.target)
-	if inst.TLS {
-		out.URI().SetScheme("https")
-	}
-	out.Header.SetProtocol("HTTP/1.1")
-	out.Header.ResetConnectionClose()
-
-	isTrusted := len(srv.TrustedProxies) > 0 && trusted(srv.TrustedProxies, st.peer)
-	stripRequest(&out.Header, &st.facts, isTrusted)
-	rt.injectForwarding(st, &out.Header, in, isTrusted)
-
-	switch up.HostHeader {
-	case "upstream":
-		out.Header.SetHost(inst.Host)
-	case "client":
-		// keep the client's Host (validated by scanHeaders)
-	default:
-		out.Header.SetHost(up.HostHeader)
-	}
-	out.UseHostHeader = true
-	out.Header.SetBytesV(fiber.HeaderXRequestID, st.reqID)
-	for _, op := range st.injects {
-		if op.del {
-			out.Header.Del(op.name)
-		} else {
-			out.Header.Set(op.name, op.value)
-		}
-	}
-	for _, p := range up.plugins {
-		p.Outbound(c, out)
-	}
+	rt.buildRequest(c, st, tgt, inst, out)
 	switch {
 	case st.bodyRaw != nil:
 		out.SetBodyRaw(st.bodyRaw)
@@ -335,6 +306,50 @@ func (rt *Router) send(c *fiber.Ctx, st *reqState, tgt *Target) error {
 		report(succeeded)
 	}
 	return nil
+}
+
+// buildRequest writes the request for tgt's instance inst into out, without
+// its body: the client's headers minus hop-by-hop and forwarding ones, the
+// gateway's own, the rewritten target, the Host policy, plugin header
+// changes, and the upstream's plugins.
+func (rt *Router) buildRequest(c *fiber.Ctx, st *reqState, tgt *Target, inst *Instance, out *fasthttp.Request) {
+	up := tgt.Upstream
+	in := &st.fctx.Request
+	out.Reset()
+	srv := st.table.Server
+	in.Header.CopyTo(&out.Header)
+	rt.buildTarget(st, tgt)
+	out.Header.SetRequestURIBytes(st.target)
+	if inst.TLS {
+		out.URI().SetScheme("https")
+	}
+	out.Header.SetProtocol("HTTP/1.1")
+	out.Header.ResetConnectionClose()
+
+	isTrusted := len(srv.TrustedProxies) > 0 && trusted(srv.TrustedProxies, st.peer)
+	stripRequest(&out.Header, &st.facts, isTrusted)
+	rt.injectForwarding(st, &out.Header, in, isTrusted)
+
+	switch up.HostHeader {
+	case "upstream":
+		out.Header.SetHost(inst.Host)
+	case "client":
+		// keep the client's Host (validated by scanHeaders)
+	default:
+		out.Header.SetHost(up.HostHeader)
+	}
+	out.UseHostHeader = true
+	out.Header.SetBytesV(fiber.HeaderXRequestID, st.reqID)
+	for _, op := range st.injects {
+		if op.del {
+			out.Header.Del(op.name)
+		} else {
+			out.Header.Set(op.name, op.value)
+		}
+	}
+	for _, p := range up.plugins {
+		p.Outbound(c, out)
+	}
 }
 
 // fallbackReason says why a failed call to the new side may be served by
@@ -480,6 +495,9 @@ func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthtt
 	}
 	if st.peekFull {
 		out.SetBodyRaw(st.peekBuf)
+		if st.shadow != nil {
+			st.shadow.capture(st.peekBuf)
+		}
 		return
 	}
 	if up.IsBodyStream() {
@@ -497,6 +515,9 @@ func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthtt
 		return
 	}
 	out.SetBodyRaw(up.Body())
+	if st.shadow != nil {
+		st.shadow.capture(up.Body())
+	}
 }
 
 // stripResponse removes hop-by-hop headers, and every header the upstream's

@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,13 @@ type Router struct {
 	ready    atomic.Bool
 	draining atomic.Bool
 	inflight atomic.Int64
+
+	shadowOnce sync.Once
+	shadow     *ShadowEngine
 }
+
+// Shadow returns the shadow engine (nil before the first Swap).
+func (rt *Router) Shadow() *ShadowEngine { return rt.shadow }
 
 // RouterOptions configure NewRouter.
 type RouterOptions struct {
@@ -59,6 +66,8 @@ func (rt *Router) Load(path string) (*Table, error) {
 // Swap makes t the serving table and returns the previous one. Requests in
 // flight finish on the table they started with.
 func (rt *Router) Swap(t *Table) *Table {
+	// The shadow engine outlives tables; the first one configures it.
+	rt.shadowOnce.Do(func() { rt.shadow = NewShadowEngine(t.Shadow, rt.metrics, rt.log) })
 	old := rt.table.Swap(t)
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)
@@ -340,6 +349,19 @@ func (rt *Router) finish(st *reqState, werr error) {
 	if werr != nil {
 		extra[k] = slog.String("client_error", clientErrText(werr))
 		k++
+	}
+	if st.shadow != nil {
+		j := st.shadow
+		st.shadow = nil
+		switch {
+		case rt.shadow == nil:
+			j.free()
+		case werr == nil:
+			rt.shadow.submit(j)
+		default:
+			rt.shadow.skip(j.route.ID, "control_incomplete")
+			j.free()
+		}
 	}
 	all := append(attrs[:n:n], extra[:k]...)
 	rt.access.LogAttrs(fctx, slog.LevelInfo, "request", all...)

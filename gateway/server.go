@@ -197,6 +197,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
 	_ = s.ops.Shutdown(octx)
+	if sh := rt.Shadow(); sh != nil {
+		sh.Close()
+	}
 	if left > 0 || serr != nil {
 		s.log.Error("drain timed out", "in_flight", left, "err", serr)
 		return fmt.Errorf("drain timed out with %d requests in flight", left)

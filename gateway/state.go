@@ -85,6 +85,12 @@ type reqState struct {
 	peekPrefix bool // peekBuf is the start; the rest is still in the stream
 	respPrefix bytes.Reader
 
+	// shadow is the sampled request's experiment, submitted when the
+	// response is complete.
+	shadow   *shadowJob
+	shadowOn bool // sampled for the route's shadow
+	shadowBk uint32
+
 	streaming bool
 	errKind   string // upstream error kind, "" when none
 	reason    string // rejection reason, "" when none
@@ -150,6 +156,11 @@ func (st *reqState) release() {
 	}
 	st.meant = 0
 	st.respPrefix.Reset(nil)
+	if st.shadow != nil {
+		st.shadow.free()
+		st.shadow = nil
+	}
+	st.shadowOn, st.shadowBk = false, 0
 	statePool.Put(st)
 }
 
@@ -362,6 +373,9 @@ func (b *respBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if err != nil && err != io.EOF {
 		b.err = err
+	}
+	if j := b.st.shadow; j != nil && n > 0 {
+		j.capture(p[:n])
 	}
 	return n, err
 }

@@ -59,7 +59,11 @@ type Route struct {
 	fallback       bool // serve from legacy when new cannot
 	fallbackBudget *budget
 	idempotent     methodBit // besides GET, HEAD, OPTIONS
+	shadow         *ShadowConfig
 }
+
+// Shadow returns the route's shadow experiment, or nil.
+func (r *Route) Shadow() *ShadowConfig { return r.shadow }
 
 // Fallback reports whether the route falls back to legacy.
 func (r *Route) Fallback() bool { return r.fallback }
@@ -192,6 +196,8 @@ type Table struct {
 	Legacy    *Upstream
 	// Server is the compiled server section.
 	Server *ServerConfig
+	// Shadow configures the shadow engine (taken from the first table).
+	Shadow ShadowOptions
 	// Warnings found while loading (the table is valid).
 	Warnings ConfigErrors
 
