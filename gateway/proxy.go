@@ -495,9 +495,6 @@ func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthtt
 	}
 	if st.peekFull {
 		out.SetBodyRaw(st.peekBuf)
-		if st.shadow != nil {
-			st.shadow.capture(st.peekBuf)
-		}
 		return
 	}
 	if up.IsBodyStream() {
@@ -515,9 +512,6 @@ func (rt *Router) copyResponse(st *reqState, up *fasthttp.Response, out *fasthtt
 		return
 	}
 	out.SetBodyRaw(up.Body())
-	if st.shadow != nil {
-		st.shadow.capture(up.Body())
-	}
 }
 
 // stripResponse removes hop-by-hop headers, and every header the upstream's

@@ -671,7 +671,7 @@ func (rt *Router) startShadow(c *fiber.Ctx, st *reqState) {
 		return
 	}
 	reqID := b2s(st.reqID) + "-shadow"
-	j := &shadowJob{route: r, cfg: sh, reqID: reqID, method: st.method, path: st.dec, candUp: candTgt.Upstream, candInst: inst, candSide: candSide}
+	j := &shadowJob{route: r, cfg: sh, reqID: reqID, method: strings.Clone(st.method), path: strings.Clone(st.dec), candUp: candTgt.Upstream, candInst: inst, candSide: candSide}
 	if st.hasQuery {
 		j.query = redactQuery(string(st.query))
 	}
@@ -688,6 +688,11 @@ func (rt *Router) startShadow(c *fiber.Ctx, st *reqState) {
 		if ni := ctl.Upstream.Selector.Select(ctl.Upstream.Instances, c); ni != nil {
 			j.noise, j.noiseUp, j.noiseInst = rt.shadowRequest(c, st, ctl, ni, reqID+"-noise"), ctl.Upstream, ni
 		}
+	}
+	if !st.streaming {
+		// The control body is already in place (small or read by an
+		// upstream plugin); a streamed one is captured as it is sent.
+		j.capture(st.fctx.Response.Body())
 	}
 	st.shadow = j
 }

@@ -130,9 +130,25 @@ func (p *normalizePlugin) Outbound(*fiber.Ctx, *fasthttp.Request) {}
 
 // Inbound applies the first matching rule.
 func (p *normalizePlugin) Inbound(c *fiber.Ctx, resp *fasthttp.Response) int {
-	status := resp.StatusCode()
-	ct := strings.ToLower(string(resp.Header.ContentType()))
-	var body []byte
+	meant := p.judge(resp.StatusCode(), string(resp.Header.ContentType()), len(resp.Header.ContentEncoding()) > 0,
+		func() ([]byte, bool) { return gateway.UpstreamBody(c, p.max) })
+	if meant != 0 && p.rewrite {
+		resp.SetStatusCode(meant)
+	}
+	return meant
+}
+
+// NormalizeStatus implements gateway.StatusNormalizer: shadow comparison
+// judges a legacy candidate's answer the same way.
+func (p *normalizePlugin) NormalizeStatus(status int, contentType string, compressed bool, body []byte) int {
+	return p.judge(status, contentType, compressed, func() ([]byte, bool) { return body, len(body) <= p.max })
+}
+
+// judge returns the status the response means by the first matching rule,
+// or 0; body is read only when a rule needs it.
+func (p *normalizePlugin) judge(status int, contentType string, compressed bool, body func() ([]byte, bool)) int {
+	ct := strings.ToLower(contentType)
+	var b []byte
 	var obj map[string]any
 	bodyRead, bodyOK, parsed := false, false, false
 	for _, r := range p.rules {
@@ -141,20 +157,20 @@ func (p *normalizePlugin) Inbound(c *fiber.Ctx, resp *fasthttp.Response) int {
 		}
 		if len(r.JSON) > 0 || r.BodyContains != "" {
 			if !bodyRead {
-				body, bodyOK = gateway.UpstreamBody(c, p.max)
+				b, bodyOK = body()
 				bodyRead = true
 			}
-			if !bodyOK || len(resp.Header.ContentEncoding()) > 0 {
+			if !bodyOK || compressed {
 				continue // too long, or compressed: not inspected
 			}
 		}
-		if r.BodyContains != "" && !bytes.Contains(body, []byte(r.BodyContains)) {
+		if r.BodyContains != "" && !bytes.Contains(b, []byte(r.BodyContains)) {
 			continue
 		}
 		if len(r.JSON) > 0 {
 			if !parsed {
 				parsed = true
-				_ = json.Unmarshal(body, &obj)
+				_ = json.Unmarshal(b, &obj)
 			}
 			if obj == nil || !jsonMatches(obj, r.JSON) {
 				continue
@@ -165,9 +181,6 @@ func (p *normalizePlugin) Inbound(c *fiber.Ctx, resp *fasthttp.Response) int {
 			if s, ok := statusOf(obj[r.StatusFrom]); ok {
 				meant = s
 			}
-		}
-		if p.rewrite {
-			resp.SetStatusCode(meant)
 		}
 		return meant
 	}

@@ -357,3 +357,37 @@ func TestShadowReportFile(t *testing.T) {
 		t.Errorf("last result = %+v", res)
 	}
 }
+
+// TestShadowNormalizedLegacy: legacy's "200 with an error envelope" goes
+// through the legacy adapter before comparison, whichever side it is on,
+// so it matches the new service's honest 404.
+func TestShadowNormalizedLegacy(t *testing.T) {
+	t.Parallel()
+	envelope := func(r *http.Request) (int, string, http.Header) { return 200, `{"result":"fail","code":404}`, nil }
+	honest := func(r *http.Request) (int, string, http.Header) { return 404, `{"result":"fail","code":404}`, nil }
+	legacy, newSvc := jsonUpstream(t, "legacy", envelope), jsonUpstream(t, "new", honest)
+	yaml := `
+legacy: legacy
+upstreams:
+  legacy:
+    urls: ["{{legacy}}"]
+    plugins:
+      - normalize:
+          respond: original
+          rules: [{content_type: application/json, json: {result: fail}, status_from: code}]
+  new: {urls: ["{{new}}"]}
+routes:
+  - {id: before, match: {prefix: /before}, side: legacy, new: {upstream: new}, shadow: {percent: 100}}
+  - {id: after, match: {prefix: /after}, side: new, new: {upstream: new}, shadow: {percent: 100}}
+`
+	g := startGateway(t, yaml, map[string]string{"legacy": legacy.URL, "new": newSvc.URL})
+	if resp, _ := g.get("/before/x"); resp.StatusCode != 200 {
+		t.Fatalf("respond: original: client status %d, want legacy's 200", resp.StatusCode)
+	}
+	g.get("/after/x")
+	for _, route := range []string{"before", "after"} {
+		waitFor(t, func() bool {
+			return g.metric("strangler_shadow_results_total", map[string]string{"route": route, "result": "match"}) == 1
+		})
+	}
+}
