@@ -296,7 +296,10 @@ func cut(s string, n int) string {
 
 // genericPath replaces array indices with [*]: noise found at one index
 // is noise at every index.
-func genericPath(p string) string {
+func genericPath(p string) string { return GenericPath(p) }
+
+// GenericPath replaces array indices with [*] ("$.a[3].b" is "$.a[*].b").
+func GenericPath(p string) string {
 	var sb strings.Builder
 	for i := 0; i < len(p); i++ {
 		if p[i] == '[' {

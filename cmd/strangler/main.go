@@ -5,6 +5,7 @@
 //	strangler validate [-config routes.yaml]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml]
+//	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
 //	strangler version
 package main
 
@@ -36,6 +37,7 @@ usage:
   strangler validate [-config routes.yaml]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml]
+  strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
   strangler version
 
 The config path defaults to $STRANGLER_CONFIG, then routes.yaml.
@@ -60,6 +62,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return route(rest, stdout, stderr)
 	case "demo":
 		return runDemo(rest, stdout, stderr)
+	case "shadow":
+		if len(rest) == 0 || rest[0] != "report" {
+			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID]")
+			return 2
+		}
+		return shadowReport(rest[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "strangler", version)
 		return 0

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,6 +48,22 @@ func writeFile(t *testing.T, body string) string {
 
 const repoRoutes = "../../routes.yaml"
 
+// lineOf is the line of the repository's routes.yaml holding s.
+func lineOf(t *testing.T, s string) string {
+	t.Helper()
+	b, err := os.ReadFile(repoRoutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			return strconv.Itoa(i + 1)
+		}
+	}
+	t.Fatalf("routes.yaml has no %q", s)
+	return ""
+}
+
 func TestValidate(t *testing.T) {
 	code, out, errOut := runCLI("validate", "-config", repoRoutes)
 	if code != 0 || out != repoRoutes+": OK: 7 routes (3 new, 1 canary, 3 legacy), 3 upstreams, legacy upstream legacy-php\n" || errOut != "" {
@@ -66,7 +83,7 @@ routes:
 	code, out, errOut = runCLI("validate", "-config", bad)
 	want := bad + `:1:9: legacy: unknown upstream "nope" (known: a)
 ` + bad + `:8:21: routes[0].new.upstream: unknown upstream "b" (known: a)
-` + bad + `:9:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, plugins, side, timeouts)
+` + bad + `:9:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, plugins, shadow, side, timeouts)
 3 problem(s); nothing was applied
 `
 	if code != 1 || out != "" || errOut != want {
@@ -90,7 +107,7 @@ func TestRoute(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"migrated", []string{"GET", "/api/courses/1"}, `route:     course-detail (../../routes.yaml:99)
+		{"migrated", []string{"GET", "/api/courses/1"}, `route:     course-detail (../../routes.yaml:`+lineOf(t, "id: course-detail")+`)
 match:     path /api/courses/{id}, methods GET,HEAD
 params:    id=1
 side:      new
@@ -99,7 +116,7 @@ forward:   GET /v2/courses/1
 url:       http://127.0.0.1:9082/v2/courses/1
 fallback:  legacy-php GET /course.php?id=1 (when the new side is down or its breaker is open)
 `},
-		{"canary with key", []string{"-H", "X-User-Id: alice", "GET", "/api/courses"}, `route:     course-list (../../routes.yaml:112)
+		{"canary with key", []string{"-H", "X-User-Id: alice", "GET", "/api/courses"}, `route:     course-list (../../routes.yaml:`+lineOf(t, "id: course-list")+`)
 match:     path /api/courses, methods GET,HEAD
 side:      legacy (canary 10.00%: header:X-User-Id is in bucket 3690 of 10000; buckets below 1000 go to new)
 upstream:  legacy-php
@@ -238,4 +255,36 @@ func listenLoopback(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+func TestShadowReport(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "shadow.jsonl")
+	lines := []string{
+		`{"route":"course-detail","result":"match"}`,
+		`{"route":"course-detail","result":"mismatch","diffs":[{"path":"$.items[0].price.currency","control":"\"EUR\"","candidate":"\"eur\""}]}`,
+		`{"route":"course-detail","result":"mismatch","diffs":[{"path":"$.items[3].price.currency","control":"\"EUR\"","candidate":"\"eur\""},{"path":"status","control":"200","candidate":"404"}],"noisy":["$.nonce"]}`,
+		`{"route":"course-detail","result":"match"}`,
+		`{"route":"course-list","result":"error"}`,
+		`{"route":"course-list","result":"dropped"}`,
+		`not json`,
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("shadow", "report", "-file", file)
+	want := `route course-detail: 4 compared, 50.00% matched
+  $.items[*].price.currency            2 mismatches  e.g. "EUR" vs "eur"
+  status                               1 mismatches  e.g. 200 vs 404
+  noisy (ignored): $.nonce
+route course-list: 0 compared, 0.00% matched (1 error, 1 dropped)
+`
+	if code != 0 || out != want || errOut != "1 unreadable lines skipped\n" {
+		t.Errorf("exit %d, stderr %q\ngot:\n%s\nwant:\n%s", code, errOut, out, want)
+	}
+	if code, out, _ := runCLI("shadow", "report", "-file", file, "-route", "course-list"); code != 0 || strings.Contains(out, "course-detail") {
+		t.Errorf("-route filter: %d %q", code, out)
+	}
+	if code, _, _ := runCLI("shadow"); code != 2 {
+		t.Errorf("bare shadow = %d, want 2", code)
+	}
 }

@@ -46,6 +46,7 @@ func repoRoutes(t *testing.T, edit func(string) string) string {
 		s = strings.ReplaceAll(s, "127.0.0.1:"+port, "127.0.0.1:"+freePort(t))
 	}
 	s = strings.Replace(s, "access_log: stdout", "access_log: \"off\"", 1)
+	s = strings.Replace(s, "file: strangler-shadow.jsonl", "file: "+filepath.Join(t.TempDir(), "shadow.jsonl"), 1)
 	if edit != nil {
 		s = edit(s)
 	}
@@ -260,5 +261,36 @@ func TestDemoOneLogin(t *testing.T) {
 	// The legacy envelope {"result":"fail","code":404} with status 200.
 	if resp, body := get(t, base+"/course.php?id=99"); resp.StatusCode != 404 || !strings.Contains(body, `"result":"fail"`) {
 		t.Errorf("legacy missing course = %d %s, want 404 with the legacy body", resp.StatusCode, body)
+	}
+}
+
+// TestDemoShadow: after a few requests the shadow report names the new
+// service's deliberate difference, on the route served by new (compared
+// with legacy) and on the one served by legacy (compared with new).
+func TestDemoShadow(t *testing.T) {
+	d, base := startDemo(t, repoRoutes(t, nil))
+	for range 3 {
+		get(t, base+"/api/courses/1")
+		get(t, base+"/api/courses")
+	}
+	want := map[string]string{"course-detail": "$.price.currency", "course-list": "$.courses[*].price.currency"}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		found := map[string]bool{}
+		for _, r := range d.Gateway.Router.Shadow().Store().Report() {
+			// course-detail is served by new (control "eur"), course-list
+			// by legacy (control "EUR").
+			if p, ok := want[r.Route]; ok && r.Counts["mismatch"] == 3 && len(r.TopPaths) == 1 && r.TopPaths[0].Path == p &&
+				r.TopPaths[0].Example.Control+r.TopPaths[0].Example.Candidate == map[bool]string{true: `"eur""EUR"`, false: `"EUR""eur"`}[r.Route == "course-detail"] {
+				found[r.Route] = true
+			}
+		}
+		if len(found) == len(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shadow report = %+v, want each of %v as the only differing path", d.Gateway.Router.Shadow().Store().Report(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
