@@ -107,7 +107,7 @@ func TestRoute(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"migrated", []string{"GET", "/api/courses/1"}, `route:     course-detail (../../routes.yaml:`+lineOf(t, "id: course-detail")+`)
+		{"migrated", []string{"GET", "/api/courses/1"}, `route:     course-detail (../../routes.yaml:` + lineOf(t, "id: course-detail") + `)
 match:     path /api/courses/{id}, methods GET,HEAD
 params:    id=1
 side:      new
@@ -116,7 +116,7 @@ forward:   GET /v2/courses/1
 url:       http://127.0.0.1:9082/v2/courses/1
 fallback:  legacy-php GET /course.php?id=1 (when the new side is down or its breaker is open)
 `},
-		{"canary with key", []string{"-H", "X-User-Id: alice", "GET", "/api/courses"}, `route:     course-list (../../routes.yaml:`+lineOf(t, "id: course-list")+`)
+		{"canary with key", []string{"-H", "X-User-Id: alice", "GET", "/api/courses"}, `route:     course-list (../../routes.yaml:` + lineOf(t, "id: course-list") + `)
 match:     path /api/courses, methods GET,HEAD
 side:      legacy (canary 10.00%: header:X-User-Id is in bucket 3690 of 10000; buckets below 1000 go to new)
 upstream:  legacy-php
