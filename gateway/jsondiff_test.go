@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -105,4 +106,33 @@ func FuzzJSONCompare(f *testing.F) {
 			t.Fatalf("asymmetric: %d vs %d differences for %s / %s", x, y, a, b)
 		}
 	})
+}
+
+// BenchmarkJSONCompare compares two typical 5 KB documents that differ in
+// one field, as a shadow worker does (decode both, walk).
+func BenchmarkJSONCompare(b *testing.B) {
+	doc := func(cur string) []byte {
+		var sb strings.Builder
+		sb.WriteString(`{"courses":[`)
+		for i := range 30 {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, `{"id":%d,"title":"Course number %d","price":{"amount":"49.00","currency":"%s"},"seats":30,"tags":["a","b"],"updated_at":"2026-11-23T10:00:00Z"}`, i, i, cur)
+		}
+		sb.WriteString(`],"total":30}`)
+		return []byte(sb.String())
+	}
+	a, c := doc("EUR"), doc("eur")
+	ign, _ := parseJSONPattern("$..updated_at")
+	jc := &jsonComparer{ignore: []jsonPattern{ign}, max: 50}
+	b.SetBytes(int64(len(a)))
+	b.ReportAllocs()
+	for b.Loop() {
+		av, _ := decodeJSON(a)
+		cv, _ := decodeJSON(c)
+		if d := jc.Compare(av, cv); len(d) != 30 {
+			b.Fatalf("%d diffs", len(d))
+		}
+	}
 }

@@ -228,6 +228,13 @@ isolation_limits.yaml:19:14: routes[0].timeouts.total: bad duration "forever": u
 jwt_config.yaml:16:33: routes[0].plugins[0].jwt.requires: unknown field "requires" (did you mean "require"?)`,
 	},
 	{
+		name: "shadow_problems.yaml",
+		want: `shadow_problems.yaml:16:22: routes[0].shadow.methods[1]: shadowing DELETE runs the write on both sides: set allow_writes: true if the other side treats X-Strangler-Shadow: 1 as a dry run
+shadow_problems.yaml:17:16: routes[0].shadow.ignore[0]: bad JSON path "items.id": a JSON path starts with $ (or header:NAME)
+shadow_problems.yaml:22:5: routes[1].shadow: a shadow compares the route's two sides: add a new: section
+shadow_problems.yaml:23:16: routes[1].shadow.percent: bad percentage 200: must be a number from 0 to 100 with at most two decimals`,
+	},
+	{
 		name: "several_problems.yaml",
 		want: `several_problems.yaml:6:16: upstreams.legacy.timeouts.connect: bad duration "5": use a number with a unit, like 500ms, 5s or 2m
 several_problems.yaml:8:12: upstreams.catalog.urls[0]: bad URL "ftp://127.0.0.1:9082": scheme must be http or https
@@ -328,6 +335,8 @@ func TestConfigGoodFiles(t *testing.T) {
 	// must load without any.
 	wantWarnings := map[string]string{
 		"unused_upstream.yaml": `unused_upstream.yaml:6:3: upstreams.billing: upstream "billing" is not used by any route`,
+		// Shadowed writes load, with a warning validate prints.
+		"shadow.yaml": `shadow.yaml:24:22: routes[0].shadow.methods[1]: POST is shadowed: the write runs on both sides (the shadow request carries X-Strangler-Shadow: 1)`,
 	}
 	for _, f := range files {
 		name := filepath.Base(f)

@@ -172,7 +172,9 @@ func TestDemoFlip(t *testing.T) {
 	if resp.Header.Get("X-Strangler-Side") != "legacy" || !strings.Contains(body, `"EUR"`) {
 		t.Fatalf("flipped /api/courses/1 = side %q %s, want legacy's answer", resp.Header.Get("X-Strangler-Side"), body)
 	}
-	if d.Legacy.Hits("/course.php") != 1 || d.New.Requests.Load() != 0 {
+	// Legacy answered; the new service gets at most the shadow copy
+	// (course-detail keeps a shadow to the other side).
+	if d.Legacy.Hits("/course.php") != 1 || d.New.Requests.Load() > 1 {
 		t.Errorf("legacy /course.php hits %d, new service requests %d", d.Legacy.Hits("/course.php"), d.New.Requests.Load())
 	}
 }
