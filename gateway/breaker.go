@@ -22,6 +22,8 @@ type Breaker struct {
 	openedAt atomic.Int64
 	// rejected counts calls refused while open or half-open.
 	rejected prometheus.Counter
+	// forced is on-call's override: forceAuto, forceOpen or forceClosed.
+	forced atomic.Int32
 }
 
 // BreakerConfig is a compiled breaker section.
@@ -113,6 +115,15 @@ const (
 // Allow asks to make a call. It returns ErrBreakerOpen when the breaker is
 // open, or half-open with its probes already out.
 func (b *Breaker) Allow() (func(outcome), error) {
+	switch b.forced.Load() {
+	case forceOpen:
+		if b.rejected != nil {
+			b.rejected.Inc()
+		}
+		return nil, ErrBreakerOpen
+	case forceClosed:
+		return func(outcome) {}, nil
+	}
 	done, err := b.cb.Allow()
 	if err != nil {
 		if b.rejected != nil {
@@ -138,11 +149,22 @@ func (b *Breaker) FailureStatus(status int) bool {
 }
 
 // State is "closed", "half-open" or "open".
-func (b *Breaker) State() string { return b.cb.State().String() }
+func (b *Breaker) State() string {
+	switch b.forced.Load() {
+	case forceOpen:
+		return "forced-open"
+	case forceClosed:
+		return "forced-closed"
+	}
+	return b.cb.State().String()
+}
 
 // RetryAfter is the time left until the breaker lets a probe through,
 // rounded up to whole seconds, at least 1.
 func (b *Breaker) RetryAfter() int {
+	if b.forced.Load() == forceOpen {
+		return 30
+	}
 	left := b.openFor - time.Since(time.Unix(0, b.openedAt.Load()))
 	return max(1, int(math.Ceil(left.Seconds())))
 }

@@ -122,6 +122,7 @@ func (c *compiler) compile(f *File) *Table {
 	c.compileUpstreams(f, t)
 	defaults := c.keySources("canary.key", f.Canary.Key, []KeySource{{Kind: "ip"}})
 	t.Shadow = c.compileShadowSettings(f.Shadow)
+	t.canaryKeys = defaults
 	c.topPlugins = f.Plugins
 	c.declared = f.Upstreams
 
@@ -186,6 +187,11 @@ func (c *compiler) compileServer(s *ServerSpec) *ServerConfig {
 		PublicHealth:   s.PublicHealth == nil || *s.PublicHealth,
 		AccessLog:      s.AccessLog,
 	}
+	sc.AdminTokensFile, sc.AdminReadAuth, sc.AdminStateFile = s.Admin.TokensFile, s.Admin.ReadRequiresToken, s.Admin.StateFile
+	if sc.AdminStateFile == "" {
+		sc.AdminStateFile = "strangler-overrides.json"
+	}
+	sc.ReloadWatch = c.duration("server.reload.watch", s.Reload.Watch, 2*time.Second, true)
 	if sc.Listen == "" {
 		sc.Listen = defaultListen
 	}
@@ -308,6 +314,15 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 		up.WaitConn = c.duration(path+".pool.wait_timeout", us.Pool.WaitTimeout, defaultPoolWait, true)
 		c.compileUpstreamIsolation(path, us, up, name == f.Legacy)
 		up.plugins = c.upstreamPlugins(t, path, up, us.Plugins)
+		up.fp = upstreamFingerprint(us, name == f.Legacy)
+		if prev := c.previousUpstream(name, up.fp); prev != nil {
+			// Unchanged: keep the running pools, breaker, budgets and
+			// bulkhead (in a new struct: the old table still serves).
+			kept := *prev
+			kept.plugins = up.plugins
+			t.Upstreams[name] = &kept
+			continue
+		}
 		if len(us.URLs) == 0 {
 			c.errorf(path+".urls", "upstream %q needs at least one URL", name)
 		}

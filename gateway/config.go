@@ -54,6 +54,34 @@ type ServerSpec struct {
 	Timeouts ServerTimeouts `yaml:"timeouts"`
 	// Limits on client requests.
 	Limits Limits `yaml:"limits"`
+	// Admin configures the admin API on the operator listener.
+	Admin AdminSpec `yaml:"admin"`
+	// Reload configures reloading routes.yaml while serving.
+	Reload ReloadSpec `yaml:"reload"`
+}
+
+// AdminSpec configures the admin API (on the operator listener only).
+type AdminSpec struct {
+	// TokensFile holds named tokens, one "name token" per line, so the
+	// audit log says who. STRANGLER_ADMIN_TOKEN adds a token named
+	// "admin". Without any token the API is read-only.
+	TokensFile string `yaml:"tokens_file"`
+	// ReadRequiresToken makes GET endpoints require a token too. Default
+	// false (the operator listener is loopback-only by default).
+	ReadRequiresToken bool `yaml:"read_requires_token"`
+	// StateFile persists on-call overrides (written atomically before the
+	// API answers; re-applied on restart). Default
+	// "strangler-overrides.json" in the working directory.
+	StateFile string `yaml:"state_file"`
+}
+
+// ReloadSpec configures hot reload (SIGHUP and POST /admin/reload always
+// work).
+type ReloadSpec struct {
+	// Watch polls routes.yaml (following symlinks, so ConfigMap updates
+	// count) this often and reloads when it changed and held still for one
+	// more interval. Default 2s; "0s" turns watching off.
+	Watch string `yaml:"watch"`
 }
 
 // ServerTimeouts bounds how long a client may hold the gateway.

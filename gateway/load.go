@@ -31,6 +31,10 @@ type LoadOptions struct {
 	// Offline builds a table to be inspected, not served (strangler
 	// route): plugins neither fetch anything nor require secrets.
 	Offline bool
+	// Previous is the serving table on a reload: upstreams whose settings
+	// did not change keep its connection pools, breakers, retry budgets
+	// and bulkheads.
+	Previous *Table
 }
 
 // Load reads, strictly decodes, validates and compiles a routes file. On

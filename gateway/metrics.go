@@ -34,6 +34,13 @@ type Metrics struct {
 	ShadowSkipped    *prometheus.CounterVec   // strangler_shadow_skipped_total{route,reason}
 	ShadowDuration   *prometheus.HistogramVec // strangler_shadow_candidate_duration_seconds{route,side}
 	ShadowFileErrors prometheus.Counter       // strangler_shadow_file_errors_total
+
+	Reloads         *prometheus.CounterVec // strangler_config_reloads_total{result}
+	Generation      prometheus.Gauge       // strangler_config_generation
+	LastReload      prometheus.Gauge       // strangler_config_last_reload_success_timestamp_seconds
+	AdminMutations  *prometheus.CounterVec // strangler_admin_mutations_total{action,result}
+	Overrides       prometheus.Gauge       // strangler_overrides
+	OverrideOrphans prometheus.Gauge       // strangler_override_orphans
 }
 
 // DurationBuckets are the request latency buckets, in seconds: fine below
@@ -139,6 +146,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Shadow results that could not be written to the results file.",
 	})
 	reg.MustRegister(m.ShadowResults, m.ShadowSkipped, m.ShadowDuration, m.ShadowFileErrors)
+	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strangler_config_reloads_total",
+		Help: "Routes file reloads by result: ok, or error (the running table kept serving).",
+	}, []string{"result"})
+	m.Generation = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "strangler_config_generation",
+		Help: "How many route tables have been applied since start (1 after start).",
+	})
+	m.LastReload = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "strangler_config_last_reload_success_timestamp_seconds",
+		Help: "When the last successful reload was applied.",
+	})
+	m.AdminMutations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strangler_admin_mutations_total",
+		Help: "Admin API mutations by action and result (ok, denied, invalid, error).",
+	}, []string{"action", "result"})
+	m.Overrides = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "strangler_overrides",
+		Help: "Routes whose side or canary is overridden by on-call (drift from routes.yaml).",
+	})
+	m.OverrideOrphans = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "strangler_override_orphans",
+		Help: "Overrides naming a route the running routes.yaml no longer has.",
+	})
+	reg.MustRegister(m.Reloads, m.Generation, m.LastReload, m.AdminMutations, m.Overrides, m.OverrideOrphans)
 	return m
 }
 

@@ -32,9 +32,29 @@ func (rt *Router) proxy(c *fiber.Ctx) error {
 	}
 	r := st.route
 	side := r.Side
-	if side == SideLegacy && r.Canary != nil && r.New != nil && !st.pinLegacy {
-		key, _ := r.Canary.CohortKey(&st.keys)
-		side = r.Canary.Choose(key)
+	can, bp := r.Canary, uint32(0)
+	if can != nil {
+		bp = can.BasisPoints
+	}
+	if ov := rt.overrides.Get(r.ID); ov != nil && r.New != nil {
+		// On-call's override wins over routes.yaml.
+		if ov.Side != "" {
+			side, can = ov.side, nil
+		} else {
+			side, bp = SideLegacy, ov.bp
+			if can == nil {
+				can = &Canary{Keys: st.table.canaryKeys}
+			}
+		}
+	}
+	if side == SideLegacy && can != nil && r.New != nil && !st.pinLegacy {
+		side = SideLegacy
+		if bp > 0 {
+			key, _ := can.CohortKey(&st.keys)
+			if can.Bucket(key) < bp {
+				side = SideNew
+			}
+		}
 		r.metrics[side].canary.Inc()
 	}
 	st.side = side

@@ -28,6 +28,11 @@ type Router struct {
 
 	shadowOnce sync.Once
 	shadow     *ShadowEngine
+
+	path       string // the routes file, for reloads
+	reloadMu   sync.Mutex
+	generation atomic.Int64
+	overrides  *Overrides
 }
 
 // Shadow returns the shadow engine (nil before the first Swap).
@@ -60,6 +65,7 @@ func (rt *Router) LoadOptions() LoadOptions {
 // Load reads and compiles a routes file for this router (it does not swap
 // it in).
 func (rt *Router) Load(path string) (*Table, error) {
+	rt.path = path
 	return Load(path, rt.LoadOptions())
 }
 
@@ -69,6 +75,7 @@ func (rt *Router) Swap(t *Table) *Table {
 	// The shadow engine outlives tables; the first one configures it.
 	rt.shadowOnce.Do(func() { rt.shadow = NewShadowEngine(t.Shadow, rt.metrics, rt.log) })
 	old := rt.table.Swap(t)
+	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)
 	return old

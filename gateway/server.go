@@ -33,6 +33,7 @@ type Server struct {
 	serveErr chan error
 	opsErr   chan error
 	once     sync.Once
+	stop     chan struct{} // ends the watcher and the override janitor
 }
 
 // ServerOptions configure NewServer.
@@ -87,6 +88,7 @@ func NewServer(rt *Router, o ServerOptions) *Server {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
+	s.startAdmin(cfg, o.Logger)
 	s.ops = &http.Server{Handler: s.OpsMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	return s
 }
@@ -139,6 +141,24 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		}
 		close(s.serveErr)
 	}()
+	s.stop = make(chan struct{})
+	if s.cfg.ReloadWatch > 0 && s.Router.path != "" {
+		go s.Router.Watch(s.cfg.ReloadWatch, s.stop)
+	}
+	if ov := s.Router.overrides; ov != nil {
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-s.stop:
+					return
+				case <-t.C:
+					ov.Expire()
+				}
+			}
+		}()
+	}
 	s.Router.SetReady(true)
 	s.log.Info("listening", "public", ln.Addr().String(), "operator", opsLn.Addr().String())
 }
@@ -172,6 +192,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	rt := s.Router
+	if s.stop != nil {
+		close(s.stop)
+	}
 	rt.SetReady(false)
 	rt.draining.Store(true)
 	s.log.Info("draining", "delay", s.cfg.ShutdownDelay, "drain", s.cfg.DrainTimeout, "in_flight", rt.InFlight())
@@ -206,4 +229,30 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.log.Info("drained")
 	return nil
+}
+
+// startAdmin loads the admin tokens and the overrides state file and
+// registers the admin API on the operator mux. Problems are logged: the
+// gateway serves anyway, with a read-only admin API.
+func (s *Server) startAdmin(cfg *ServerConfig, log *slog.Logger) {
+	rt := s.Router
+	if rt.overrides == nil {
+		ov, err := NewOverrides(FileStore{Path: cfg.AdminStateFile}, rt.metrics, log.With("component", "overrides"))
+		if err != nil {
+			log.Error("overrides unavailable", "err", err)
+		} else {
+			rt.overrides = ov
+			if len(ov.List()) > 0 {
+				log.Info("overrides re-applied", "count", len(ov.List()), "state_file", cfg.AdminStateFile)
+			}
+			ov.reportOrphans(rt.Table())
+		}
+	}
+	tokens, err := loadAdminTokens(cfg.AdminTokensFile)
+	if err != nil {
+		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
+		tokens = nil
+	}
+	a := &admin{rt: rt, tokens: tokens, readAuth: cfg.AdminReadAuth, log: log.With("component", "admin")}
+	a.register(s.OpsMux)
 }

@@ -198,6 +198,8 @@ type Table struct {
 	Server *ServerConfig
 	// Shadow configures the shadow engine (taken from the first table).
 	Shadow ShadowOptions
+
+	canaryKeys []KeySource // canary.key, for canary overrides
 	// Warnings found while loading (the table is valid).
 	Warnings ConfigErrors
 
@@ -225,6 +227,11 @@ type ServerConfig struct {
 	MaxReplayBytes              int64
 	MaxConnections              int
 	MaxConnectionsPerIP         int
+
+	AdminTokensFile string
+	AdminReadAuth   bool
+	AdminStateFile  string
+	ReloadWatch     time.Duration
 }
 
 // Match finds the route for a request: method, Host header, canonical

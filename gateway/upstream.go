@@ -35,6 +35,9 @@ type Upstream struct {
 	retryBudget *budget
 	bulk        *bulkhead
 	plugins     []UpstreamPlugin
+	// fp fingerprints the settings that shape pools and breakers; equal
+	// fingerprints across a reload keep them.
+	fp string
 }
 
 // RetryConfig is a compiled retry section.

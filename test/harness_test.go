@@ -75,6 +75,18 @@ func startGatewayReg(t testing.TB, yaml string, vars map[string]string, reg gate
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startGatewayAt(t, path, reg)
+}
+
+// startGatewayFile serves the routes file at path (not copied: tests may
+// change it and reload).
+func startGatewayFile(t testing.TB, path string) *gw {
+	t.Helper()
+	return startGatewayAt(t, path, plugins.Builtin())
+}
+
+func startGatewayAt(t testing.TB, path string, reg gateway.Registry) *gw {
+	t.Helper()
 	promReg := prometheus.NewRegistry()
 	m := gateway.NewMetrics(promReg)
 	logBuf := &syncBuffer{}

@@ -150,15 +150,26 @@ func serve(args []string, stderr io.Writer) int {
 // drains in-flight requests and exits 0 when they all finished.
 func waitAndDrain(srv *gateway.Server, log *slog.Logger) int {
 	sig := make(chan os.Signal, 1) // buffered: gofiber/fiber#1655
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sig)
 	code := 0
-	select {
-	case s := <-sig:
-		log.Info("signal received", "signal", s.String())
-	case err := <-srv.Errors():
-		log.Error("listener failed", "err", err)
-		code = 1
+	errs := srv.Errors()
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				// Reload; a bad file is logged and the running table stays.
+				_, _ = srv.Router.Reload()
+				continue
+			}
+			log.Info("signal received", "signal", s.String())
+			break wait
+		case err := <-errs:
+			log.Error("listener failed", "err", err)
+			code = 1
+			break wait
+		}
 	}
 	if err := srv.Shutdown(context.Background()); err != nil {
 		code = 1

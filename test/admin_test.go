@@ -1,0 +1,355 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+const adminToken = "oncall-token-0123456789abcdef"
+
+const adminYAML = `
+server:
+  expose_route: true
+  admin: {tokens_file: "{{tokens}}", state_file: "{{state}}"}
+  reload: {watch: 20ms}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  new: {urls: ["{{new}}"], breaker: {consecutive_failures: 100}}
+routes:
+  - id: courses
+    match: {prefix: /api/courses}
+    side: new
+    new: {upstream: new}
+  - id: list
+    match: {prefix: /api/list}
+    side: legacy
+    new: {upstream: new}
+`
+
+type adminEnv struct {
+	g           *gw
+	legacy, new *recorder
+	dir         string
+	vars        map[string]string
+}
+
+func startAdmin(t *testing.T) *adminEnv {
+	t.Helper()
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("# name token\nalice "+adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &adminEnv{legacy: newRecorder(t, "legacy"), new: newRecorder(t, "new"), dir: dir}
+	e.vars = map[string]string{"legacy": e.legacy.URL, "new": e.new.URL, "tokens": tokens, "state": filepath.Join(dir, "state.json")}
+	e.g = startGateway(t, adminYAML, e.vars)
+	return e
+}
+
+// call sends an admin request to the operator listener.
+func (e *adminEnv) call(t *testing.T, method, path, body, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.g.Ops+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &v)
+	return resp.StatusCode, v
+}
+
+func (e *adminEnv) side(t *testing.T, path string) string {
+	t.Helper()
+	resp, _ := e.g.get(path)
+	return resp.Header.Get("X-Strangler-Side")
+}
+
+// TestAdminFlip: on-call forces a route to legacy with a TTL; it takes
+// effect at once, is audited and counted, survives a restart, and reverts
+// when the TTL runs out.
+func TestAdminFlip(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	if s := e.side(t, "/api/courses/1"); s != "new" {
+		t.Fatalf("before: side %q", s)
+	}
+	// Refused without the right token; the route is unchanged.
+	for _, tok := range []string{"", "wrong-token-wrong-token"} {
+		if code, _ := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"x"}`, tok); code != 401 {
+			t.Errorf("token %q: status %d, want 401", tok, code)
+		}
+	}
+	if code, v := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy"}`, adminToken); code != 400 {
+		t.Errorf("no reason: %d %v, want 400", code, v)
+	}
+	code, v := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"new service 500s","ttl":"1h"}`, adminToken)
+	if code != 200 || v["effective"] != "legacy" || v["side"] != "new" {
+		t.Fatalf("flip = %d %v", code, v)
+	}
+	if s := e.side(t, "/api/courses/1"); s != "legacy" {
+		t.Errorf("after flip: side %q, want legacy", s)
+	}
+	// The state file has it before the API answered.
+	state, err := os.ReadFile(e.vars["state"])
+	if err != nil || !strings.Contains(string(state), `"route": "courses"`) || !strings.Contains(string(state), `"by": "alice"`) {
+		t.Errorf("state file: %v %s", err, state)
+	}
+	if !strings.Contains(e.g.logs(), `"action":"side","by":"alice","route":"courses","reason":"new service 500s","previous":"none","new":"side legacy until `) {
+		t.Errorf("no audit event:\n%s", e.g.logs())
+	}
+	if n := e.g.metric("strangler_admin_mutations_total", map[string]string{"action": "side", "result": "ok"}); n != 1 {
+		t.Errorf("mutations ok = %v", n)
+	}
+	if n := e.g.metric("strangler_admin_mutations_total", map[string]string{"action": "side", "result": "denied"}); n != 2 {
+		t.Errorf("mutations denied = %v", n)
+	}
+	// GET /admin/routes shows the drift.
+	_, v = e.call(t, "GET", "/admin/routes", "", "")
+	found := false
+	for _, r := range v["routes"].([]any) {
+		m := r.(map[string]any)
+		if m["id"] == "courses" {
+			found = true
+			ov, _ := m["override"].(map[string]any)
+			if m["side"] != "new" || m["effective"] != "legacy" || ov == nil || ov["reason"] != "new service 500s" {
+				t.Errorf("routes entry = %v", m)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no courses in %v", v)
+	}
+
+	// A restart re-applies the override from the state file.
+	g2 := startGateway(t, adminYAML, e.vars)
+	if resp, _ := g2.get("/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
+		t.Errorf("after restart: side %q, want the override", resp.Header.Get("X-Strangler-Side"))
+	}
+
+	// Canary override on a legacy route, then back to routes.yaml.
+	if code, v := e.call(t, "POST", "/admin/routes/list/canary", `{"percent":100,"reason":"ramp"}`, adminToken); code != 200 || v["effective"] != "legacy, 100.00% canary to new" {
+		t.Fatalf("canary = %d %v", code, v)
+	}
+	if s := e.side(t, "/api/list"); s != "new" {
+		t.Errorf("canary 100%%: side %q", s)
+	}
+	if code, _ := e.call(t, "DELETE", "/admin/routes/list/override", "", adminToken); code != 200 {
+		t.Fatalf("unflip = %d", code)
+	}
+	if s := e.side(t, "/api/list"); s != "legacy" {
+		t.Errorf("after unflip: side %q", s)
+	}
+	if code, _ := e.call(t, "DELETE", "/admin/routes/list/override", "", adminToken); code != 404 {
+		t.Errorf("second unflip = %d, want 404", code)
+	}
+
+	// A short TTL reverts by itself (and the janitor records it).
+	if code, _ := e.call(t, "POST", "/admin/routes/list/side", `{"side":"new","reason":"try","ttl":"100ms"}`, adminToken); code != 200 {
+		t.Fatal("ttl flip refused")
+	}
+	if s := e.side(t, "/api/list"); s != "new" {
+		t.Errorf("ttl flip: side %q", s)
+	}
+	waitFor(t, func() bool { return e.side(t, "/api/list") == "legacy" })
+	waitFor(t, func() bool { return strings.Contains(e.g.logs(), `"action":"expire"`) })
+}
+
+// TestAdminOffThePublicListener: the admin API is not on the public port,
+// and without tokens it is read-only.
+func TestAdminOffThePublicListener(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	resp, body := e.g.get("/admin/routes")
+	if body != "ok from legacy" || resp.StatusCode != 200 {
+		t.Errorf("public /admin/routes = %d %q, want it proxied to legacy", resp.StatusCode, body)
+	}
+	if resp, _ := e.g.do("POST", "/admin/routes/courses/side", strings.NewReader(`{"side":"legacy","reason":"x"}`), "Authorization: Bearer "+adminToken); resp.StatusCode != 200 || e.side(t, "/api/courses") != "new" {
+		t.Errorf("a public POST changed the route")
+	}
+	ro := startGateway(t, strings.Replace(adminYAML, `tokens_file: "{{tokens}}", `, "", 1), e.vars)
+	req, _ := http.NewRequest("POST", ro.Ops+"/admin/routes/courses/side", strings.NewReader(`{"side":"legacy","reason":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	r, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 403 {
+		t.Errorf("without tokens: %d, want 403 read-only", r.StatusCode)
+	}
+}
+
+// TestAdminBreaker: on-call forces a breaker open (fail fast) and back.
+func TestAdminBreaker(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	if code, v := e.call(t, "POST", "/admin/upstreams/new/breaker", `{"state":"open","reason":"maintenance"}`, adminToken); code != 200 || v["breaker"] != "forced-open" {
+		t.Fatalf("force open = %d %v", code, v)
+	}
+	before := e.new.count()
+	if resp, body := e.g.get("/api/courses/1"); resp.StatusCode != 503 || !strings.Contains(body, "breaker_open") {
+		t.Errorf("forced open: %d %q", resp.StatusCode, body)
+	}
+	if e.new.count() != before {
+		t.Error("a forced-open breaker let a call through")
+	}
+	_, v := e.call(t, "GET", "/admin/upstreams", "", "")
+	if !strings.Contains(fmt.Sprint(v), "forced-open") {
+		t.Errorf("upstreams = %v", v)
+	}
+	if code, _ := e.call(t, "POST", "/admin/upstreams/new/breaker", `{"state":"auto"}`, adminToken); code != 200 {
+		t.Fatal("auto refused")
+	}
+	if resp, _ := e.g.get("/api/courses/1"); resp.StatusCode != 200 {
+		t.Errorf("after auto: %d", resp.StatusCode)
+	}
+}
+
+// TestReload: POST /admin/reload applies a good file and refuses a bad one
+// with its line numbers while the old table keeps serving; a
+// ConfigMap-style symlink swap is picked up by the watcher; under a
+// request loop, no request fails across many reloads.
+func TestReload(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	path := filepath.Join(filepath.Dir(e.g.srv.Router.Table().File), "routes.yaml")
+	render := func(side string) string {
+		y := strings.Replace(adminYAML, "side: new\n    new: {upstream: new}\n  - id: list", "side: "+side+"\n    new: {upstream: new}\n  - id: list", 1)
+		for k, v := range e.vars {
+			y = strings.ReplaceAll(y, "{{"+k+"}}", v)
+		}
+		return y
+	}
+	// Stop the watcher from racing the explicit reloads below: write, then
+	// reload through the API (the watcher may also fire; both are fine).
+	write := func(s string) {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen0 := e.g.metric("strangler_config_generation", nil)
+
+	// Concurrent clients for the whole test.
+	var failed, sent atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				resp, err := testClient.Get(e.g.URL + "/api/courses/1")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	bad := strings.Replace(render("legacy"), "side: legacy", "side: sideways", 1)
+	for i := range 10 {
+		side := []string{"legacy", "new"}[i%2]
+		write(render(side))
+		code, v := e.call(t, "POST", "/admin/reload", "", adminToken)
+		if code != 200 && code != 409 {
+			t.Fatalf("reload %d = %d %v", i, code, v)
+		}
+		waitFor(t, func() bool { return e.side(t, "/api/courses/x") == side })
+		write(bad)
+		code, v = e.call(t, "POST", "/admin/reload", "", adminToken)
+		if code == 422 {
+			probs := fmt.Sprint(v["problems"])
+			if !strings.Contains(probs, "routes.yaml:") || !strings.Contains(probs, `bad side "sideways"`) {
+				t.Fatalf("bad reload problems = %v", probs)
+			}
+		} else if code != 409 {
+			t.Fatalf("bad reload = %d %v, want 422", code, v)
+		}
+		if s := e.side(t, "/api/courses/x"); s != side {
+			t.Fatalf("after a bad reload: side %q, want %q still", s, side)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d requests failed across reloads", failed.Load(), sent.Load())
+	}
+	if e.g.metric("strangler_config_reloads_total", map[string]string{"result": "error"}) < 10 {
+		t.Error("bad reloads not counted")
+	}
+	if e.g.metric("strangler_config_generation", nil) < gen0+10 {
+		t.Error("generation did not advance")
+	}
+}
+
+// TestReloadWatchesSymlinkSwap: Kubernetes updates a ConfigMap volume by
+// swapping the ..data symlink; the watcher sees it.
+func TestReloadWatchesSymlinkSwap(t *testing.T) {
+	t.Parallel()
+	legacy, newSvc := newRecorder(t, "legacy"), newRecorder(t, "new")
+	dir := t.TempDir()
+	cm := filepath.Join(dir, "cm")
+	if err := os.MkdirAll(filepath.Join(cm, "v1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(cm, "v2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	yaml := func(side string) string {
+		return "server: {expose_route: true, reload: {watch: 20ms}, admin: {state_file: \"" + filepath.Join(dir, "state.json") + "\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"" + legacy.URL + "\"]}\n  new: {urls: [\"" + newSvc.URL + "\"]}\nroutes:\n  - {id: r, match: {prefix: /r}, side: " + side + ", new: {upstream: new}}\n"
+	}
+	os.WriteFile(filepath.Join(cm, "v1", "routes.yaml"), []byte(yaml("legacy")), 0o600)
+	os.WriteFile(filepath.Join(cm, "v2", "routes.yaml"), []byte(yaml("new")), 0o600)
+	if err := os.Symlink("v1", filepath.Join(cm, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/routes.yaml", filepath.Join(cm, "routes.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayFile(t, filepath.Join(cm, "routes.yaml"))
+	if resp, _ := g.get("/r"); resp.Header.Get("X-Strangler-Side") != "legacy" {
+		t.Fatalf("before: %q", resp.Header.Get("X-Strangler-Side"))
+	}
+	// The kubelet's swap: a new symlink renamed over ..data.
+	tmp := filepath.Join(cm, "..data_tmp")
+	if err := os.Symlink("v2", tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(cm, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		resp, _ := g.get("/r")
+		return resp.Header.Get("X-Strangler-Side") == "new"
+	})
+}
