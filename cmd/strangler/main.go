@@ -6,6 +6,8 @@
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+//	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+//	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler version
 package main
 
@@ -38,6 +40,8 @@ usage:
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+  strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+  strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler version
 
 The config path defaults to $STRANGLER_CONFIG, then routes.yaml.
@@ -62,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return route(rest, stdout, stderr)
 	case "demo":
 		return runDemo(rest, stdout, stderr)
+	case "ctl":
+		return ctl(rest, stdout, stderr)
+	case "diff":
+		return diff(rest, stdout, stderr)
 	case "shadow":
 		if len(rest) == 0 || rest[0] != "report" {
 			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID]")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -15,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugins"
 )
 
 // TestMain lets a test run this binary's main as a subprocess (for serve,
@@ -286,5 +290,86 @@ route course-list: 0 compared, 0.00% matched (1 error, 1 dropped)
 	}
 	if code, _, _ := runCLI("shadow"); code != 2 {
 		t.Errorf("bare shadow = %d, want 2", code)
+	}
+}
+
+// TestCtlAndDiff drives a running gateway with strangler ctl, and previews
+// a routes change with strangler diff, against a file and the running one.
+func TestCtlAndDiff(t *testing.T) {
+	dir := t.TempDir()
+	up := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	ln := listenLoopback(t)
+	go func() { _ = up.Serve(ln) }()
+	t.Cleanup(func() { _ = up.Close() })
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte("oncall ctl-test-token-0123456789\n"), 0o600)
+	yaml := func(side string, canary string) string {
+		return `server: {access_log: "off", admin: {tokens_file: "` + tokens + `", state_file: "` + filepath.Join(dir, "state.json") + `"}, reload: {watch: 0s}}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["http://` + ln.Addr().String() + `"]}
+  new: {urls: ["http://` + ln.Addr().String() + `"]}
+routes:
+  - {id: courses, match: {prefix: /api/courses}, side: ` + side + `, new: {upstream: new}}
+  - {id: list, match: {prefix: /api/list}, side: legacy, canary: {percent: ` + canary + `}, new: {upstream: new}}
+`
+	}
+	cfg := writeFile(t, yaml("new", "10"))
+	srv, err := gateway.Start(gateway.StartOptions{ConfigPath: cfg, Listen: "127.0.0.1:0", OperatorListen: "127.0.0.1:0", Registry: plugins.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Shutdown(context.Background())
+		_ = srv.Close()
+	})
+	addr := srv.OperatorAddr
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "")
+
+	if code, _, errOut := runCLI("ctl", "-addr", addr, "flip", "courses", "legacy", "-reason", "x"); code != 1 || !strings.Contains(errOut, "a valid bearer token is required (unauthorized)") {
+		t.Errorf("flip without token = %d %q", code, errOut)
+	}
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "ctl-test-token-0123456789")
+	code, out, errOut := runCLI("ctl", "-addr", addr, "flip", "courses", "legacy", "--ttl", "1h", "--reason", "500s at 3am")
+	if code != 0 || !strings.Contains(out, `"effective": "legacy"`) {
+		t.Fatalf("flip = %d %q %q", code, out, errOut)
+	}
+	code, out, _ = runCLI("ctl", "-addr", addr, "routes")
+	if code != 0 || !strings.Contains(out, "courses") || !strings.Contains(out, "by oncall: 500s at 3am") {
+		t.Errorf("routes = %d\n%s", code, out)
+	}
+	if code, _, errOut := runCLI("ctl", "-addr", addr, "flip", "nope", "legacy", "-reason", "x"); code != 1 || !strings.Contains(errOut, `no route "nope"`) {
+		t.Errorf("flip unknown route = %d %q", code, errOut)
+	}
+	if code, _, _ := runCLI("ctl", "-addr", addr, "unflip", "courses"); code != 0 {
+		t.Errorf("unflip = %d", code)
+	}
+	if code, _, _ := runCLI("ctl", "-addr", addr, "frobnicate"); code != 2 {
+		t.Errorf("unknown ctl command = %d, want 2", code)
+	}
+
+	// diff: a flip and a canary change, against the file and the running
+	// gateway.
+	next := writeFile(t, yaml("legacy", "25"))
+	want := "~ courses: side new -> legacy (flip)\n~ list: canary 10.00% -> 25.00%\n"
+	if code, out, errOut := runCLI("diff", "-config", next, "-against", cfg); code != 0 || out != want {
+		t.Errorf("diff against file = %d %q %q\nwant %q", code, out, errOut, want)
+	}
+	if code, out, errOut := runCLI("diff", "-config", next, "-addr", addr); code != 0 || out != want {
+		t.Errorf("diff against running = %d %q %q\nwant %q", code, out, errOut, want)
+	}
+
+	// A bad file: ctl reload prints its problems and exits 1.
+	os.WriteFile(cfg, []byte(yaml("sideways", "10")), 0o600)
+	code, _, errOut = runCLI("ctl", "-addr", addr, "reload")
+	if code != 1 || !strings.Contains(errOut, `routes[0].side: bad side "sideways"`) {
+		t.Errorf("bad reload = %d %q", code, errOut)
+	}
+	os.WriteFile(cfg, []byte(yaml("legacy", "25")), 0o600)
+	if code, out, _ := runCLI("ctl", "-addr", addr, "reload"); code != 0 || !strings.Contains(out, `"generation": 2`) {
+		t.Errorf("reload = %d %q", code, out)
+	}
+	if code, out, _ := runCLI("diff", "-config", next, "-addr", addr); code != 0 || out != "no route changes\n" {
+		t.Errorf("diff after reload = %d %q", code, out)
 	}
 }
