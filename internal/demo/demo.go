@@ -33,6 +33,9 @@ type Demo struct {
 // signs identities with (routes.yaml: legacy_identity.secret_env).
 const LegacySecretEnv = "STRANGLER_LEGACY_SECRET"
 
+// DemoAdminToken is the admin token when STRANGLER_ADMIN_TOKEN is unset.
+const DemoAdminToken = "demo-admin-token-not-for-production"
+
 // demoLegacySecret is used when LegacySecretEnv is unset: fine for a demo
 // on loopback, never for anything else.
 const demoLegacySecret = "demo-only-legacy-identity-secret-do-not-deploy"
@@ -55,6 +58,10 @@ func Start(o Options) (*Demo, error) {
 	// environment; the demo brings its own when none is set.
 	if os.Getenv(LegacySecretEnv) == "" {
 		_ = os.Setenv(LegacySecretEnv, demoLegacySecret)
+	}
+	// The admin API needs a token for changes; the demo brings one.
+	if os.Getenv("STRANGLER_ADMIN_TOKEN") == "" {
+		_ = os.Setenv("STRANGLER_ADMIN_TOKEN", DemoAdminToken)
 	}
 	iam, err := NewIAM()
 	if err != nil {
@@ -152,13 +159,23 @@ Break the new service and watch legacy cover for it (fallback: legacy):
   curl -s  %[2]s/metrics | grep -E 'strangler_(fallbacks_total|breaker_state)'
   curl -X POST %[3]s/_demo/up            # healthy again; the breaker closes within 10s
 
-Flip a route: edit routes.yaml (course-detail: side: legacy), restart the demo,
-and the same curl is answered by legacy. Check first with:
+On-call: force a route back to legacy for an hour, see it, undo it
+(the override survives a restart; the demo's admin token is in
+STRANGLER_ADMIN_TOKEN, default %[4]s):
+
+  go run ./cmd/strangler ctl flip course-detail legacy -ttl 1h -reason "new service 500s"
+  go run ./cmd/strangler ctl routes
+  curl -s %[2]s/admin/routes
+  go run ./cmd/strangler ctl unflip course-detail
+
+Flip a route: edit routes.yaml (course-detail: side: legacy) and save;
+the gateway reloads it (no restart), and the same curl is answered by legacy.
+Preview a change with "strangler diff -config routes.yaml" and check with:
 
   go run ./cmd/strangler route GET /api/courses/1
 
 Ctrl-C stops the demo.
-`, base, ops, d.NewURL)
+`, base, ops, d.NewURL, os.Getenv("STRANGLER_ADMIN_TOKEN"))
 }
 
 // Close stops the sample services (the gateway is shut down separately).

@@ -47,6 +47,7 @@ func repoRoutes(t *testing.T, edit func(string) string) string {
 	}
 	s = strings.Replace(s, "access_log: stdout", "access_log: \"off\"", 1)
 	s = strings.Replace(s, "file: strangler-shadow.jsonl", "file: "+filepath.Join(t.TempDir(), "shadow.jsonl"), 1)
+	s = strings.Replace(s, "server:\n", "server:\n  admin: {state_file: "+filepath.Join(t.TempDir(), "overrides.json")+"}\n", 1)
 	if edit != nil {
 		s = edit(s)
 	}
@@ -294,5 +295,43 @@ func TestDemoShadow(t *testing.T) {
 			t.Fatalf("shadow report = %+v, want each of %v as the only differing path", d.Gateway.Router.Shadow().Store().Report(), want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDemoOnCall: on-call forces course-detail to legacy through the admin
+// API with the demo's token; the override shows in /admin/routes and the
+// metrics, and survives a restart of the gateway.
+func TestDemoOnCall(t *testing.T) {
+	cfg := repoRoutes(t, nil)
+	d, base := startDemo(t, cfg)
+	ops := "http://" + d.Gateway.OperatorAddr
+	req, _ := http.NewRequest("POST", ops+"/admin/routes/course-detail/side", strings.NewReader(`{"side":"legacy","reason":"drill","ttl":"1h"}`))
+	req.Header.Set("Authorization", "Bearer "+os.Getenv("STRANGLER_ADMIN_TOKEN"))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("flip = %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, base+"/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
+		t.Errorf("after flip: side %q", resp.Header.Get("X-Strangler-Side"))
+	}
+	if _, body := get(t, ops+"/admin/routes"); !strings.Contains(body, `"reason": "drill"`) {
+		t.Errorf("/admin/routes lacks the override:\n%s", body)
+	}
+	if _, body := get(t, ops+"/metrics"); !strings.Contains(body, "strangler_overrides 1") {
+		t.Error("metrics lack strangler_overrides 1")
+	}
+	// Restart: a new demo process on the same routes file and state file.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.Gateway.Shutdown(ctx)
+	_ = d.Gateway.Close()
+	d.Close()
+	_, base2 := startDemo(t, cfg)
+	if resp, _ := get(t, base2+"/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
+		t.Errorf("after restart: side %q, want the override", resp.Header.Get("X-Strangler-Side"))
 	}
 }
