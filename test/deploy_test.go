@@ -1,0 +1,190 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugins"
+	"gopkg.in/yaml.v3"
+)
+
+// gatewayMetricNames lists every metric the gateway exports, from the
+// collectors' descriptions.
+func gatewayMetricNames(t *testing.T) map[string]bool {
+	t.Helper()
+	m := gateway.NewMetrics(prometheus.NewRegistry())
+	names := map[string]bool{}
+	re := regexp.MustCompile(`fqName: "([a-z0-9_]+)"`)
+	v := reflect.ValueOf(m).Elem()
+	for i := range v.NumField() {
+		c, ok := v.Field(i).Interface().(prometheus.Collector)
+		if !ok {
+			continue
+		}
+		ch := make(chan *prometheus.Desc, 16)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			if mm := re.FindStringSubmatch(d.String()); mm != nil {
+				names[mm[1]] = true
+			}
+		}
+	}
+	if len(names) < 20 {
+		t.Fatalf("only %d metric names found: %v", len(names), names)
+	}
+	return names
+}
+
+var metricRef = regexp.MustCompile(`\bstrangler_[a-z0-9_]+`)
+
+// checkRefs fails for any strangler_ metric in exprs the gateway does not
+// export (histogram series suffixes allowed).
+func checkRefs(t *testing.T, where string, exprs []string, known map[string]bool) int {
+	t.Helper()
+	n := 0
+	for _, e := range exprs {
+		for _, ref := range metricRef.FindAllString(e, -1) {
+			n++
+			base := ref
+			for _, suf := range []string{"_bucket", "_sum", "_count"} {
+				if b, ok := strings.CutSuffix(ref, suf); ok && known[b] {
+					base = b
+				}
+			}
+			if !known[base] {
+				t.Errorf("%s references %s, which the gateway does not export", where, ref)
+			}
+		}
+		if strings.Count(e, "(") != strings.Count(e, ")") || strings.Count(e, "{") != strings.Count(e, "}") {
+			t.Errorf("%s: unbalanced expression %q", where, e)
+		}
+	}
+	return n
+}
+
+// TestDeployDashboardAndRules: the Grafana dashboard and the alert rules
+// only use metrics the gateway exports.
+func TestDeployDashboardAndRules(t *testing.T) {
+	t.Parallel()
+	known := gatewayMetricNames(t)
+
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	b, err := os.ReadFile("../deploy/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	var exprs []string
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	if n := checkRefs(t, "grafana-dashboard.json", exprs, known); n < 20 {
+		t.Errorf("dashboard references only %d metrics", n)
+	}
+
+	var rules struct {
+		Groups []struct {
+			Name  string `yaml:"name"`
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Expr        string            `yaml:"expr"`
+				For         string            `yaml:"for"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	b, err = os.ReadFile("../deploy/prometheus-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rules); err != nil {
+		t.Fatal(err)
+	}
+	var alerts []string
+	exprs = nil
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" || r.Expr == "" || r.Annotations["summary"] == "" || r.Labels["severity"] == "" {
+				t.Errorf("rule %+v: alert, expr, severity and summary are required", r)
+			}
+			alerts = append(alerts, r.Alert)
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	checkRefs(t, "prometheus-rules.yaml", exprs, known)
+	for _, want := range []string{"StranglerBreakerOpen", "StranglerFallbackBudgetExhausted", "StranglerShadowMatchRateDropping", "StranglerNewSideErrorsAboveLegacy", "StranglerConfigReloadFailing"} {
+		if !slices.Contains(alerts, want) {
+			t.Errorf("missing alert %s", want)
+		}
+	}
+}
+
+// TestDeployKubernetes: the manifests parse, the ConfigMap's routes.yaml
+// loads, and the probes use the gateway's health endpoints.
+func TestDeployKubernetes(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../deploy/kubernetes/strangler.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	kinds := map[string]bool{}
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind, _ := doc["kind"].(string)
+		kinds[kind] = true
+		if kind == "ConfigMap" {
+			data := doc["data"].(map[string]any)
+			routes, _ := data["routes.yaml"].(string)
+			tbl, err := gateway.Parse("routes.yaml", []byte(routes), gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
+			if err != nil {
+				t.Fatalf("the ConfigMap's routes.yaml does not load:\n%v", err)
+			}
+			tbl.Close()
+		}
+	}
+	for _, k := range []string{"ConfigMap", "Deployment", "Service"} {
+		if !kinds[k] {
+			t.Errorf("no %s in the manifests", k)
+		}
+	}
+	for _, s := range []string{"path: /readyz", "path: /healthz", "preStop"} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("manifests lack %q", s)
+		}
+	}
+}
