@@ -29,6 +29,9 @@ COPY --from=build /src/routes.yaml /etc/strangler/routes.yaml
 ENV STRANGLER_CONFIG=/etc/strangler/routes.yaml
 # distroless's nonroot user (65532); nothing in the image needs root.
 USER nonroot:nonroot
+# Overrides (strangler-overrides.json) and shadow results are written here;
+# mount a volume to keep them across container restarts.
+WORKDIR /home/nonroot
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/strangler"]
 # -listen overrides server.listen (the example routes.yaml binds loopback).

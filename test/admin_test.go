@@ -353,3 +353,32 @@ func TestReloadWatchesSymlinkSwap(t *testing.T) {
 		return resp.Header.Get("X-Strangler-Side") == "new"
 	})
 }
+
+// TestReloadKeepsUnchangedUpstreams: a reload that does not touch an
+// upstream keeps its pools and breaker; changing it builds new ones.
+func TestReloadKeepsUnchangedUpstreams(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	before := e.g.srv.Router.Table().Upstreams
+	path := filepath.Join(filepath.Dir(e.g.srv.Router.Table().File), "routes.yaml")
+	y := adminYAML
+	for k, v := range e.vars {
+		y = strings.ReplaceAll(y, "{{"+k+"}}", v)
+	}
+	// Only the legacy upstream changes (a pool setting).
+	y = strings.Replace(y, `legacy: {urls: ["`+e.vars["legacy"]+`"]}`, `legacy: {urls: ["`+e.vars["legacy"]+`"], pool: {max_conns: 64}}`, 1)
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.g.srv.Router.Reload(); err != nil && err.Error() != "a reload is already running" {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return e.g.srv.Router.Table().Upstreams["legacy"].MaxConns == 64 })
+	after := e.g.srv.Router.Table().Upstreams
+	if after["new"].Instances[0] != before["new"].Instances[0] || after["new"].Breaker != before["new"].Breaker {
+		t.Error("the unchanged upstream got new pools or a new breaker")
+	}
+	if after["legacy"].Instances[0] == before["legacy"].Instances[0] {
+		t.Error("the changed upstream kept its old pool")
+	}
+}
