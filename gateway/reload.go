@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"time"
@@ -65,6 +66,9 @@ func (rt *Router) Reload() (*Table, error) {
 	}
 	if old != nil {
 		t.Server.Listen, t.Server.OperatorListen = old.Server.Listen, old.Server.OperatorListen
+		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow {
+			rt.log.Warn("server listener, admin or shadow engine settings changed; they apply after a restart")
+		}
 	}
 	rt.Swap(t)
 	rt.metrics.Reloads.WithLabelValues("ok").Inc()
@@ -129,4 +133,10 @@ func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
 		rt.log.Info("routes file changed", "file", rt.path)
 		_, _ = rt.Reload()
 	}
+}
+
+// listenerSettings are the server settings fixed at start.
+func listenerSettings(s *ServerConfig) string {
+	return fmt.Sprint(s.ReadHeaderTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes, s.MaxConnections,
+		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.ReloadWatch, s.AccessLog)
 }
