@@ -31,6 +31,9 @@ type admin struct {
 func loadAdminTokens(file string) (map[string]string, error) {
 	out := map[string]string{}
 	if t := os.Getenv("STRANGLER_ADMIN_TOKEN"); t != "" {
+		if len(t) < 16 {
+			return nil, errors.New("STRANGLER_ADMIN_TOKEN is shorter than 16 characters")
+		}
 		out[t] = "admin"
 	}
 	if file == "" {
@@ -265,7 +268,7 @@ func (a *admin) overrides(*http.Request) (any, error) {
 	out := []row{}
 	if a.rt.overrides != nil {
 		for _, ov := range a.rt.overrides.List() {
-			out = append(out, row{ov, t.route(ov.Route) == nil})
+			out = append(out, row{ov, t.Inapplicable(&ov)})
 		}
 	}
 	return map[string]any{"overrides": out}, nil
@@ -282,6 +285,10 @@ func decodeBody(r *http.Request, v any) error {
 	d := json.NewDecoder(r.Body)
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{status: 413, code: "too_large", msg: "request body too large"}
+		}
 		return badRequest("bad JSON body: %v", err)
 	}
 	return nil
@@ -439,7 +446,7 @@ func (a *admin) forceBreaker(r *http.Request, who string) (any, error) {
 		return nil, badRequest("say why: a reason is required (it goes to the audit log)")
 	}
 	prev := up.Breaker.State()
-	up.Breaker.forced.Store(f)
+	up.Breaker.force(f)
 	a.log.Info("audit", "action", "breaker", "by", who, "upstream", name, "reason", req.Reason, "previous", prev, "new", up.Breaker.State())
 	return map[string]string{"upstream": name, "breaker": up.Breaker.State()}, nil
 }
@@ -465,8 +472,8 @@ func (a *admin) reload(_ *http.Request, who string) (any, error) {
 	t, err := a.rt.Reload()
 	if err != nil {
 		ae := &apiError{status: 422, code: "invalid_config", msg: "routes file rejected; the running table keeps serving"}
-		if errors.Is(err, ErrReloadBusy) {
-			ae = &apiError{status: 409, code: "busy", msg: err.Error()}
+		if errors.Is(err, ErrStopped) {
+			ae = &apiError{status: 503, code: "stopping", msg: err.Error()}
 		}
 		var ces ConfigErrors
 		if errors.As(err, &ces) {

@@ -24,6 +24,23 @@ type Breaker struct {
 	rejected prometheus.Counter
 	// forced is on-call's override: forceAuto, forceOpen or forceClosed.
 	forced atomic.Int32
+	state  prometheus.Gauge // nil in tests
+}
+
+// force sets on-call's override and the state gauge with it.
+func (b *Breaker) force(f int32) {
+	b.forced.Store(f)
+	if b.state == nil {
+		return
+	}
+	switch f {
+	case forceOpen:
+		b.state.Set(float64(gobreaker.StateOpen))
+	case forceClosed:
+		b.state.Set(float64(gobreaker.StateClosed))
+	default:
+		b.state.Set(float64(b.cb.State()))
+	}
 }
 
 // BreakerConfig is a compiled breaker section.
@@ -58,6 +75,7 @@ func newBreaker(name string, cfg BreakerConfig, m *Metrics, log *slog.Logger) *B
 	if m != nil {
 		state = m.BreakerState.WithLabelValues(name)
 		state.Set(0)
+		b.state = state
 		b.rejected = m.BreakerRejected.WithLabelValues(name)
 	}
 	st := gobreaker.Settings{

@@ -312,17 +312,20 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 		}
 		up.IdleConn = c.duration(path+".pool.idle_timeout", us.Pool.IdleTimeout, defaultPoolIdle, false)
 		up.WaitConn = c.duration(path+".pool.wait_timeout", us.Pool.WaitTimeout, defaultPoolWait, true)
-		c.compileUpstreamIsolation(path, us, up, name == f.Legacy)
-		up.plugins = c.upstreamPlugins(t, path, up, us.Plugins)
 		up.fp = upstreamFingerprint(us, name == f.Legacy)
 		if prev := c.previousUpstream(name, up.fp); prev != nil {
-			// Unchanged: keep the running pools, breaker, budgets and
-			// bulkhead (in a new struct: the old table still serves).
+			// Unchanged (and so valid): keep the running pools, breaker,
+			// budgets and bulkhead, in a new struct (the old table still
+			// serves); only its plugins are rebuilt. The pools move to
+			// the new table.
 			kept := *prev
-			kept.plugins = up.plugins
+			kept.plugins = c.upstreamPlugins(t, path, up, us.Plugins)
 			t.Upstreams[name] = &kept
+			t.pools = append(t.pools, kept.Instances...)
 			continue
 		}
+		c.compileUpstreamIsolation(path, us, up, name == f.Legacy)
+		up.plugins = c.upstreamPlugins(t, path, up, us.Plugins)
 		if len(us.URLs) == 0 {
 			c.errorf(path+".urls", "upstream %q needs at least one URL", name)
 		}
@@ -343,8 +346,7 @@ func (c *compiler) compileUpstreams(f *File, t *Table) {
 		}
 		for _, inst := range up.Instances {
 			inst.client = newHostClient(inst, up, 0)
-			hc := inst.client
-			t.closers = append(t.closers, func() error { hc.CloseIdleConnections(); return nil })
+			t.pools = append(t.pools, inst)
 		}
 		t.Upstreams[name] = up
 	}

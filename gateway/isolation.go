@@ -244,8 +244,7 @@ func (c *compiler) routePool(t *Table, up *Upstream, tc UpstreamTimeoutConfig) *
 	for i, in := range up.Instances {
 		ni := *in
 		ni.client = newHostClient(&ni, &cp, 0)
-		hc := ni.client
-		t.closers = append(t.closers, func() error { hc.CloseIdleConnections(); return nil })
+		t.pools = append(t.pools, &ni)
 		cp.Instances[i] = &ni
 	}
 	return &cp

@@ -126,6 +126,8 @@ type Overrides struct {
 	now     func() time.Time
 	mu      sync.Mutex
 	cur     atomic.Pointer[map[string]*Override]
+	// table returns the serving table, for orphan reporting.
+	table func() *Table
 }
 
 // NewOverrides loads the stored overrides.
@@ -199,10 +201,13 @@ func (o *Overrides) change(f func(m map[string]*Override)) error {
 	defer o.mu.Unlock()
 	next := map[string]*Override{}
 	now := o.now()
+	var gone []*Override
 	for k, v := range *o.cur.Load() {
-		if !v.expired(now) {
-			next[k] = v
+		if v.expired(now) {
+			gone = append(gone, v)
+			continue
 		}
+		next[k] = v
 	}
 	f(next)
 	list := make([]Override, 0, len(next))
@@ -214,6 +219,17 @@ func (o *Overrides) change(f func(m map[string]*Override)) error {
 		return fmt.Errorf("persisting overrides: %w", err)
 	}
 	o.publish(next)
+	for _, g := range gone {
+		o.log.Info("audit", "action", "expire", "route", g.Route, "by", "ttl", "previous", describeOverride(g), "reason", g.Reason)
+		if o.metrics != nil {
+			o.metrics.AdminMutations.WithLabelValues("expire", "ok").Inc()
+		}
+	}
+	if o.table != nil {
+		if t := o.table(); t != nil {
+			o.reportOrphansLocked(t, next)
+		}
+	}
 	return nil
 }
 
@@ -252,30 +268,43 @@ func (o *Overrides) Expire() {
 	if len(gone) == 0 {
 		return
 	}
+	// change drops (and audits) expired entries.
 	if err := o.change(func(map[string]*Override) {}); err != nil {
 		o.log.Error("expiring overrides", "err", err)
-		return
-	}
-	for _, g := range gone {
-		o.log.Info("audit", "action", "expire", "route", g.Route, "by", "ttl", "previous", describeOverride(&g), "reason", g.Reason)
-		if o.metrics != nil {
-			o.metrics.AdminMutations.WithLabelValues("expire", "ok").Inc()
-		}
 	}
 }
 
-// reportOrphans logs overrides that name routes t does not have.
+// reportOrphans logs overrides that name routes t does not have, or
+// routes that no longer have a new side (the override waits, inactive).
 func (o *Overrides) reportOrphans(t *Table) {
+	o.reportOrphansLocked(t, *o.cur.Load())
+}
+
+func (o *Overrides) reportOrphansLocked(t *Table, m map[string]*Override) {
 	n := 0
-	for _, ov := range o.List() {
-		if t.route(ov.Route) == nil {
+	for _, ov := range m {
+		if ov.expired(o.now()) {
+			continue
+		}
+		switch r := t.route(ov.Route); {
+		case r == nil:
 			n++
-			o.log.Warn("override names a route routes.yaml no longer has", "route", ov.Route, "override", describeOverride(&ov))
+			o.log.Warn("override names a route routes.yaml no longer has", "route", ov.Route, "override", describeOverride(ov))
+		case r.New == nil:
+			n++
+			o.log.Warn("override is inactive: the route has no new side", "route", ov.Route, "override", describeOverride(ov))
 		}
 	}
 	if o.metrics != nil {
 		o.metrics.OverrideOrphans.Set(float64(n))
 	}
+}
+
+// Inapplicable reports whether ov cannot act on t: its route is gone or
+// has no new side.
+func (t *Table) Inapplicable(ov *Override) bool {
+	r := t.route(ov.Route)
+	return r == nil || r.New == nil
 }
 
 func describeOverride(o *Override) string {

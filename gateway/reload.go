@@ -31,8 +31,8 @@ func (c *compiler) previousUpstream(name, fp string) *Upstream {
 	return nil
 }
 
-// ErrReloadBusy is returned when a reload is already running.
-var ErrReloadBusy = errors.New("a reload is already running")
+// ErrStopped is returned by Reload once the server is closed.
+var ErrStopped = errors.New("the gateway is shutting down")
 
 // Reload loads the routes file again and, when it is valid, swaps it in:
 // requests in flight finish on the table they started with; upstreams whose
@@ -41,10 +41,11 @@ var ErrReloadBusy = errors.New("a reload is already running")
 // returned. Listener settings (addresses, timeouts, limits) are fixed for
 // the life of the process.
 func (rt *Router) Reload() (*Table, error) {
-	if !rt.reloadMu.TryLock() {
-		return nil, ErrReloadBusy
-	}
+	rt.reloadMu.Lock()
 	defer rt.reloadMu.Unlock()
+	if rt.stopped {
+		return nil, ErrStopped
+	}
 	old := rt.Table()
 	opts := rt.LoadOptions()
 	opts.Previous = old
@@ -78,9 +79,10 @@ func (rt *Router) Reload() (*Table, error) {
 		rt.overrides.reportOrphans(t)
 	}
 	if old != nil {
-		// Closing only drops idle pooled connections and stops the old
-		// plugins' background work; requests still on it finish.
-		_ = old.Close()
+		// Closing drops the idle connections of pools the new table does
+		// not keep and stops the old plugins' background work; requests
+		// still on it finish.
+		_ = old.CloseExcept(t)
 	}
 	return t, nil
 }
@@ -129,9 +131,11 @@ func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
 			pending = &cur // changed: wait until it holds still
 			continue
 		}
-		last, pending = cur, nil
 		rt.log.Info("routes file changed", "file", rt.path)
-		_, _ = rt.Reload()
+		if _, err := rt.Reload(); errors.Is(err, ErrStopped) {
+			return
+		}
+		last, pending = cur, nil
 	}
 }
 

@@ -31,6 +31,7 @@ type Router struct {
 
 	path       string // the routes file, for reloads
 	reloadMu   sync.Mutex
+	stopped    bool // guarded by reloadMu: no reloads after Close
 	generation atomic.Int64
 	overrides  *Overrides
 }

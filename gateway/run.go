@@ -54,6 +54,15 @@ func Start(o StartOptions) (*Server, error) {
 		return nil, err
 	}
 	rt.access = access
+	// Saved overrides are on-call's decisions: a state file that cannot be
+	// read stops the start rather than silently dropping them.
+	ov, err := NewOverrides(FileStore{Path: t.Server.AdminStateFile}, m, o.Logger.With("component", "overrides"))
+	if err != nil {
+		_ = access.Close()
+		_ = t.Close()
+		return nil, fmt.Errorf("%w (fix or move the file; it is never overwritten while unreadable)", err)
+	}
+	rt.overrides = ov
 	rt.Swap(t)
 	o.Logger.Info("routes applied", "file", t.File, "routes", len(t.Routes), "upstreams", len(t.Upstreams))
 
@@ -78,6 +87,12 @@ func Start(o StartOptions) (*Server, error) {
 // Close releases what Start opened: the access log and the table's pools.
 // Call it after Shutdown.
 func (s *Server) Close() error {
+	s.stopBackground()
+	s.bg.Wait()
+	rt := s.Router
+	rt.reloadMu.Lock()
+	rt.stopped = true
+	rt.reloadMu.Unlock()
 	err := s.Router.access.Close()
 	if t := s.Router.Table(); t != nil {
 		_ = t.Close()

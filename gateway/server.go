@@ -34,6 +34,8 @@ type Server struct {
 	opsErr   chan error
 	once     sync.Once
 	stop     chan struct{} // ends the watcher and the override janitor
+	stopOnce sync.Once
+	bg       sync.WaitGroup
 }
 
 // ServerOptions configure NewServer.
@@ -143,10 +145,16 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 	}()
 	s.stop = make(chan struct{})
 	if s.cfg.ReloadWatch > 0 && s.Router.path != "" {
-		go s.Router.Watch(s.cfg.ReloadWatch, s.stop)
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.Router.Watch(s.cfg.ReloadWatch, s.stop)
+		}()
 	}
 	if ov := s.Router.overrides; ov != nil {
+		s.bg.Add(1)
 		go func() {
+			defer s.bg.Done()
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -192,9 +200,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	rt := s.Router
-	if s.stop != nil {
-		close(s.stop)
-	}
+	s.stopBackground()
 	rt.SetReady(false)
 	rt.draining.Store(true)
 	s.log.Info("draining", "delay", s.cfg.ShutdownDelay, "drain", s.cfg.DrainTimeout, "in_flight", rt.InFlight())
@@ -237,6 +243,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 func (s *Server) startAdmin(cfg *ServerConfig, log *slog.Logger) {
 	rt := s.Router
 	if rt.overrides == nil {
+		// (Start loads them first and refuses to start on a bad file;
+		// here the file is left untouched and the API answers 503.)
 		ov, err := NewOverrides(FileStore{Path: cfg.AdminStateFile}, rt.metrics, log.With("component", "overrides"))
 		if err != nil {
 			log.Error("overrides unavailable", "err", err)
@@ -245,8 +253,11 @@ func (s *Server) startAdmin(cfg *ServerConfig, log *slog.Logger) {
 			if len(ov.List()) > 0 {
 				log.Info("overrides re-applied", "count", len(ov.List()), "state_file", cfg.AdminStateFile)
 			}
-			ov.reportOrphans(rt.Table())
 		}
+	}
+	if ov := rt.overrides; ov != nil {
+		ov.table = rt.Table
+		ov.reportOrphans(rt.Table())
 	}
 	tokens, err := loadAdminTokens(cfg.AdminTokensFile)
 	if err != nil {
@@ -255,4 +266,13 @@ func (s *Server) startAdmin(cfg *ServerConfig, log *slog.Logger) {
 	}
 	a := &admin{rt: rt, tokens: tokens, readAuth: cfg.AdminReadAuth, log: log.With("component", "admin")}
 	a.register(s.OpsMux)
+}
+
+// stopBackground ends the watcher and the override janitor.
+func (s *Server) stopBackground() {
+	s.stopOnce.Do(func() {
+		if s.stop != nil {
+			close(s.stop)
+		}
+	})
 }

@@ -200,6 +200,7 @@ type Table struct {
 	Shadow ShadowOptions
 
 	canaryKeys []KeySource // canary.key, for canary overrides
+	pools      []*Instance // connection pools this table serves with
 	// Warnings found while loading (the table is valid).
 	Warnings ConfigErrors
 
@@ -365,7 +366,21 @@ func hostsOverlap(x, y string) bool {
 }
 
 // Close releases what the table owns (plugin goroutines, connection pools).
-func (t *Table) Close() error {
+func (t *Table) Close() error { return t.CloseExcept(nil) }
+
+// CloseExcept is Close after a reload: the pools next kept stay open.
+func (t *Table) CloseExcept(next *Table) error {
+	keep := map[*Instance]bool{}
+	if next != nil {
+		for _, in := range next.pools {
+			keep[in] = true
+		}
+	}
+	for _, in := range t.pools {
+		if !keep[in] {
+			in.client.CloseIdleConnections()
+		}
+	}
 	var first error
 	for _, c := range t.closers {
 		if err := c(); err != nil && first == nil {

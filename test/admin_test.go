@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -380,5 +382,66 @@ func TestReloadKeepsUnchangedUpstreams(t *testing.T) {
 	}
 	if after["legacy"].Instances[0] == before["legacy"].Instances[0] {
 		t.Error("the changed upstream kept its old pool")
+	}
+}
+
+// TestReloadKeepsIdleConnections: a reload that keeps an upstream keeps
+// its pooled connections open (no reconnect after the reload).
+func TestReloadKeepsIdleConnections(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "routes.yaml")
+	y := "server: {reload: {watch: 0s}, admin: {state_file: \"" + filepath.Join(dir, "s.json") + "\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"" + up.URL + "\"]}\n"
+	os.WriteFile(path, []byte(y), 0o600)
+	g := startGatewayFile(t, path)
+	g.get("/a")
+	os.WriteFile(path, []byte(y+"routes: [{id: r, match: {prefix: /r}, side: legacy}]\n"), 0o600)
+	if _, err := g.srv.Router.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	g.get("/a")
+	if n := conns.Load(); n != 1 {
+		t.Errorf("upstream saw %d connections across a reload that kept it, want 1", n)
+	}
+}
+
+// TestOverrideOrphans: an override whose route a reload removed is
+// reported, and the gauge follows when it is removed.
+func TestOverrideOrphans(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	if code, _ := e.call(t, "POST", "/admin/routes/list/side", `{"side":"new","reason":"x"}`, adminToken); code != 200 {
+		t.Fatal("flip refused")
+	}
+	path := filepath.Join(filepath.Dir(e.g.srv.Router.Table().File), "routes.yaml")
+	y := adminYAML[:strings.Index(adminYAML, "  - id: list")]
+	for k, v := range e.vars {
+		y = strings.ReplaceAll(y, "{{"+k+"}}", v)
+	}
+	os.WriteFile(path, []byte(y), 0o600)
+	if _, err := e.g.srv.Router.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.g.metric("strangler_override_orphans", nil); n != 1 {
+		t.Errorf("orphans = %v, want 1", n)
+	}
+	_, v := e.call(t, "GET", "/admin/overrides", "", "")
+	if !strings.Contains(fmt.Sprint(v), "orphan:true") {
+		t.Errorf("/admin/overrides = %v, want the orphan flagged", v)
+	}
+	if code, _ := e.call(t, "DELETE", "/admin/routes/list/override", "", adminToken); code != 200 {
+		t.Fatal("unflip of an orphan refused")
+	}
+	if n := e.g.metric("strangler_override_orphans", nil); n != 0 {
+		t.Errorf("orphans after removing it = %v, want 0", n)
 	}
 }

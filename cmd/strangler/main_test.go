@@ -373,3 +373,20 @@ routes:
 		t.Errorf("diff after reload = %d %q", code, out)
 	}
 }
+
+// TestServeRefusesUnreadableOverrides: saved overrides are on-call's
+// decisions; a state file that cannot be read stops the start and is left
+// as it is.
+func TestServeRefusesUnreadableOverrides(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	os.WriteFile(state, []byte("{not json"), 0o600)
+	cfg := writeFile(t, "server: {admin: {state_file: \""+state+"\"}}\nlegacy: legacy\nupstreams: {legacy: {urls: [\"http://127.0.0.1:1\"]}}\n")
+	code, _, errOut := runCLI("serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "loading overrides") || !strings.Contains(errOut, state) {
+		t.Errorf("serve with a corrupt state file = %d %q", code, errOut)
+	}
+	if b, _ := os.ReadFile(state); string(b) != "{not json" {
+		t.Error("the unreadable state file was changed")
+	}
+}
