@@ -109,50 +109,59 @@ func (c *compiler) compileUpstreamIsolation(path string, us *UpstreamSpec, up *U
 			up.Retry.Attempts = rs.Attempts
 		}
 		up.Retry.Backoff = c.duration(rp+".backoff", rs.Backoff, defaultRetryBackoff, true)
-		if rs.BudgetPercent != nil {
-			if p := *rs.BudgetPercent; p < 0 || p > 100 || math.IsNaN(p) {
-				c.errorf(rp+".budget_percent", "bad percentage %v: 0 to 100", p)
-			} else {
-				pct = p
-			}
-		}
-		if rs.MinRetries != nil {
-			if *rs.MinRetries < 0 {
-				c.errorf(rp+".min_retries", "must not be negative")
-			} else {
-				minRetries = *rs.MinRetries
-			}
-		}
+		pct = c.share(rp+".budget_percent", rs.BudgetPercent, pct)
+		minRetries = c.floor(rp+".min_retries", rs.MinRetries, minRetries)
 	}
 	up.retryBudget = newBudget(pct/100, minRetries, retryBudgetWindow, nil)
-	n := us.MaxInflight
+	up.bulk = c.bulkhead(path+".max_inflight", us.MaxInflight, defaultUpstreamInflight)
+}
+
+// share reads an optional percentage of a budget.
+func (c *compiler) share(path string, p *float64, def float64) float64 {
+	if p == nil {
+		return def
+	}
+	if *p < 0 || *p > 100 || math.IsNaN(*p) {
+		c.errorf(path, "bad percentage %v: 0 to 100", *p)
+		return def
+	}
+	return *p
+}
+
+// floor reads an optional minimum count of a budget.
+func (c *compiler) floor(path string, n *int, def int) int {
+	if n == nil {
+		return def
+	}
+	if *n < 0 {
+		c.errorf(path, "must not be negative")
+		return def
+	}
+	return *n
+}
+
+// bulkhead reads a max_inflight setting (0: def).
+func (c *compiler) bulkhead(path string, n, def int) *bulkhead {
 	switch {
 	case n == 0:
-		n = defaultUpstreamInflight
+		n = def
 	case n < 0:
-		c.errorf(path+".max_inflight", "must be positive")
+		c.errorf(path, "must be positive")
 	}
-	up.bulk = &bulkhead{limit: int64(n)}
+	return &bulkhead{limit: int64(n)}
 }
 
 // compileRouteIsolation sets the route's bulkhead, fallback, own breaker,
 // idempotent methods and timeout overrides.
 func (c *compiler) compileRouteIsolation(path string, rs *RouteSpec, r *Route, t *Table) {
-	n := rs.MaxInflight
-	switch {
-	case n == 0:
-		n = defaultRouteInflight
-	case n < 0:
-		c.errorf(path+".max_inflight", "must be positive")
-	}
-	r.bulk = &bulkhead{limit: int64(n)}
+	r.bulk = c.bulkhead(path+".max_inflight", rs.MaxInflight, defaultRouteInflight)
 	hasNew := r.New != nil && r.New.Upstream != nil
 	switch rs.Fallback {
 	case "":
 	case "legacy":
 		// On a legacy route without canary it waits for the flip to new.
 		if rs.New == nil {
-			c.errorf(path+".fallback", "a route without a new: side has nothing to fall back from")
+			c.errorf(path+".fallback", "a route without a new: side has nothing to fall back from: add a new: section or remove fallback")
 		}
 		r.fallback = true
 	default:
@@ -164,21 +173,9 @@ func (c *compiler) compileRouteIsolation(path string, rs *RouteSpec, r *Route, t
 		if rs.Fallback == "" {
 			c.errorf(bp, "fallback_budget without fallback: legacy")
 		}
-		if bs.Percent != nil {
-			if p := *bs.Percent; p < 0 || p > 100 || math.IsNaN(p) {
-				c.errorf(bp+".percent", "bad percentage %v: 0 to 100", p)
-			} else {
-				pct = p
-			}
-		}
+		pct = c.share(bp+".percent", bs.Percent, pct)
 		window = c.duration(bp+".window", bs.Window, defaultFallbackWindow, false)
-		if bs.MinFallbacks != nil {
-			if *bs.MinFallbacks < 0 {
-				c.errorf(bp+".min_fallbacks", "must not be negative")
-			} else {
-				minFB = *bs.MinFallbacks
-			}
-		}
+		minFB = c.floor(bp+".min_fallbacks", bs.MinFallbacks, minFB)
 	}
 	if r.fallback {
 		r.fallbackBudget = newBudget(pct/100, minFB, window, nil)

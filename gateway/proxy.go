@@ -63,7 +63,8 @@ func (rt *Router) proxy(c *fiber.Ctx) error {
 		return ErrOverloaded
 	}
 	st.routeBulk = r.bulk
-	st.idempotent = idempotentMethod(st.method) || r.idempotent&methodBits[st.method] != 0
+	mb, _ := methodBitOf(st.fctx.Method())
+	st.idempotent = mb&(mGET|mHEAD|mOPTIONS) != 0 || r.idempotent&mb != 0
 	tgt := r.Target(side)
 	fallback := r.fallback && tgt.Side == SideNew
 	shadow := rt.shadowSampled(st)
@@ -95,14 +96,6 @@ func (rt *Router) proxy(c *fiber.Ctx) error {
 	st.releaseUpstream()
 	st.retryAfter, st.breakerOpen, st.errKind = 0, false, ""
 	return rt.call(c, st, r.Legacy)
-}
-
-func idempotentMethod(m string) bool {
-	switch m {
-	case "GET", "HEAD", "OPTIONS":
-		return true
-	}
-	return false
 }
 
 // prepareBody checks the body limit and sets up the request body. When the

@@ -116,6 +116,7 @@ func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var pending *fileStamp
+	missing := false
 	for {
 		select {
 		case <-stop:
@@ -123,7 +124,16 @@ func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
 		case <-t.C:
 		}
 		cur, ok := stampOf(rt.path)
-		if !ok || cur == last {
+		if !ok {
+			if !missing {
+				rt.log.Warn("routes file cannot be read; the running table keeps serving", "file", rt.path)
+				missing = true
+			}
+			pending = nil
+			continue
+		}
+		missing = false
+		if cur == last {
 			pending = nil
 			continue
 		}

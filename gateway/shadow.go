@@ -635,7 +635,7 @@ func (rt *Router) shadowSampled(st *reqState) bool {
 	if b >= sh.basisPoints {
 		return false
 	}
-	if methodBits[st.method]&sh.methods == 0 {
+	if mb, _ := methodBitOf(st.fctx.Method()); mb&sh.methods == 0 {
 		rt.shadow.skip(st.route.ID, "method")
 		return false
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -251,33 +250,8 @@ func TestReload(t *testing.T) {
 	gen0 := e.g.metric("strangler_config_generation", nil)
 
 	// Concurrent clients for the whole test.
-	var failed, sent atomic.Int64
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				sent.Add(1)
-				resp, err := testClient.Get(e.g.URL + "/api/courses/1")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
+	wait := loadLoop(testClient, e.g.URL+"/api/courses/1", 4, stop)
 	bad := strings.Replace(render("legacy"), "side: legacy", "side: sideways", 1)
 	for i := range 10 {
 		side := []string{"legacy", "new"}[i%2]
@@ -302,9 +276,8 @@ func TestReload(t *testing.T) {
 		}
 	}
 	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d requests failed across reloads", failed.Load(), sent.Load())
+	if sent, failed := wait(); failed != 0 || sent == 0 {
+		t.Errorf("%d of %d requests failed across reloads", failed, sent)
 	}
 	if e.g.metric("strangler_config_reloads_total", map[string]string{"result": "error"}) < 10 {
 		t.Error("bad reloads not counted")

@@ -4,8 +4,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Benchmarks run the gateway and its upstream in one process on loopback,
@@ -98,5 +101,29 @@ func BenchmarkStreamDownload(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// parallelGets runs b.N GETs of url in parallel and reports the p99 of the
+// client's latency beside ns/op.
+func parallelGets(b *testing.B, url string) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var local []time.Duration
+		for pb.Next() {
+			t0 := time.Now()
+			benchGet(b, url)
+			local = append(local, time.Since(t0))
+		}
+		mu.Lock()
+		lat = append(lat, local...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	}
 }

@@ -192,7 +192,7 @@ plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "rate
 	},
 	{
 		name: "fallback_without_new.yaml",
-		want: `fallback_without_new.yaml:10:15: routes[0].fallback: a route without a new: side has nothing to fall back from`,
+		want: `fallback_without_new.yaml:10:15: routes[0].fallback: a route without a new: side has nothing to fall back from: add a new: section or remove fallback`,
 	},
 	{
 		name: "fallback_unknown.yaml",

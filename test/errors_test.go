@@ -45,29 +45,14 @@ func closedPort(t *testing.T) string {
 // byte of response.
 func resettingUpstream(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				buf := make([]byte, 4096)
-				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				_, _ = c.Read(buf)
-				if tc, ok := c.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0) // RST, not FIN
-				}
-				c.Close()
-			}()
+	return tcpUpstream(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, _ = c.Read(buf)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // RST, not FIN
 		}
-	}()
-	return "http://" + ln.Addr().String()
+	})
 }
 
 const errorsYAML = `

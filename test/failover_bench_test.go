@@ -4,8 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -66,33 +64,8 @@ routes:
 	br := g.srv.Router.Table().Upstreams["courses"].Breaker
 
 	const clients, runFor, killAt = 4, 600 * time.Millisecond, 200 * time.Millisecond
-	var sent, failed atomic.Int64
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				sent.Add(1)
-				resp, err := benchClient.Get(g.URL + "/api/x")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
+	wait := loadLoop(benchClient, g.URL+"/api/x", clients, stop)
 	time.Sleep(killAt)
 	killed := time.Now()
 	newSvc.CloseClientConnections()
@@ -105,10 +78,9 @@ routes:
 		time.Sleep(100 * time.Microsecond)
 	}
 	close(stop)
-	wg.Wait()
+	sent, failed := wait()
 	if opened < 0 {
 		b.Fatalf("breaker never opened (state %s)", br.State())
 	}
-	n := sent.Load()
-	return 100 * float64(failed.Load()) / float64(n), float64(opened.Microseconds()) / 1000, float64(n)
+	return 100 * float64(failed) / float64(sent), float64(opened.Microseconds()) / 1000, float64(sent)
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,6 +300,25 @@ func (r *recorder) count() int {
 // with a fixed raw reply, for responses net/http would refuse to produce.
 func rawUpstream(t *testing.T, reply string) string {
 	t.Helper()
+	return tcpUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			if _, err := io.WriteString(c, reply); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// tcpUpstream serves each accepted connection with serve (which need not
+// close it) until the test ends, and returns its base URL.
+func tcpUpstream(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -312,17 +332,7 @@ func rawUpstream(t *testing.T, reply string) string {
 			}
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
-					if _, err := io.WriteString(c, reply); err != nil {
-						return
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()
@@ -349,4 +359,40 @@ func (s *syncBuffer) String() string {
 
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// loadLoop sends GETs to url from clients goroutines until stop; the
+// returned function waits for them and says how many were sent and how
+// many failed (transport error or a status other than 200).
+func loadLoop(client *http.Client, url string, clients int, stop <-chan struct{}) func() (sent, failed int64) {
+	var s, f atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s.Add(1)
+				resp, err := client.Get(url)
+				if err != nil {
+					f.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					f.Add(1)
+				}
+			}
+		}()
+	}
+	return func() (int64, int64) {
+		wg.Wait()
+		return s.Load(), f.Load()
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,27 +53,9 @@ routes:
 					}
 				}()
 			}
-			var mu sync.Mutex
-			var lat []time.Duration
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				var local []time.Duration
-				for pb.Next() {
-					t0 := time.Now()
-					benchGet(b, g.URL+"/api/x")
-					local = append(local, time.Since(t0))
-				}
-				mu.Lock()
-				lat = append(lat, local...)
-				mu.Unlock()
-			})
-			b.StopTimer()
+			parallelGets(b, g.URL+"/api/x")
 			close(stop)
 			done.Wait()
-			slices.Sort(lat)
-			if len(lat) > 0 {
-				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			}
 			b.ReportMetric(g.metric("strangler_config_generation", nil), "generations")
 		})
 	}

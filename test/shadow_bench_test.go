@@ -3,10 +3,7 @@ package test
 import (
 	"fmt"
 	"net/http"
-	"slices"
-	"sync"
 	"testing"
-	"time"
 )
 
 // BenchmarkShadowPrimary: the client's path with shadowing at 0% and at
@@ -37,25 +34,7 @@ routes:
     shadow: {percent: %d, key: [header:X-Missing]}
 `, pct)
 			g := startGateway(b, yaml, map[string]string{"up": up.URL})
-			var mu sync.Mutex
-			var lat []time.Duration
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				var local []time.Duration
-				for pb.Next() {
-					t0 := time.Now()
-					benchGet(b, g.URL+"/api/courses/1")
-					local = append(local, time.Since(t0))
-				}
-				mu.Lock()
-				lat = append(lat, local...)
-				mu.Unlock()
-			})
-			b.StopTimer()
-			slices.Sort(lat)
-			if len(lat) > 0 {
-				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			}
+			parallelGets(b, g.URL+"/api/courses/1")
 		})
 	}
 }
