@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,6 +62,12 @@ func repoRoutes(t *testing.T, edit func(string) string) string {
 func startDemo(t *testing.T, cfg string) (*Demo, string) {
 	t.Helper()
 	d, err := Start(Options{ConfigPath: cfg, Registry: plugins.Builtin()})
+	// A free port can be taken by another test binary between the probe
+	// and the bind: move to fresh ports and try again.
+	for try := 0; err != nil && strings.Contains(err.Error(), "address already in use") && try < 5; try++ {
+		freshPorts(t, cfg)
+		d, err = Start(Options{ConfigPath: cfg, Registry: plugins.Builtin()})
+	}
 	if err != nil {
 		t.Fatalf("demo.Start: %v", err)
 	}
@@ -72,6 +79,28 @@ func startDemo(t *testing.T, cfg string) (*Demo, string) {
 		d.Close()
 	})
 	return d, "http://" + d.Gateway.PublicAddr
+}
+
+var loopbackPort = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+
+// freshPorts gives every loopback address in the routes file a new free
+// port.
+func freshPorts(t *testing.T, cfg string) {
+	t.Helper()
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	b = loopbackPort.ReplaceAllFunc(b, func(m []byte) []byte {
+		if _, ok := seen[string(m)]; !ok {
+			seen[string(m)] = "127.0.0.1:" + freePort(t)
+		}
+		return []byte(seen[string(m)])
+	})
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var client = &http.Client{
