@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// AccessLog writes one JSON line per request through log/slog. Lines are
+// AccessLog writes one JSON line per request through log/slog; its Logger
+// is nil when the access log is off. Lines are
 // buffered (64 KiB, flushed every 200 ms and on Close), like nginx's
 // "access_log ... buffer=64k flush=1s", so the log costs one write per batch
 // instead of one per request. A failed write is counted in
@@ -26,7 +27,7 @@ func OpenAccessLog(dest string, m *Metrics, errLog *slog.Logger) (*AccessLog, er
 	var closer io.Closer
 	switch dest {
 	case "off":
-		return &AccessLog{Logger: slog.New(slog.DiscardHandler)}, nil
+		return &AccessLog{}, nil
 	case "stdout", "":
 		out = os.Stdout
 	case "stderr":

@@ -1,13 +1,20 @@
-// Package gateway is the core of strangler, a strangler-fig API gateway.
+// Package gateway wires strangler together. Load and Parse turn a
+// routes.yaml into an immutable routing.Table (package config decodes it;
+// compile, in this package, validates every value, applies every default
+// and builds the upstreams, breakers, bulkheads, plugin chains and shadow
+// experiments). The Router swaps tables into the proxy and reloads them on
+// SIGHUP, on POST /admin/reload or when the file changes. The Server runs
+// the public listener (Fiber, serving package proxy's handler) and the
+// operator listener (metrics, health, the admin API). Metrics gathers every
+// package's collectors; AccessLog is the buffered JSON access log.
 //
-// A routes.yaml file is decoded strictly (Load), validated with every problem
-// reported as "file:line:col: path: problem", and compiled into an immutable
-// Table. A Router holds the current Table behind an atomic pointer and serves
-// every request from one catch-all Fiber handler: the request path is
-// canonicalised once, matched against the Table, sent to the legacy or the new
-// side (or split between them by a sticky canary), and proxied through the one
-// outbound path in proxy.go, streaming bodies in both directions.
+// Dependencies flow one way:
 //
-// The package imports no plugin; plugins register through a Registry
-// (see plugin.go and package plugins).
+//	cmd/strangler, internal/cli
+//	  gateway
+//	    admin  proxy
+//	      routing  shadow
+//	        upstream
+//	          plugin
+//	            config
 package gateway

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/strangler/strangler/routing"
 )
 
 // benchRoutes builds a realistic table of about 50 routes: per resource an
@@ -71,9 +73,9 @@ var benchCases = []benchCase{
 	{name: "unmatched", method: "GET", host: "www.example.com", path: "/forum/viewtopic.php", want: "default"},
 }
 
-func prepareBench(tb testing.TB) (*Table, []struct {
-	c        benchCase
-	dec, fwd string
+func prepareBench(tb testing.TB) (*routing.Table, []struct {
+	c benchCase
+	p routing.Path
 }) {
 	tb.Helper()
 	tbl := mustParse(tb, benchRoutes())
@@ -81,18 +83,18 @@ func prepareBench(tb testing.TB) (*Table, []struct {
 		tb.Fatalf("bench table has %d routes, want about 50", n)
 	}
 	var out []struct {
-		c        benchCase
-		dec, fwd string
+		c benchCase
+		p routing.Path
 	}
 	for _, c := range benchCases {
-		dec, fwd, _, err := canonicalize([]byte(c.path), nil)
-		if err != nil {
+		var p routing.Path
+		if _, err := p.Parse([]byte(c.path), nil); err != nil {
 			tb.Fatalf("%s: %v", c.path, err)
 		}
 		out = append(out, struct {
-			c        benchCase
-			dec, fwd string
-		}{c, string(dec), string(fwd)})
+			c benchCase
+			p routing.Path
+		}{c, p})
 	}
 	return tbl, out
 }
@@ -101,14 +103,14 @@ func BenchmarkMatch(b *testing.B) {
 	tbl, cases := prepareBench(b)
 	for _, tc := range cases {
 		method, host := []byte(tc.c.method), []byte(tc.c.host)
-		var caps captures
-		if r := tbl.Match(method, host, tc.dec, tc.fwd, tc.c.h, &caps); r.ID != tc.c.want {
+		p := tc.p
+		if r := tbl.Match(method, host, &p, tc.c.h); r.ID != tc.c.want {
 			b.Fatalf("%s: matched %s, want %s", tc.c.name, r.ID, tc.c.want)
 		}
 		b.Run(tc.c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				tbl.Match(method, host, tc.dec, tc.fwd, tc.c.h, &caps)
+				tbl.Match(method, host, &p, tc.c.h)
 			}
 		})
 	}
@@ -123,19 +125,15 @@ func BenchmarkRequestPath(b *testing.B) {
 		b.Run(target, func(b *testing.B) {
 			b.ReportAllocs()
 			scratch := make([]byte, 0, 256)
-			var caps captures
+			var p routing.Path
 			method, host := []byte("GET"), []byte("www.example.com")
 			for b.Loop() {
-				path, _, _, err := splitTarget(t)
+				s, err := p.Parse(t, scratch)
 				if err != nil {
 					b.Fatal(err)
 				}
-				dec, fwd, s, cerr := canonicalize(path, scratch)
-				if cerr != nil {
-					b.Fatal(cerr)
-				}
 				scratch = s
-				tbl.Match(method, host, b2s(dec), b2s(fwd), (*peeker)(nil), &caps)
+				tbl.Match(method, host, &p, (*peeker)(nil))
 			}
 		})
 	}
@@ -147,10 +145,10 @@ func TestMatchAllocs(t *testing.T) {
 	tbl, cases := prepareBench(t)
 	for _, tc := range cases {
 		method, host := []byte(tc.c.method), []byte(tc.c.host)
-		var caps captures
-		var got *Route
+		p := tc.p
+		var got *routing.Route
 		allocs := testing.AllocsPerRun(200, func() {
-			got = tbl.Match(method, host, tc.dec, tc.fwd, tc.c.h, &caps)
+			got = tbl.Match(method, host, &p, tc.c.h)
 		})
 		if got.ID != tc.c.want {
 			t.Errorf("%s: matched %s, want %s", tc.c.name, got.ID, tc.c.want)

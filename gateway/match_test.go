@@ -5,11 +5,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/strangler/strangler/routing"
 )
 
 // mustParse compiles a routes file given inline; the table is closed when
 // the test ends.
-func mustParse(tb testing.TB, src string) *Table {
+func mustParse(tb testing.TB, src string) *routing.Table {
 	tb.Helper()
 	t, err := Parse("routes.yaml", []byte(src), LoadOptions{})
 	if err != nil {
@@ -29,19 +31,18 @@ func (h hdrs) Peek(k string) []byte {
 	return nil
 }
 
-// paramsOf reads the parameters a match captured, by name, from the decoded
-// path.
-func paramsOf(r *Route, dec string, caps *captures) map[string]string {
+// paramsOf reads the parameters a match captured, by name.
+func paramsOf(r *routing.Route, p *routing.Path) map[string]string {
 	out := map[string]string{}
-	if r.pattern == nil {
+	if r.Pattern == nil {
 		return out
 	}
-	for i, name := range r.pattern.params {
-		if i >= caps.n {
+	for i, name := range r.Pattern.Params() {
+		v, ok := p.Param(i)
+		if !ok {
 			break
 		}
-		sp := caps.spans[i]
-		out[name] = dec[sp.decStart:sp.decEnd]
+		out[name] = v
 	}
 	return out
 }
@@ -233,17 +234,15 @@ func TestMatch(t *testing.T) {
 			if host == "" {
 				host = "www.example.com"
 			}
-			decB, fwdB, _, rerr := canonicalize([]byte(tc.path), nil)
-			if rerr != nil {
+			var p routing.Path
+			if _, rerr := p.Parse([]byte(tc.path), nil); rerr != nil {
 				t.Fatalf("canonicalize(%q): %v", tc.path, rerr)
 			}
-			dec, fwd := string(decB), string(fwdB)
 			h := tc.headers
 			if h == nil {
 				h = hdrs{}
 			}
-			var caps captures
-			r := tbl.Match([]byte(method), []byte(host), dec, fwd, h, &caps)
+			r := tbl.Match([]byte(method), []byte(host), &p, h)
 			if r == nil {
 				t.Fatalf("Match returned nil")
 			}
@@ -254,11 +253,11 @@ func TestMatch(t *testing.T) {
 			if want == nil {
 				want = params{}
 			}
-			if got := paramsOf(r, dec, &caps); !reflect.DeepEqual(got, want) {
+			if got := paramsOf(r, &p); !reflect.DeepEqual(got, want) {
 				t.Errorf("params = %v, want %v", got, want)
 			}
-			if caps.n != len(want) {
-				t.Errorf("caps.n = %d, want %d", caps.n, len(want))
+			if _, extra := p.Param(len(want)); extra {
+				t.Errorf("more than %d parameters captured", len(want))
 			}
 		})
 	}
@@ -304,58 +303,6 @@ routes:
 	}
 	if len(got) != len(want) {
 		t.Errorf("got %d routes %v, want %d", len(got), got, len(want))
-	}
-}
-
-// TestCompareSpecificity tests the pattern order directly; it must be
-// antisymmetric.
-func TestCompareSpecificity(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name   string
-		a, b   string // "path X" or "prefix X"
-		aFirst bool
-		equal  bool
-	}{
-		{name: "exact over template", a: "path /a/b", b: "path /a/{x}", aFirst: true},
-		{name: "template over prefix", a: "path /a/{x}", b: "prefix /a", aFirst: true},
-		{name: "template over rest", a: "path /a/{x}", b: "path /a/{rest...}", aFirst: true},
-		{name: "exact over prefix", a: "path /z", b: "prefix /a/b/c", aFirst: true},
-		{name: "literal first", a: "path /a/b/{x}", b: "path /a/{x}/c", aFirst: true},
-		{name: "literal first at first difference only", a: "path /{x}/b/c", b: "path /a/{y}/{z}", aFirst: false},
-		{name: "longer prefix", a: "prefix /a/b", b: "prefix /a", aFirst: true},
-		{name: "longer prefix over rest", a: "prefix /a/b/c", b: "path /a/{rest...}", aFirst: true},
-		{name: "same template shape", a: "path /a/{x}", b: "path /a/{y}", equal: true},
-	}
-	parse := func(t *testing.T, s string) *pattern {
-		t.Helper()
-		kind, src, _ := strings.Cut(s, " ")
-		p, err := parsePattern(src, kind == "prefix")
-		if err != nil {
-			t.Fatalf("parsePattern(%q): %v", s, err)
-		}
-		return p
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			a, b := parse(t, tc.a), parse(t, tc.b)
-			ab, ba := compareSpecificity(a, b), compareSpecificity(b, a)
-			switch {
-			case tc.equal:
-				if ab != 0 || ba != 0 {
-					t.Errorf("compare = %d / %d, want 0 both ways", ab, ba)
-				}
-			case tc.aFirst:
-				if ab <= 0 || ba >= 0 {
-					t.Errorf("compare(a,b) = %d, compare(b,a) = %d; want a more specific", ab, ba)
-				}
-			default:
-				if ab >= 0 || ba <= 0 {
-					t.Errorf("compare(a,b) = %d, compare(b,a) = %d; want b more specific", ab, ba)
-				}
-			}
-		})
 	}
 }
 
@@ -520,17 +467,17 @@ func TestRewrite(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ex := tbl.Explain("GET", tc.target, http.Header{"Host": {"www.example.com"}})
+			ex := tbl.Explain("GET", tc.target, http.Header{"Host": {"www.example.com"}}, nil)
 			if ex.Rejected != nil {
 				t.Fatalf("rejected: %v", ex.Rejected)
 			}
 			if ex.Route.ID != tc.route {
 				t.Fatalf("route = %q, want %q", ex.Route.ID, tc.route)
 			}
-			if got := ex.Sides[SideLegacy].Target; got != tc.legacy {
+			if got := ex.Sides[routing.SideLegacy].Target; got != tc.legacy {
 				t.Errorf("legacy target = %q, want %q", got, tc.legacy)
 			}
-			if got := ex.Sides[SideNew].Target; got != tc.newSide {
+			if got := ex.Sides[routing.SideNew].Target; got != tc.newSide {
 				t.Errorf("new target = %q, want %q", got, tc.newSide)
 			}
 			want := tc.params
@@ -541,89 +488,10 @@ func TestRewrite(t *testing.T) {
 				t.Errorf("params = %v, want %v", ex.Params, want)
 			}
 			if tc.newURLHead != "" {
-				urls := ex.Sides[SideNew].URLs
+				urls := ex.Sides[routing.SideNew].URLs
 				if len(urls) != 2 || urls[0] != tc.newURLHead || !strings.HasPrefix(urls[1], "https://svc.example.com/") {
 					t.Errorf("new URLs = %v, want [%s https://svc.example.com/...]", urls, tc.newURLHead)
 				}
-			}
-		})
-	}
-}
-
-// TestRewriteAppendTarget drives appendTarget directly, appending to a
-// non-empty buffer as the proxy does.
-func TestRewriteAppendTarget(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name     string
-		pattern  string // "path X" or "prefix X"
-		rewrite  string
-		path     string
-		query    string
-		hasQuery bool
-		want     string
-	}{
-		{name: "param in path and query", pattern: "path /a/{x}", rewrite: "/b/{x}?x={x}", path: "/a/p%3Fq", want: "/b/p%3Fq?x=p%3Fq"},
-		{name: "query literal then client", pattern: "path /a/{x}", rewrite: "/b?k=v", path: "/a/1", query: "c=d", hasQuery: true, want: "/b?k=v&c=d"},
-		{name: "query ends in &", pattern: "path /a/{x}", rewrite: "/b?k={x}&", path: "/a/1", query: "c=d", hasQuery: true, want: "/b?k=1&c=d"},
-		{name: "no query in rewrite", pattern: "path /a/{x}", rewrite: "/b/{x}", path: "/a/1", query: "c=d", hasQuery: true, want: "/b/1?c=d"},
-		{name: "prefix replaced", pattern: "prefix /a", rewrite: "/z", path: "/a/b/c", want: "/z/b/c"},
-		{name: "prefix replaced at root", pattern: "prefix /", rewrite: "/legacy", path: "/x/y", want: "/legacy/x/y"},
-		{name: "prefix with query", pattern: "prefix /a", rewrite: "/z/", path: "/a/b", query: "q", hasQuery: true, want: "/z/b?q"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			kind, src, _ := strings.Cut(tc.pattern, " ")
-			p, err := parsePattern(src, kind == "prefix")
-			if err != nil {
-				t.Fatal(err)
-			}
-			rw, err := parseRewrite(tc.rewrite, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dec, fwd, _, rerr := canonicalize([]byte(tc.path), nil)
-			if rerr != nil {
-				t.Fatal(rerr)
-			}
-			var caps captures
-			if !p.match(string(dec), string(fwd), &caps) {
-				t.Fatalf("%s does not match %s", tc.pattern, tc.path)
-			}
-			got := rw.appendTarget([]byte("GET "), string(dec), string(fwd), &caps, []byte(tc.query), tc.hasQuery)
-			if string(got) != "GET "+tc.want {
-				t.Errorf("appendTarget = %q, want %q", got, "GET "+tc.want)
-			}
-		})
-	}
-}
-
-func TestParseRewriteErrors(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, pattern, rewrite, want string
-	}{
-		{name: "unknown param", pattern: "path /a/{id}", rewrite: "/b/{ident}", want: "unknown parameter {ident} (known: id)"},
-		{name: "no params", pattern: "path /a", rewrite: "/b/{id}", want: "unknown parameter {id} (the route has no parameters)"},
-		{name: "unclosed", pattern: "path /a/{id}", rewrite: "/b/{id", want: "unclosed {"},
-		{name: "unbalanced", pattern: "path /a/{id}", rewrite: "/b/id}", want: "unbalanced }"},
-		{name: "relative", pattern: "path /a/{id}", rewrite: "b/{id}", want: "must start with /"},
-		{name: "fragment", pattern: "path /a/{id}", rewrite: "/b#{id}", want: "must not contain a fragment"},
-		{name: "prefix with param", pattern: "prefix /a", rewrite: "/b/{x}", want: "a prefix route's rewrite replaces the matched prefix: no parameters or query"},
-		{name: "prefix with query", pattern: "prefix /a", rewrite: "/b?x=1", want: "a prefix route's rewrite replaces the matched prefix: no parameters or query"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			kind, src, _ := strings.Cut(tc.pattern, " ")
-			p, err := parsePattern(src, kind == "prefix")
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = parseRewrite(tc.rewrite, p)
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("parseRewrite(%q) error = %v, want %q", tc.rewrite, err, tc.want)
 			}
 		})
 	}

@@ -2,49 +2,48 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
+	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/plugin"
+	"github.com/strangler/strangler/proxy"
+	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/shadow"
 )
 
-// Router serves every public request from one catch-all Fiber handler. It
-// holds the current Table behind an atomic pointer: each request loads it
-// once and uses that generation throughout, so a swap never mixes two
-// tables in one request.
+// Router owns the serving table: it loads and compiles routes files, swaps
+// them into the proxy, reloads on demand or when the file changes, and
+// keeps the shadow engine and on-call's overrides the tables share.
 type Router struct {
-	table    atomic.Pointer[Table]
+	proxy    *proxy.Proxy
 	metrics  *Metrics
 	log      *slog.Logger
 	access   *AccessLog
-	registry Registry
-
-	ready    atomic.Bool
-	draining atomic.Bool
-	inflight atomic.Int64
+	registry *plugin.Registry
 
 	shadowOnce sync.Once
-	shadow     *ShadowEngine
+	shadow     atomic.Pointer[shadow.Engine]
 
 	path       string // the routes file, for reloads
 	reloadMu   sync.Mutex
 	stopped    bool // guarded by reloadMu: no reloads after Close
 	generation atomic.Int64
-	overrides  *Overrides
+	overrides  *admin.Overrides
 }
-
-// Shadow returns the shadow engine (nil before the first Swap).
-func (rt *Router) Shadow() *ShadowEngine { return rt.shadow }
 
 // RouterOptions configure NewRouter.
 type RouterOptions struct {
 	Metrics  *Metrics
 	Logger   *slog.Logger
 	Access   *AccessLog
-	Registry Registry
+	Registry *plugin.Registry
 }
 
 // NewRouter returns a Router with no table; Swap one in before serving.
@@ -53,29 +52,39 @@ func NewRouter(o RouterOptions) *Router {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Access == nil {
-		o.Access = &AccessLog{Logger: slog.New(slog.DiscardHandler)}
+		o.Access = &AccessLog{}
 	}
-	return &Router{metrics: o.Metrics, log: o.Logger.With("component", "router"), access: o.Access, registry: o.Registry}
+	rt := &Router{metrics: o.Metrics, log: o.Logger.With("component", "router"), access: o.Access, registry: o.Registry}
+	rt.proxy = proxy.New(proxy.Options{Metrics: o.Metrics.Proxy, UpstreamMetrics: o.Metrics.Upstream, Logger: o.Logger,
+		Access: o.Access.Logger})
+	return rt
 }
+
+// Proxy is the request path the router feeds.
+func (rt *Router) Proxy() *proxy.Proxy { return rt.proxy }
 
 // LoadOptions returns the options that compile a table for this router.
 func (rt *Router) LoadOptions() LoadOptions {
-	return LoadOptions{Registry: rt.registry, Metrics: rt.metrics, Logger: rt.log, Terminal: rt.proxy}
+	return LoadOptions{Registry: rt.registry, Metrics: rt.metrics, Logger: rt.log, Terminal: rt.proxy.Terminal()}
 }
 
 // Load reads and compiles a routes file for this router (it does not swap
-// it in).
-func (rt *Router) Load(path string) (*Table, error) {
+// it in); later reloads read the same file.
+func (rt *Router) Load(path string) (*routing.Table, error) {
 	rt.path = path
 	return Load(path, rt.LoadOptions())
 }
 
 // Swap makes t the serving table and returns the previous one. Requests in
 // flight finish on the table they started with.
-func (rt *Router) Swap(t *Table) *Table {
+func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	// The shadow engine outlives tables; the first one configures it.
-	rt.shadowOnce.Do(func() { rt.shadow = NewShadowEngine(t.Shadow, rt.metrics, rt.log) })
-	old := rt.table.Swap(t)
+	rt.shadowOnce.Do(func() {
+		e := shadow.NewEngine(t.Shadow, rt.metrics.Shadow, rt.log)
+		rt.shadow.Store(e)
+		rt.proxy.SetShadow(e)
+	})
+	old := rt.proxy.Swap(t)
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)
@@ -83,326 +92,156 @@ func (rt *Router) Swap(t *Table) *Table {
 }
 
 // Table returns the serving table.
-func (rt *Router) Table() *Table { return rt.table.Load() }
+func (rt *Router) Table() *routing.Table { return rt.proxy.Table() }
 
-// SetReady flips readiness (/readyz).
-func (rt *Router) SetReady(v bool) {
-	rt.ready.Store(v)
-	if v {
-		rt.metrics.Ready.Set(1)
-	} else {
-		rt.metrics.Ready.Set(0)
+// Generation counts the tables applied since start.
+func (rt *Router) Generation() int64 { return rt.generation.Load() }
+
+// Shadow returns the shadow engine (nil before the first Swap).
+func (rt *Router) Shadow() *shadow.Engine { return rt.shadow.Load() }
+
+// ShadowStore returns the shadow results (nil before the first Swap).
+func (rt *Router) ShadowStore() *shadow.Store {
+	if e := rt.shadow.Load(); e != nil {
+		return e.Store()
 	}
+	return nil
 }
 
-// Ready reports whether the gateway accepts traffic.
-func (rt *Router) Ready() bool {
-	return rt.ready.Load() && !rt.draining.Load() && rt.table.Load() != nil
-}
+// Overrides returns on-call's overrides (nil before the server starts).
+func (rt *Router) Overrides() *admin.Overrides { return rt.overrides }
 
 // InFlight returns the number of requests being served.
-func (rt *Router) InFlight() int64 { return rt.inflight.Load() }
+func (rt *Router) InFlight() int64 { return rt.proxy.InFlight() }
 
-const stateKey = "strangler.state"
+// ErrStopped is returned by Reload once the server is closed.
+var ErrStopped = admin.ErrStopped
 
-// Handle is the catch-all Fiber handler.
-func (rt *Router) Handle(c *fiber.Ctx) error {
-	fctx := c.Context()
-	t := rt.table.Load()
-	st := acquireState(rt, fctx)
-	st.table = t
-	st.start = time.Now()
-	rt.inflight.Add(1)
-	rt.metrics.InFlight.Inc()
-	if rt.draining.Load() {
-		// Tell keep-alive clients to go elsewhere while the load balancer
-		// deregisters us (Envoy's "discourage" phase).
-		fctx.SetConnectionClose()
+// Reload loads the routes file again and, when it is valid, swaps it in:
+// requests in flight finish on the table they started with; upstreams whose
+// settings did not change keep their pools and breakers; overrides are
+// re-applied. A bad file changes nothing: its problems are logged and
+// returned. Settings the listeners were built with are fixed for the life
+// of the process (see listenerSettings); a change to them is logged.
+func (rt *Router) Reload() (*routing.Table, error) {
+	rt.reloadMu.Lock()
+	defer rt.reloadMu.Unlock()
+	if rt.stopped {
+		return nil, ErrStopped
 	}
-	if rerr := rt.prepare(st); rerr != nil {
-		rt.rejectRequest(st, rerr)
-		return nil
-	}
-	if t.Server.PublicHealth && (st.dec == "/healthz" || st.dec == "/readyz") {
-		rt.health(c, st)
-		return nil
-	}
-	st.route = t.Match(fctx.Method(), fctx.Request.Header.Host(), st.dec, st.fwd, &fctx.Request.Header, &st.caps)
-	c.Locals(stateKey, st)
-	err := st.route.handler(c)
+	old := rt.Table()
+	opts := rt.LoadOptions()
+	opts.Previous = old
+	t, err := Load(rt.path, opts)
 	if err != nil {
-		rt.writeError(c, st, err)
+		rt.metrics.Reloads.WithLabelValues("error").Inc()
+		var ces config.ConfigErrors
+		if errors.As(err, &ces) {
+			for _, ce := range ces {
+				rt.log.Error("reload rejected", "problem", ce.Error())
+			}
+		} else {
+			rt.log.Error("reload rejected", "err", err)
+		}
+		return nil, err
 	}
-	if !st.body.eof && hasBody(&fctx.Request.Header) {
-		// The client's body was not read to its end: its bytes must not be
-		// parsed as the next request.
-		fctx.SetConnectionClose()
+	for _, w := range t.Warnings {
+		rt.log.Warn("routes warning", "warning", w.Error())
 	}
-	if !st.streaming {
-		rt.finish(st, nil)
-	}
-	return nil
-}
-
-func hasBody(h *fasthttp.RequestHeader) bool {
-	cl := h.ContentLength()
-	return cl > 0 || cl == -1
-}
-
-// State returns the per-request state of a request inside a route's plugin
-// chain; plugins use it through the accessors below.
-func stateOf(c *fiber.Ctx) *reqState {
-	st, _ := c.Locals(stateKey).(*reqState)
-	return st
-}
-
-// RouteOf returns the route serving the request, or nil outside the router.
-func RouteOf(c *fiber.Ctx) *Route {
-	if st := stateOf(c); st != nil {
-		return st.route
-	}
-	return nil
-}
-
-// RequestID returns the request's id.
-func RequestID(c *fiber.Ctx) string {
-	if st := stateOf(c); st != nil {
-		return string(st.reqID)
-	}
-	return ""
-}
-
-// prepare runs the edge checks and computes the canonical path, the
-// request id and the client address.
-func (rt *Router) prepare(st *reqState) *RequestError {
-	fctx := st.fctx
-	h := &fctx.Request.Header
-	srv := st.table.Server
-
-	if id := h.Peek(fiber.HeaderXRequestID); validRequestID(id) {
-		st.reqID = append(st.reqID[:0], id...)
-	} else {
-		st.reqID = appendRequestID(st.reqID[:0])
-	}
-	st.peer = peerAddr(fctx)
-	st.client = st.peer
-
-	st.method = methodString(h.Method())
-	proto := h.Protocol()
-	if string(proto) != "HTTP/1.1" && string(proto) != "HTTP/1.0" {
-		return errProtocol
-	}
-	if _, ok := methodBitOf(h.Method()); !ok {
-		return errMethod
-	}
-	if len(h.RequestURI()) > srv.MaxURIBytes {
-		return errURITooLong
-	}
-	if err := scanHeaders(h.RawHeaders(), srv.MaxHeaderCount, &st.facts); err != nil {
-		return err
-	}
-	if st.facts.close {
-		fctx.SetConnectionClose()
-	}
-	host := h.Host()
-	if len(host) == 0 && string(proto) == "HTTP/1.1" {
-		return errNoHost // RFC 9112 §3.2
-	}
-	target, rerr := requestTarget(h)
-	if rerr != nil {
-		return rerr
-	}
-	path, query, hasQuery, rerr := splitTarget(target)
-	if rerr != nil {
-		return rerr
-	}
-	dec, fwd, scratch, rerr := canonicalize(path, st.scratch)
-	st.scratch = scratch
-	if rerr != nil {
-		return rerr
-	}
-	st.dec, st.fwd = b2s(dec), b2s(fwd)
-	st.query, st.hasQuery = query, hasQuery
-
-	if len(srv.TrustedProxies) > 0 && trusted(srv.TrustedProxies, st.peer) {
-		st.client = clientFromXFF(h, srv.TrustedProxies, st.peer)
-	}
-	return nil
-}
-
-// rejectRequest answers a request the gateway refuses before routing.
-func (rt *Router) rejectRequest(st *reqState, rerr *RequestError) {
-	st.reason = rerr.Code
-	rt.metrics.Rejected.WithLabelValues(rerr.Code).Inc()
-	fctx := st.fctx
-	// Nothing after a rejected request on this connection can be trusted.
-	fctx.SetConnectionClose()
-	writeJSONError(fctx, rerr.Status, rerr.Code, rerr.Message, st.reqID)
-	rt.finish(st, nil)
-}
-
-var errBodyTooLarge = reject(413, "body_too_large", "request body too large")
-
-// ExpectHandler decides an "Expect: 100-continue" request from its headers,
-// before the client sends the body: the same edge checks as any request,
-// and the matched route's body limit (413 instead of 100 Continue, so a
-// client never uploads a body that will be refused).
-func (rt *Router) ExpectHandler(fctx *fasthttp.RequestCtx) int {
-	t := rt.table.Load()
-	if t == nil {
-		return fasthttp.StatusServiceUnavailable
-	}
-	st := acquireState(rt, fctx)
-	st.table = t
-	st.start = time.Now()
-	rt.inflight.Add(1)
-	rt.metrics.InFlight.Inc()
-	if rerr := rt.prepare(st); rerr != nil {
-		rt.rejectRequest(st, rerr)
-		return rerr.Status
-	}
-	r := t.Match(fctx.Method(), fctx.Request.Header.Host(), st.dec, st.fwd, &fctx.Request.Header, &st.caps)
-	if cl := fctx.Request.Header.ContentLength(); r.maxBody >= 0 && int64(cl) > r.maxBody {
-		st.route = r
-		st.side = r.Side
-		rt.rejectRequest(st, errBodyTooLarge)
-		return errBodyTooLarge.Status
-	}
-	rt.inflight.Add(-1)
-	rt.metrics.InFlight.Dec()
-	st.release()
-	return fasthttp.StatusContinue
-}
-
-func (rt *Router) health(c *fiber.Ctx, st *reqState) {
-	fctx := st.fctx
-	fctx.Response.Header.SetContentType("application/json")
-	fctx.Response.Header.Set("Cache-Control", "no-store")
-	switch {
-	case st.dec == "/healthz":
-		fctx.SetStatusCode(200)
-		fctx.SetBodyString(`{"status":"ok"}`)
-	case rt.Ready():
-		fctx.SetStatusCode(200)
-		fctx.SetBodyString(`{"status":"ready"}`)
-	default:
-		fctx.SetStatusCode(503)
-		fctx.SetBodyString(`{"status":"not ready"}`)
-	}
-	rt.inflight.Add(-1)
-	rt.metrics.InFlight.Dec()
-	st.release()
-}
-
-// finish records the request once its response is complete: metrics, the
-// access log line, and the release of its state. werr is the error writing
-// the response body to the client, if any.
-func (rt *Router) finish(st *reqState, werr error) {
-	fctx := st.fctx
-	status := fctx.Response.StatusCode()
-	dur := time.Since(st.start)
-	bytes := st.resp.n
-	if !st.streaming {
-		bytes = int64(len(fctx.Response.Body()))
-	}
-	routeID, side, upstream := "", "", ""
-	counted := status
-	if st.meant != 0 && st.errKind == "" && st.reason == "" {
-		// An upstream plugin says what the answer meant (a legacy error
-		// served with 200): metrics see the truth.
-		counted = st.meant
-	}
-	if st.route != nil {
-		routeID, side = st.route.ID, st.side.String()
-		st.route.metrics[st.side].observe(counted, dur.Seconds(), bytes)
-	}
-	if st.up != nil {
-		upstream = st.up.Name
-	}
-	attrs := [...]slog.Attr{
-		slog.String("request_id", b2s(st.reqID)),
-		slog.String("route", routeID),
-		slog.String("side", side),
-		slog.String("upstream", upstream),
-		slog.String("method", st.method),
-		slog.String("path", st.dec),
-		slog.Int("status", status),
-		slog.Float64("duration", dur.Seconds()),
-		slog.Int64("bytes", bytes),
-		slog.String("client", b2s(st.clientIPText())),
-	}
-	n := len(attrs)
-	extra := [6]slog.Attr{}
-	k := 0
-	if counted != status {
-		extra[k] = slog.Int("meant_status", counted)
-		k++
-	}
-	if st.fallback != "" {
-		extra[k] = slog.String("fallback", st.fallback)
-		k++
-	}
-	if st.attempts > 0 {
-		extra[k] = slog.Int("retries", st.attempts)
-		k++
-	}
-	if st.errKind != "" {
-		extra[k] = slog.String("upstream_error", st.errKind)
-		k++
-	}
-	if st.reason != "" {
-		extra[k] = slog.String("reason", st.reason)
-		k++
-	}
-	if werr != nil {
-		extra[k] = slog.String("client_error", clientErrText(werr))
-		k++
-	}
-	if st.shadow != nil {
-		j := st.shadow
-		st.shadow = nil
-		switch {
-		case rt.shadow == nil:
-			j.free()
-		case werr == nil:
-			rt.shadow.submit(j)
-		default:
-			rt.shadow.skip(j.route.ID, "control_incomplete")
-			j.free()
+	if old != nil {
+		t.Server.Listen, t.Server.OperatorListen = old.Server.Listen, old.Server.OperatorListen
+		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow {
+			rt.log.Warn("server listener, admin or shadow engine settings changed; they apply after a restart")
 		}
 	}
-	all := append(attrs[:n:n], extra[:k]...)
-	rt.access.LogAttrs(fctx, slog.LevelInfo, "request", all...)
-	rt.inflight.Add(-1)
-	rt.metrics.InFlight.Dec()
-	st.release()
+	rt.Swap(t)
+	rt.metrics.Reloads.WithLabelValues("ok").Inc()
+	rt.metrics.LastReload.SetToCurrentTime()
+	rt.log.Info("routes reloaded", "file", t.File, "generation", rt.generation.Load(), "routes", len(t.Routes), "upstreams", len(t.Upstreams))
+	if rt.overrides != nil {
+		rt.overrides.ReportOrphans(t)
+	}
+	if old != nil {
+		// Closing drops the idle connections of pools the new table does
+		// not keep and stops the old plugins' background work; requests
+		// still on it finish.
+		_ = old.CloseExcept(t)
+	}
+	return t, nil
 }
 
-func clientErrText(err error) string {
-	if errors.Is(err, fasthttp.ErrTimeout) {
-		return "timeout"
-	}
-	return "write failed"
+// stop refuses reloads from now on.
+func (rt *Router) stop() {
+	rt.reloadMu.Lock()
+	rt.stopped = true
+	rt.reloadMu.Unlock()
 }
 
-// methodString returns the method as a string, without allocating for the
-// common ones.
-func methodString(m []byte) string {
-	switch string(m) {
-	case "GET":
-		return "GET"
-	case "HEAD":
-		return "HEAD"
-	case "POST":
-		return "POST"
-	case "PUT":
-		return "PUT"
-	case "DELETE":
-		return "DELETE"
-	case "PATCH":
-		return "PATCH"
-	case "OPTIONS":
-		return "OPTIONS"
+// listenerSettings are the server settings fixed at start.
+func listenerSettings(s *config.ServerSettings) string {
+	return fmt.Sprint(s.ReadHeaderTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes, s.MaxConnections,
+		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.ReloadWatch, s.AccessLog,
+		s.ShutdownDelay, s.DrainTimeout)
+}
+
+// fileStamp is what the watcher compares: following symlinks, so a
+// Kubernetes ConfigMap update (an atomic swap of the ..data symlink) shows
+// as a new inode.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+}
+
+func stampOf(path string) (fileStamp, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, false
 	}
-	return string(m)
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st, true
+}
+
+// Watch reloads the routes file when it changes, polling every interval
+// and waiting for it to be stable for one more interval (editors and
+// ConfigMap updates write in steps). It stops when stop is closed.
+func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
+	last, _ := stampOf(rt.path)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var pending *fileStamp
+	missing := false
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		cur, ok := stampOf(rt.path)
+		if !ok {
+			if !missing {
+				rt.log.Warn("routes file cannot be read; the running table keeps serving", "file", rt.path)
+				missing = true
+			}
+			pending = nil
+			continue
+		}
+		missing = false
+		if cur == last {
+			pending = nil
+			continue
+		}
+		if pending == nil || *pending != cur {
+			pending = &cur // changed: wait until it holds still
+			continue
+		}
+		rt.log.Info("routes file changed", "file", rt.path)
+		if _, err := rt.Reload(); errors.Is(err, ErrStopped) {
+			return
+		}
+		last, pending = cur, nil
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -28,7 +30,7 @@ type Server struct {
 	PublicAddr, OperatorAddr string
 
 	log      *slog.Logger
-	cfg      *ServerConfig
+	cfg      *config.ServerSettings
 	ops      *http.Server
 	serveErr chan error
 	opsErr   chan error
@@ -44,23 +46,26 @@ type ServerOptions struct {
 	Gatherer prometheus.Gatherer
 }
 
-// NewServer builds the listeners' handlers for the router's current table.
-// The listener settings (timeouts, limits) are taken from that table; they
-// are fixed for the life of the process.
-func NewServer(rt *Router, o ServerOptions) *Server {
+// NewServer builds the listeners' handlers for the router's current table,
+// opens on-call's overrides (a state file that cannot be read is an error:
+// fix or move it; it is never overwritten while unreadable) and registers
+// the admin API. The listener settings (timeouts, limits) are taken from
+// that table; they are fixed for the life of the process.
+func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	t := rt.Table()
 	cfg := t.Server
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	app := fiber.New(FiberConfig(cfg, rt.ErrorHandler))
+	p := rt.proxy
+	app := fiber.New(FiberConfig(cfg, p.ErrorHandler))
 	fs := app.Server()
 	fs.MaxConnsPerIP = cfg.MaxConnectionsPerIP
 	// fasthttp's own error texts quote request bytes; keep them out.
 	fs.SecureErrorLogMessage = true
 	// Add "Connection: close" to responses once shutdown starts.
 	fs.CloseOnShutdown = true
-	fs.ExpectHandler = rt.ExpectHandler
+	fs.ExpectHandler = p.ExpectHandler
 	// Once the headers are in, the body is governed by read_body, not by
 	// read_header: fasthttp reads bodies up to BodyLimit before the
 	// handler runs, under whatever deadline is set, so without this a
@@ -69,7 +74,7 @@ func NewServer(rt *Router, o ServerOptions) *Server {
 	fs.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 		return fasthttp.RequestConfig{ReadTimeout: readBody}
 	}
-	app.Use(rt.Handle)
+	app.Use(p.Handle)
 
 	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg}
 	g := o.Gatherer
@@ -83,22 +88,24 @@ func NewServer(rt *Router, o ServerOptions) *Server {
 	})
 	s.OpsMux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if !rt.Ready() {
+		if !p.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"status":"not ready"}` + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	s.startAdmin(cfg, o.Logger)
+	if err := s.startAdmin(cfg, o.Logger); err != nil {
+		return nil, err
+	}
 	s.ops = &http.Server{Handler: s.OpsMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
-	return s
+	return s, nil
 }
 
 // FiberConfig is the public listener's configuration. Fiber's defaults set no
 // timeouts at all (gofiber/fiber#4343) and buffer whole request bodies; every
 // value here is set on purpose.
-func FiberConfig(cfg *ServerConfig, eh fiber.ErrorHandler) fiber.Config {
+func FiberConfig(cfg *config.ServerSettings, eh fiber.ErrorHandler) fiber.Config {
 	return fiber.Config{
 		DisableStartupMessage: true,
 		// Stream request bodies: only the first 8 KiB are read before the
@@ -167,7 +174,7 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 			}
 		}()
 	}
-	s.Router.SetReady(true)
+	s.Router.proxy.SetReady(true)
 	s.log.Info("listening", "public", ln.Addr().String(), "operator", opsLn.Addr().String())
 }
 
@@ -201,8 +208,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) shutdown(ctx context.Context) error {
 	rt := s.Router
 	s.stopBackground()
-	rt.SetReady(false)
-	rt.draining.Store(true)
+	rt.proxy.Drain()
 	s.log.Info("draining", "delay", s.cfg.ShutdownDelay, "drain", s.cfg.DrainTimeout, "in_flight", rt.InFlight())
 	if s.cfg.ShutdownDelay > 0 {
 		select {
@@ -237,35 +243,28 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return nil
 }
 
-// startAdmin loads the admin tokens and the overrides state file and
-// registers the admin API on the operator mux. Problems are logged: the
-// gateway serves anyway, with a read-only admin API.
-func (s *Server) startAdmin(cfg *ServerConfig, log *slog.Logger) {
+// startAdmin opens the overrides and the admin tokens and registers the
+// admin API on the operator mux. The overrides are opened here and only
+// here: a state file that cannot be read stops the start.
+func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error {
 	rt := s.Router
-	if rt.overrides == nil {
-		// (Start loads them first and refuses to start on a bad file;
-		// here the file is left untouched and the API answers 503.)
-		ov, err := NewOverrides(FileStore{Path: cfg.AdminStateFile}, rt.metrics, log.With("component", "overrides"))
-		if err != nil {
-			log.Error("overrides unavailable", "err", err)
-		} else {
-			rt.overrides = ov
-			if len(ov.List()) > 0 {
-				log.Info("overrides re-applied", "count", len(ov.List()), "state_file", cfg.AdminStateFile)
-			}
-		}
+	ov, err := admin.OpenOverrides(admin.FileStore{Path: cfg.AdminStateFile}, rt.Table, rt.metrics.Admin, log.With("component", "overrides"))
+	if err != nil {
+		return fmt.Errorf("%w (fix or move the file; it is never overwritten while unreadable)", err)
 	}
-	if ov := rt.overrides; ov != nil {
-		ov.table = rt.Table
-		ov.reportOrphans(rt.Table())
+	rt.overrides = ov
+	rt.proxy.SetOverrides(ov)
+	if n := len(ov.List()); n > 0 {
+		log.Info("overrides re-applied", "count", n, "state_file", cfg.AdminStateFile)
 	}
-	tokens, err := loadAdminTokens(cfg.AdminTokensFile)
+	ov.ReportOrphans(rt.Table())
+	tokens, err := admin.LoadTokens(cfg.AdminTokensFile)
 	if err != nil {
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	a := &admin{rt: rt, tokens: tokens, readAuth: cfg.AdminReadAuth, log: log.With("component", "admin")}
-	a.register(s.OpsMux)
+	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).Register(s.OpsMux)
+	return nil
 }
 
 // stopBackground ends the watcher and the override janitor.

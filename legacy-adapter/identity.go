@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugin"
 	"github.com/valyala/fasthttp"
 	"gopkg.in/yaml.v3"
 )
@@ -52,11 +51,11 @@ type IdentityConfig struct {
 	SignatureHeader string `yaml:"signature_header"`
 }
 
-// Name implements gateway.Spec.
+// Name implements plugin.UpstreamSpec.
 func (IdentitySpec) Name() string { return "legacy_identity" }
 
-// Build implements gateway.Spec.
-func (s IdentitySpec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
+// BuildUpstream implements plugin.UpstreamSpec.
+func (s IdentitySpec) BuildUpstream(n *yaml.Node, env plugin.Env) (plugin.UpstreamPlugin, error) {
 	var cfg IdentityConfig
 	if err := env.Decode(n, &cfg); err != nil {
 		return nil, err
@@ -82,7 +81,7 @@ func or(s, def string) string {
 
 // readSecret reads a shared secret from an environment variable or a file;
 // secrets never live in routes.yaml.
-func readSecret(n *yaml.Node, env gateway.Env, envName, file string) ([]byte, error) {
+func readSecret(n *yaml.Node, env plugin.Env, envName, file string) ([]byte, error) {
 	var secret string
 	switch {
 	case envName != "" && file != "":
@@ -116,15 +115,12 @@ type identityPlugin struct {
 	user, time, sig string
 }
 
-// Wrap is unused: legacy_identity runs on an upstream.
-func (p *identityPlugin) Wrap(next fiber.Handler) fiber.Handler { return next }
-
 // Outbound removes client copies and signs the verified identity.
-func (p *identityPlugin) Outbound(c *fiber.Ctx, req *fasthttp.Request) {
+func (p *identityPlugin) Outbound(r plugin.Request, req *fasthttp.Request) {
 	req.Header.Del(p.user)
 	req.Header.Del(p.time)
 	req.Header.Del(p.sig)
-	user := gateway.Identity(c)
+	user := r.Identity()
 	if user == "" {
 		return
 	}
@@ -134,8 +130,8 @@ func (p *identityPlugin) Outbound(c *fiber.Ctx, req *fasthttp.Request) {
 	req.Header.Set(p.sig, Sign(p.secret, user, ts, string(req.Header.Method()), string(req.Header.RequestURI())))
 }
 
-// Inbound implements gateway.UpstreamPlugin; identity has nothing to do.
-func (p *identityPlugin) Inbound(*fiber.Ctx, *fasthttp.Response) int { return 0 }
+// Inbound implements plugin.UpstreamPlugin; identity has nothing to do.
+func (p *identityPlugin) Inbound(plugin.Request, *fasthttp.Response) int { return 0 }
 
 // Sign computes the signature legacy_identity sends; legacy apps (and
 // tests) verify with the same function.

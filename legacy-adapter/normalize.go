@@ -9,8 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugin"
 	"github.com/valyala/fasthttp"
 	"gopkg.in/yaml.v3"
 )
@@ -66,11 +65,11 @@ type NormalizeRule struct {
 	SetStatus int `yaml:"set_status"`
 }
 
-// Name implements gateway.Spec.
+// Name implements plugin.UpstreamSpec.
 func (NormalizeSpec) Name() string { return "normalize" }
 
-// Build implements gateway.Spec.
-func (NormalizeSpec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
+// BuildUpstream implements plugin.UpstreamSpec.
+func (NormalizeSpec) BuildUpstream(n *yaml.Node, env plugin.Env) (plugin.UpstreamPlugin, error) {
 	var cfg NormalizeConfig
 	if err := env.Decode(n, &cfg); err != nil {
 		return nil, err
@@ -122,26 +121,17 @@ type normalizePlugin struct {
 	rewrite bool
 }
 
-// Wrap is unused: normalize runs on an upstream.
-func (p *normalizePlugin) Wrap(next fiber.Handler) fiber.Handler { return next }
-
-// Outbound implements gateway.UpstreamPlugin; nothing to do.
-func (p *normalizePlugin) Outbound(*fiber.Ctx, *fasthttp.Request) {}
+// Outbound implements plugin.UpstreamPlugin; nothing to do.
+func (p *normalizePlugin) Outbound(plugin.Request, *fasthttp.Request) {}
 
 // Inbound applies the first matching rule.
-func (p *normalizePlugin) Inbound(c *fiber.Ctx, resp *fasthttp.Response) int {
+func (p *normalizePlugin) Inbound(r plugin.Request, resp *fasthttp.Response) int {
 	meant := p.judge(resp.StatusCode(), string(resp.Header.ContentType()), len(resp.Header.ContentEncoding()) > 0,
-		func() ([]byte, bool) { return gateway.UpstreamBody(c, p.max) })
+		func() ([]byte, bool) { return r.UpstreamBody(p.max) })
 	if meant != 0 && p.rewrite {
 		resp.SetStatusCode(meant)
 	}
 	return meant
-}
-
-// NormalizeStatus implements gateway.StatusNormalizer: shadow comparison
-// judges a legacy candidate's answer the same way.
-func (p *normalizePlugin) NormalizeStatus(status int, contentType string, compressed bool, body []byte) int {
-	return p.judge(status, contentType, compressed, func() ([]byte, bool) { return body, len(body) <= p.max })
 }
 
 // judge returns the status the response means by the first matching rule,

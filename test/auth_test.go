@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/plugins/headers"
 	"github.com/strangler/strangler/plugins/jwtauth"
 )
@@ -137,8 +137,8 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func authRegistry(clk *fakeClock) gateway.Registry {
-	r := gateway.Registry{}
+func authRegistry(clk *fakeClock) *plugin.Registry {
+	r := plugin.NewRegistry()
 	r.Register(headers.Spec{})
 	r.Register(jwtauth.Spec{Now: clk.now})
 	return r

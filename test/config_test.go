@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/plugins"
+	"github.com/strangler/strangler/routing"
 )
 
 // badConfigs pairs each test/testdata/bad/*.yaml with the exact error text a
@@ -217,9 +219,11 @@ isolation_limits.yaml:17:28: routes[0].idempotent[2]: unknown method "FETCH" (PU
 isolation_limits.yaml:19:14: routes[0].timeouts.total: bad duration "forever": use a number with a unit, like 500ms, 5s or 2m`,
 	},
 	{
-		// Secrets come from the environment; a missing one is named.
+		// Secrets come from the environment; a missing one is named. A
+		// route plugin listed on an upstream is reported in the same run.
 		name: "adapter_secret_unset.yaml",
-		want: `adapter_secret_unset.yaml:7:11: upstreams.legacy.plugins[0].legacy_identity.secret_env: environment variable STRANGLER_TEST_SECRET_NEVER_SET is not set`,
+		want: `adapter_secret_unset.yaml:7:11: upstreams.legacy.plugins[0].legacy_identity.secret_env: environment variable STRANGLER_TEST_SECRET_NEVER_SET is not set
+adapter_secret_unset.yaml:8:9: upstreams.legacy.plugins[1]: plugin "headers" runs on routes, not on upstreams`,
 	},
 	{
 		// The top-level jwt entry and a route's own are both checked.
@@ -245,7 +249,7 @@ several_problems.yaml:22:16: routes[1].canary.percent: bad percentage 150: must 
 	},
 }
 
-func loadRoutes(t *testing.T, path string) (*gateway.Table, error) {
+func loadRoutes(t *testing.T, path string) (*routing.Table, error) {
 	t.Helper()
 	tbl, err := gateway.Load(path, gateway.LoadOptions{Registry: plugins.Builtin()})
 	if err == nil {
@@ -269,9 +273,9 @@ func TestConfigBadFiles(t *testing.T) {
 			if got := err.Error(); got != want {
 				t.Errorf("error text mismatch\ngot:\n%s\nwant:\n%s", got, want)
 			}
-			var ces gateway.ConfigErrors
+			var ces config.ConfigErrors
 			if !errors.As(err, &ces) {
-				t.Fatalf("error is %T, want gateway.ConfigErrors", err)
+				t.Fatalf("error is %T, want config.ConfigErrors", err)
 			}
 			for i, ce := range ces {
 				if ce.File != path {
@@ -349,7 +353,7 @@ func TestConfigGoodFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("want no error, got:\n%v", err)
 			}
-			if tbl.Default == nil || tbl.Default.ID != gateway.DefaultRouteID {
+			if tbl.Default == nil || tbl.Default.ID != routing.DefaultRouteID {
 				t.Errorf("table has no default route")
 			}
 			if tbl.Legacy == nil {

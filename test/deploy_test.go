@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,12 +24,7 @@ func gatewayMetricNames(t *testing.T) map[string]bool {
 	m := gateway.NewMetrics(prometheus.NewRegistry())
 	names := map[string]bool{}
 	re := regexp.MustCompile(`fqName: "([a-z0-9_]+)"`)
-	v := reflect.ValueOf(m).Elem()
-	for i := range v.NumField() {
-		c, ok := v.Field(i).Interface().(prometheus.Collector)
-		if !ok {
-			continue
-		}
+	for _, c := range m.Collectors() {
 		ch := make(chan *prometheus.Desc, 16)
 		go func() { c.Describe(ch); close(ch) }()
 		for d := range ch {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/plugins"
 )
 
@@ -67,7 +68,7 @@ func startGateway(t testing.TB, yaml string, vars map[string]string) *gw {
 
 // startGatewayReg is startGateway with a plugin registry of the test's
 // own (a plugin with an injected clock, say).
-func startGatewayReg(t testing.TB, yaml string, vars map[string]string, reg gateway.Registry) *gw {
+func startGatewayReg(t testing.TB, yaml string, vars map[string]string, reg *plugin.Registry) *gw {
 	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
@@ -86,7 +87,7 @@ func startGatewayFile(t testing.TB, path string) *gw {
 	return startGatewayAt(t, path, plugins.Builtin())
 }
 
-func startGatewayAt(t testing.TB, path string, reg gateway.Registry) *gw {
+func startGatewayAt(t testing.TB, path string, reg *plugin.Registry) *gw {
 	t.Helper()
 	promReg := prometheus.NewRegistry()
 	m := gateway.NewMetrics(promReg)
@@ -100,7 +101,10 @@ func startGatewayAt(t testing.TB, path string, reg gateway.Registry) *gw {
 		t.Fatalf("loading routes: %v", err)
 	}
 	rt.Swap(tbl)
-	s := gateway.NewServer(rt, gateway.ServerOptions{Gatherer: promReg, Logger: newTestLogger(logBuf)})
+	s, err := gateway.NewServer(rt, gateway.ServerOptions{Gatherer: promReg, Logger: newTestLogger(logBuf)})
+	if err != nil {
+		t.Fatalf("starting the server: %v", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/shadow"
 )
 
 const shadowYAML = `
@@ -144,13 +144,13 @@ func (e *shadowEnv) waitResults(t *testing.T, route, result string, n float64) {
 	}
 }
 
-func (e *shadowEnv) report(route string) gateway.RouteReport {
+func (e *shadowEnv) report(route string) shadow.RouteReport {
 	for _, r := range e.g.srv.Router.Shadow().Store().Report() {
 		if r.Route == route {
 			return r
 		}
 	}
-	return gateway.RouteReport{}
+	return shadow.RouteReport{}
 }
 
 // TestShadowCompare: structural JSON comparison, ignore rules, header and
@@ -181,7 +181,7 @@ func TestShadowCompare(t *testing.T) {
 		"header:X-Version": {"1", "2"},
 		"status":           {"200", "404"},
 	}
-	got := map[string]gateway.PathStat{}
+	got := map[string]shadow.PathStat{}
 	for _, p := range rep.TopPaths {
 		got[p.Path] = p
 	}
@@ -347,7 +347,7 @@ func TestShadowReportFile(t *testing.T) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	var res gateway.Result
+	var res shadow.Result
 	for sc.Scan() {
 		if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
 			t.Fatalf("bad line %q: %v", sc.Text(), err)

@@ -13,19 +13,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/internal/cli"
 	"github.com/strangler/strangler/internal/demo"
 	"github.com/strangler/strangler/plugins"
 )
@@ -57,25 +53,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
+	env := cli.Env{Stdout: stdout, Stderr: stderr, Registry: plugins.Builtin()}
 	switch cmd {
 	case "serve":
 		return serve(rest, stderr)
 	case "validate":
-		return validate(rest, stdout, stderr)
+		return cli.Validate(env, rest)
 	case "route":
-		return route(rest, stdout, stderr)
+		return cli.Route(env, rest)
 	case "demo":
 		return runDemo(rest, stdout, stderr)
 	case "ctl":
-		return ctl(rest, stdout, stderr)
+		return cli.Ctl(env, rest)
 	case "diff":
-		return diff(rest, stdout, stderr)
+		return cli.Diff(env, rest)
 	case "shadow":
 		if len(rest) == 0 || rest[0] != "report" {
 			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID]")
 			return 2
 		}
-		return shadowReport(rest[1:], stdout, stderr)
+		return cli.ShadowReport(env, rest[1:])
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "strangler", version)
 		return 0
@@ -85,20 +82,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "strangler: unknown command %q\n\n%s", cmd, usage)
 	return 2
-}
-
-func defaultConfig() string {
-	if p := os.Getenv("STRANGLER_CONFIG"); p != "" {
-		return p
-	}
-	return "routes.yaml"
-}
-
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("strangler "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := fs.String("config", defaultConfig(), "routes file")
-	return fs, cfg
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -116,21 +99,8 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("bad -log-format %q: json or text", format)
 }
 
-// printConfigError prints a load failure: every problem on its own line.
-func printConfigError(stderr io.Writer, err error) {
-	var ces gateway.ConfigErrors
-	if errors.As(err, &ces) {
-		for _, e := range ces {
-			fmt.Fprintln(stderr, e.Error())
-		}
-		fmt.Fprintf(stderr, "%d problem(s); nothing was applied\n", len(ces))
-		return
-	}
-	fmt.Fprintln(stderr, "strangler:", err)
-}
-
 func serve(args []string, stderr io.Writer) int {
-	fs, cfg := newFlags("serve", stderr)
+	fs, cfg := cli.NewFlags("serve", stderr)
 	listen := fs.String("listen", "", "public address (overrides server.listen)")
 	opsListen := fs.String("operator-listen", "", "operator address (overrides server.operator_listen)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -148,7 +118,7 @@ func serve(args []string, stderr io.Writer) int {
 		Logger: log, Registry: plugins.Builtin(),
 	})
 	if err != nil {
-		printConfigError(stderr, err)
+		cli.PrintConfigError(stderr, err)
 		return 1
 	}
 	return waitAndDrain(srv, log)
@@ -186,142 +156,8 @@ wait:
 	return code
 }
 
-func validate(args []string, stdout, stderr io.Writer) int {
-	fs, cfg := newFlags("validate", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: plugins.Builtin()})
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
-	}
-	defer t.Close()
-	for _, w := range t.Warnings {
-		fmt.Fprintf(stderr, "%s (warning)\n", w.Error())
-	}
-	fmt.Fprintf(stdout, "%s: OK: %s\n", *cfg, t.Summary())
-	return 0
-}
-
-type headerFlags []string
-
-func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
-func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
-
-func route(args []string, stdout, stderr io.Writer) int {
-	fs, cfg := newFlags("route", stderr)
-	var hs headerFlags
-	fs.Var(&hs, "H", "request header 'Name: value' (repeatable; Host and Cookie count)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 2 {
-		fmt.Fprintln(stderr, "usage: strangler route [-config routes.yaml] [-H 'Name: value']... METHOD PATH")
-		return 2
-	}
-	method, target := fs.Arg(0), fs.Arg(1)
-	h := http.Header{}
-	for _, kv := range hs {
-		k, v, ok := strings.Cut(kv, ":")
-		if !ok {
-			fmt.Fprintf(stderr, "strangler route: bad header %q: use 'Name: value'\n", kv)
-			return 2
-		}
-		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	// Offline: explaining a route needs no secrets and fetches nothing.
-	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
-	}
-	defer t.Close()
-	ex := t.Explain(method, target, h)
-	if ex.Rejected != nil {
-		fmt.Fprintf(stdout, "rejected:  %d %s (%s)\n", ex.Rejected.Status, ex.Rejected.Message, ex.Rejected.Code)
-		return 0
-	}
-	r := ex.Route
-	if r.ID == gateway.DefaultRouteID {
-		fmt.Fprintf(stdout, "route:     %s (no route matches; the legacy system answers)\n", r.ID)
-	} else {
-		fmt.Fprintf(stdout, "route:     %s (%s:%d)\n", r.ID, t.File, r.Line)
-		fmt.Fprintf(stdout, "match:     %s%s\n", r.Pattern(), constraints(r))
-	}
-	if len(ex.Params) > 0 {
-		keys := make([]string, 0, len(ex.Params))
-		for k := range ex.Params {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var parts []string
-		for _, k := range keys {
-			parts = append(parts, k+"="+ex.Params[k])
-		}
-		fmt.Fprintf(stdout, "params:    %s\n", strings.Join(parts, " "))
-	}
-	switch {
-	case r.Canary != nil && r.Side == gateway.SideLegacy && !ex.SideDecided:
-		fmt.Fprintf(stdout, "side:      legacy or new: canary %.2f%% by %s, decided by the client IP (pass a key with -H)\n", r.Canary.Percent(), keyList(r.Canary))
-		for _, s := range []gateway.Side{gateway.SideLegacy, gateway.SideNew} {
-			printTarget(stdout, s, ex)
-		}
-		return 0
-	case r.Canary != nil && r.Side == gateway.SideLegacy:
-		fmt.Fprintf(stdout, "side:      %s (canary %.2f%%: %s is in bucket %d of 10000; buckets below %d go to new)\n",
-			ex.Side, r.Canary.Percent(), ex.CohortSource, ex.CohortBucket, r.Canary.BasisPoints)
-	default:
-		fmt.Fprintf(stdout, "side:      %s\n", ex.Side)
-	}
-	fmt.Fprintf(stdout, "upstream:  %s\n", ex.Upstream.Name)
-	fmt.Fprintf(stdout, "forward:   %s %s\n", method, ex.Target)
-	for _, u := range ex.URLs {
-		fmt.Fprintf(stdout, "url:       %s\n", u)
-	}
-	if r.Fallback() && ex.Side == gateway.SideNew {
-		if lg := ex.Sides[gateway.SideLegacy]; lg.Upstream != nil {
-			fmt.Fprintf(stdout, "fallback:  %s %s %s (when the new side is down or its breaker is open)\n", lg.Upstream.Name, method, lg.Target)
-		}
-	}
-	return 0
-}
-
-func printTarget(w io.Writer, s gateway.Side, ex *gateway.Explanation) {
-	st := ex.Sides[s]
-	if st.Upstream == nil {
-		return
-	}
-	fmt.Fprintf(w, "  %-8s upstream %s, forward %s\n", s.String()+":", st.Upstream.Name, st.Target)
-	for _, u := range st.URLs {
-		fmt.Fprintf(w, "  %-8s %s\n", "", u)
-	}
-}
-
-func constraints(r *gateway.Route) string {
-	var parts []string
-	if m := r.Methods(); len(m) > 0 {
-		parts = append(parts, "methods "+strings.Join(m, ","))
-	}
-	if len(r.Hosts()) > 0 {
-		parts = append(parts, "hosts "+strings.Join(r.Hosts(), ","))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return ", " + strings.Join(parts, ", ")
-}
-
-func keyList(c *gateway.Canary) string {
-	var ks []string
-	for _, k := range c.Keys {
-		ks = append(ks, k.String())
-	}
-	return strings.Join(ks, ", ")
-}
-
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs, cfg := newFlags("demo", stderr)
+	fs, cfg := cli.NewFlags("demo", stderr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -333,7 +169,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	d, err := demo.Start(demo.Options{ConfigPath: *cfg, Logger: log, Registry: plugins.Builtin()})
 	if err != nil {
-		printConfigError(stderr, err)
+		cli.PrintConfigError(stderr, err)
 		return 1
 	}
 	d.Usage(stdout)

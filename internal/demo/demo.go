@@ -15,6 +15,7 @@ import (
 
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/legacy-adapter/legacyadaptertest"
+	"github.com/strangler/strangler/plugin"
 )
 
 // Demo is a running demo: the two sample services and the gateway.
@@ -44,7 +45,7 @@ const demoLegacySecret = "demo-only-legacy-identity-secret-do-not-deploy"
 type Options struct {
 	ConfigPath string
 	Logger     *slog.Logger
-	Registry   gateway.Registry
+	Registry   *plugin.Registry
 }
 
 // Start reads the routes file, serves the sample legacy monolith on the

@@ -24,7 +24,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugin"
 	"gopkg.in/yaml.v3"
 )
 
@@ -47,7 +47,7 @@ type Ops struct {
 // Spec builds the plugin.
 type Spec struct{}
 
-// Name implements gateway.Spec.
+// Name implements plugin.Spec.
 func (Spec) Name() string { return "headers" }
 
 // reserved are headers the plugin may not touch.
@@ -58,13 +58,13 @@ var reserved = map[string]bool{
 	"x-forwarded-for": true, "x-forwarded-host": true, "x-forwarded-proto": true, "forwarded": true,
 }
 
-// Build implements gateway.Spec.
-func (Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
+// Build implements plugin.Spec.
+func (Spec) Build(n *yaml.Node, env plugin.Env) (plugin.Plugin, error) {
 	var cfg Config
 	if err := env.Decode(n, &cfg); err != nil {
 		return nil, err
 	}
-	p := &plugin{}
+	p := &headersPlugin{}
 	for _, side := range []struct {
 		name string
 		ops  Ops
@@ -120,19 +120,20 @@ func compile(o Ops) (set []kv, del []string, bad *problem) {
 	return set, del, nil
 }
 
-type plugin struct {
+type headersPlugin struct {
 	reqSet, respSet []kv
 	reqDel, respDel []string
 }
 
-// Wrap implements gateway.Plugin.
-func (p *plugin) Wrap(next fiber.Handler) fiber.Handler {
+// Wrap implements plugin.Plugin.
+func (p *headersPlugin) Wrap(next fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		req := plugin.From(c)
 		for _, name := range p.reqDel {
-			gateway.RemoveUpstreamHeader(c, name)
+			req.RemoveUpstreamHeader(name)
 		}
 		for _, h := range p.reqSet {
-			gateway.SetUpstreamHeader(c, h.k, h.v)
+			req.SetUpstreamHeader(h.k, h.v)
 		}
 		err := next(c)
 		rh := &c.Context().Response.Header

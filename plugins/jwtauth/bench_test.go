@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/plugin"
 	"gopkg.in/yaml.v3"
 )
 
@@ -24,11 +24,11 @@ func benchVerifier(b *testing.B, cfg string) *verifier {
 	if err := yaml.Unmarshal([]byte(cfg), &doc); err != nil {
 		b.Fatal(err)
 	}
-	p, err := Spec{}.Build(doc.Content[0], gateway.Env{File: "routes.yaml", Path: "plugins[0].jwt"})
+	p, err := Spec{}.Build(doc.Content[0], plugin.Env{File: "routes.yaml", Path: "plugins[0].jwt"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return p.(*plugin).v
+	return p.(*jwtPlugin).v
 }
 
 // BenchmarkVerify: one token verified over and over, cold (cache off:

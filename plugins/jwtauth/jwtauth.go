@@ -17,7 +17,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/plugin"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,7 +30,7 @@ type Spec struct {
 	Now func() time.Time
 }
 
-// Name implements gateway.Spec.
+// Name implements plugin.Spec.
 func (Spec) Name() string { return "jwt" }
 
 // RouteConfigurable marks jwt as configured per route by a route entry.
@@ -109,12 +110,12 @@ const (
 	policyNone     = "none"
 )
 
-// Build implements gateway.Spec.
-func (s Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
-	var errs gateway.ConfigErrors
+// Build implements plugin.Spec.
+func (s Spec) Build(n *yaml.Node, env plugin.Env) (plugin.Plugin, error) {
+	var errs config.ConfigErrors
 	add := func(err error) {
-		var ces gateway.ConfigErrors
-		var ce *gateway.ConfigError
+		var ces config.ConfigErrors
+		var ce *config.ConfigError
 		switch {
 		case errors.As(err, &ces):
 			errs = append(errs, ces...)
@@ -130,7 +131,7 @@ func (s Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
 			add(err)
 		}
 	}
-	v, err := env.Shared("jwt:"+env.Path, func() (any, error) {
+	v, err := env.Share("jwt:"+env.Path, func() (any, error) {
 		v, err := s.buildVerifier(n, env)
 		if err != nil {
 			return nil, err
@@ -144,7 +145,7 @@ func (s Spec) Build(n *yaml.Node, env gateway.Env) (gateway.Plugin, error) {
 		return nil, errs
 	}
 	ver := v.(*verifier)
-	p := &plugin{v: ver, policy: ver.policy}
+	p := &jwtPlugin{v: ver, policy: ver.policy}
 	if env.RouteConfig != nil {
 		renv := env.RouteEnv()
 		if rc.Policy != "" {
@@ -208,7 +209,7 @@ func (v *verifier) Close() error {
 	return nil
 }
 
-func (s Spec) buildVerifier(n *yaml.Node, env gateway.Env) (*verifier, error) {
+func (s Spec) buildVerifier(n *yaml.Node, env plugin.Env) (*verifier, error) {
 	var cfg Config
 	if err := env.Decode(n, &cfg); err != nil {
 		return nil, err
@@ -283,7 +284,7 @@ func (s Spec) buildVerifier(n *yaml.Node, env gateway.Env) (*verifier, error) {
 	return v, nil
 }
 
-func (v *verifier) buildIssuer(ic IssuerConfig, ip string, n *yaml.Node, env gateway.Env, count int) (*issuer, error) {
+func (v *verifier) buildIssuer(ic IssuerConfig, ip string, n *yaml.Node, env plugin.Env, count int) (*issuer, error) {
 	if ic.Issuer == "" && count > 1 {
 		return nil, env.ErrorIn(n, ip, "issuer: is required when several issuers are configured (tokens are matched by their iss claim)")
 	}
@@ -606,20 +607,21 @@ func (r requirement) met(claims jwt.MapClaims) bool {
 	return false
 }
 
-// plugin is jwt on one route.
-type plugin struct {
+// jwtPlugin is jwt on one route.
+type jwtPlugin struct {
 	v       *verifier
 	policy  string
 	require []requirement
 }
 
-// Wrap implements gateway.Plugin.
-func (p *plugin) Wrap(next fiber.Handler) fiber.Handler {
+// Wrap implements plugin.Plugin.
+func (p *jwtPlugin) Wrap(next fiber.Handler) fiber.Handler {
 	v := p.v
 	return func(c *fiber.Ctx) error {
+		req := plugin.From(c)
 		// Whatever the policy, a client never sets the identity headers.
 		for _, h := range v.owned {
-			gateway.RemoveUpstreamHeader(c, h)
+			req.RemoveUpstreamHeader(h)
 		}
 		if p.policy == policyNone {
 			return next(c)
@@ -629,33 +631,35 @@ func (p *plugin) Wrap(next fiber.Handler) fiber.Handler {
 			if p.policy == policyOptional {
 				return next(c)
 			}
-			if v.session != "" && len(c.Request().Header.Cookie(v.session)) > 0 {
-				if r := gateway.RouteOf(c); r != nil && r.Side == gateway.SideLegacy {
-					gateway.PinLegacy(c)
-					return next(c)
-				}
-			}
-			return gateway.NewRequestError(401, "unauthorized", "authentication required",
+			deny := plugin.NewRequestError(401, "unauthorized", "authentication required",
 				"WWW-Authenticate", `Bearer realm="strangler"`)
+			if v.session != "" && len(c.Request().Header.Cookie(v.session)) > 0 {
+				// Logged in the old way: legacy may serve it, the new
+				// side never sees it without a verified identity. The
+				// proxy decides on the side the request really goes to.
+				req.LegacyOnly(deny)
+				return next(c)
+			}
+			return deny
 		}
 		id, err := v.verify(c.UserContext(), tok)
 		if err != nil {
 			desc := err.Error()
-			return gateway.NewRequestError(401, "invalid_token", desc,
+			return plugin.NewRequestError(401, "invalid_token", desc,
 				"WWW-Authenticate", `Bearer realm="strangler", error="invalid_token", error_description="`+desc+`"`)
 		}
 		for _, r := range p.require {
 			if !r.met(id.claims) {
-				return gateway.NewRequestError(403, "insufficient_scope", "the token lacks a required "+r.claim,
+				return plugin.NewRequestError(403, "insufficient_scope", "the token lacks a required "+r.claim,
 					"WWW-Authenticate", `Bearer realm="strangler", error="insufficient_scope", error_description="missing `+r.claim+`"`)
 			}
 		}
-		gateway.SetIdentity(c, id.sub)
+		req.SetIdentity(id.sub)
 		for _, h := range id.headers {
-			gateway.SetUpstreamHeader(c, h[0], h[1])
+			req.SetUpstreamHeader(h[0], h[1])
 		}
 		if fromHeader && !v.keepAuth {
-			gateway.RemoveUpstreamHeader(c, fiber.HeaderAuthorization)
+			req.RemoveUpstreamHeader(fiber.HeaderAuthorization)
 		}
 		return next(c)
 	}

@@ -1,0 +1,35 @@
+package admin
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the admin API's and the overrides' collectors.
+type Metrics struct {
+	Mutations       *prometheus.CounterVec // strangler_admin_mutations_total{action,result}
+	Overrides       prometheus.Gauge       // strangler_overrides
+	OverrideOrphans prometheus.Gauge       // strangler_override_orphans
+}
+
+// NewMetrics registers the collectors on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Mutations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_admin_mutations_total",
+			Help: "Admin API mutations by action and result (ok, denied, invalid, error).",
+		}, []string{"action", "result"}),
+		Overrides: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_overrides",
+			Help: "Routes whose side or canary is overridden by on-call (drift from routes.yaml).",
+		}),
+		OverrideOrphans: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_override_orphans",
+			Help: "Overrides naming a route the running routes.yaml no longer has.",
+		}),
+	}
+	reg.MustRegister(m.Collectors()...)
+	return m
+}
+
+// Collectors lists every collector.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Mutations, m.Overrides, m.OverrideOrphans}
+}

@@ -1,0 +1,459 @@
+package config
+
+import "gopkg.in/yaml.v3"
+
+// This file holds the yaml structs for routes.yaml and nothing else: decoding
+// only. Durations and sizes are kept as the strings the user wrote so that
+// compile can report a bad value at its exact line and column; defaults are
+// applied in one place, package gateway's compile.
+
+// File is the root of routes.yaml.
+type File struct {
+	// Server configures the public and operator listeners.
+	Server ServerSpec `yaml:"server"`
+	// Legacy names the upstream that is the legacy system. Required. Every
+	// request no route claims is proxied there unchanged (route id "default").
+	Legacy string `yaml:"legacy"`
+	// Canary holds defaults for every route's canary.
+	Canary CanaryDefaults `yaml:"canary"`
+	// Plugins run on every route, the default route included, before the
+	// route's own plugins.
+	Plugins []PluginSpec `yaml:"plugins"`
+	// Upstreams are the named backend services, keyed by name.
+	Upstreams map[string]*UpstreamSpec `yaml:"upstreams"`
+	// Routes is the route table. Order does not matter: the most specific
+	// match wins (see the README, "Precedence").
+	Routes []*RouteSpec `yaml:"routes"`
+	// Shadow configures the shadow-comparison engine shared by every
+	// route's shadow section. Fixed for the life of the process.
+	Shadow ShadowSettings `yaml:"shadow"`
+}
+
+// ServerSpec configures the listeners.
+type ServerSpec struct {
+	// Listen is the public address. Default ":8080".
+	Listen string `yaml:"listen"`
+	// OperatorListen serves /metrics, /healthz and /readyz for operators.
+	// Default "127.0.0.1:9901". It must differ from Listen.
+	OperatorListen string `yaml:"operator_listen"`
+	// TrustedProxies lists the CIDRs (or single IPs) of load balancers in
+	// front of strangler. Their X-Forwarded-For/-Proto/-Host are kept and
+	// appended to; everyone else's are replaced. Default: none (edge mode).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ExposeRoute adds X-Strangler-Side and X-Strangler-Route to responses so
+	// clients can quote them in bug reports. Default false: clients never
+	// learn which system answered.
+	ExposeRoute bool `yaml:"expose_route"`
+	// PublicHealth serves /healthz and /readyz on the public listener too.
+	// Default true; set false if the legacy system owns those paths.
+	PublicHealth *bool `yaml:"public_health"`
+	// AccessLog is where the JSON access log goes: "stdout" (default),
+	// "stderr", "off", or a file path (appended to).
+	AccessLog string `yaml:"access_log"`
+	// Timeouts for client connections.
+	Timeouts ServerTimeouts `yaml:"timeouts"`
+	// Limits on client requests.
+	Limits Limits `yaml:"limits"`
+	// Admin configures the admin API on the operator listener.
+	Admin AdminSpec `yaml:"admin"`
+	// Reload configures reloading routes.yaml while serving.
+	Reload ReloadSpec `yaml:"reload"`
+}
+
+// AdminSpec configures the admin API (on the operator listener only).
+type AdminSpec struct {
+	// TokensFile holds named tokens, one "name token" per line, so the
+	// audit log says who. STRANGLER_ADMIN_TOKEN adds a token named
+	// "admin". Without any token the API is read-only.
+	TokensFile string `yaml:"tokens_file"`
+	// ReadRequiresToken makes GET endpoints require a token too. Default
+	// false (the operator listener is loopback-only by default).
+	ReadRequiresToken bool `yaml:"read_requires_token"`
+	// StateFile persists on-call overrides (written atomically before the
+	// API answers; re-applied on restart). Default
+	// "strangler-overrides.json" in the working directory.
+	StateFile string `yaml:"state_file"`
+}
+
+// ReloadSpec configures hot reload (SIGHUP and POST /admin/reload always
+// work).
+type ReloadSpec struct {
+	// Watch polls routes.yaml (following symlinks, so ConfigMap updates
+	// count) this often and reloads when it changed and held still for one
+	// more interval. Default 2s; "0s" turns watching off.
+	Watch string `yaml:"watch"`
+}
+
+// ServerTimeouts bounds how long a client may hold the gateway.
+type ServerTimeouts struct {
+	// ReadHeader is the time allowed to read the request line and headers
+	// (slowloris guard). Default 10s. Must be positive.
+	ReadHeader string `yaml:"read_header"`
+	// ReadBody is the longest pause allowed between two reads of a request
+	// body, like nginx client_body_timeout (a slow upload that keeps moving is
+	// fine). Default 60s. Must be positive.
+	ReadBody string `yaml:"read_body"`
+	// Write is the longest pause allowed between two writes of a response to
+	// the client (a slow reader that keeps reading is fine). Default 60s.
+	// Must be positive.
+	Write string `yaml:"write"`
+	// Idle is how long a keep-alive connection may wait for its next
+	// request. Default 75s. Must be positive.
+	Idle string `yaml:"idle"`
+	// ShutdownDelay is how long, after SIGTERM, the gateway keeps serving
+	// with /readyz failing and "Connection: close" on responses, so a load
+	// balancer stops sending before the drain. Default 0s.
+	ShutdownDelay string `yaml:"shutdown_delay"`
+	// Drain is how long in-flight requests may take to finish after
+	// SIGTERM (after ShutdownDelay). Default 30s.
+	Drain string `yaml:"drain"`
+}
+
+// Limits caps what one client request may cost.
+type Limits struct {
+	// MaxHeaderBytes caps the request line plus headers. Above it: 431.
+	// Default "16KiB"; minimum "1KiB".
+	MaxHeaderBytes string `yaml:"max_header_bytes"`
+	// MaxHeaderCount caps the number of request header fields. Above it:
+	// 431. Default 100.
+	MaxHeaderCount int `yaml:"max_header_count"`
+	// MaxURIBytes caps the request target (path and query). Above it: 414.
+	// Default "8KiB".
+	MaxURIBytes string `yaml:"max_uri_bytes"`
+	// MaxBodyBytes caps a request body; routes may override it. Above it:
+	// 413. Default "10MiB". "0" allows no body; "unlimited" removes the cap
+	// (the body still streams, memory stays flat).
+	MaxBodyBytes string `yaml:"max_body_bytes"`
+	// MaxBufferedBytes caps any response body the gateway holds in memory
+	// for any purpose (bodies it proxies are streamed and never buffered).
+	// Default "1MiB".
+	MaxBufferedBytes string `yaml:"max_buffered_bytes"`
+	// MaxReplayBytes caps the request body the gateway holds so that a
+	// request can be retried or served by fallback. A longer body streams
+	// to the first upstream and is never replayed. Default "64KiB"; "0"
+	// makes only bodiless requests replayable.
+	MaxReplayBytes string `yaml:"max_replay_bytes"`
+	// MaxConnections caps concurrent client connections. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP caps concurrent connections from one client IP.
+	// Default 0: no per-IP cap (a load balancer in front looks like one IP).
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+}
+
+// CanaryDefaults apply to every route's canary unless the route overrides.
+type CanaryDefaults struct {
+	// Key lists the sources of the cohort key, first present wins:
+	// "header:NAME", "cookie:NAME", "query:NAME" or "ip". Requests with none
+	// of them are hashed on the client IP. Default ["ip"].
+	Key []string `yaml:"key"`
+}
+
+// UpstreamSpec is one named backend service.
+type UpstreamSpec struct {
+	// URLs are the base URLs of the service's instances (http:// or
+	// https://, host and port, no path). Requests are spread round-robin.
+	URLs []string `yaml:"urls"`
+	// HostHeader is the Host sent upstream: "upstream" (default: the
+	// instance's host:port, like nginx $proxy_host), "client" (the client's
+	// Host, which legacy apps that build absolute URLs often need), or a
+	// literal host name.
+	HostHeader string `yaml:"host_header"`
+	// Timeouts for calls to this upstream.
+	Timeouts UpstreamTimeouts `yaml:"timeouts"`
+	// Pool configures the keep-alive connection pool of each instance.
+	Pool PoolSpec `yaml:"pool"`
+	// Breaker configures the upstream's circuit breaker. Default: on with
+	// the defaults below, except for the legacy upstream, which has none
+	// unless this is set (it is the last resort; failing fast there turns a
+	// few broken pages into a total outage).
+	Breaker *BreakerSpec `yaml:"breaker"`
+	// Retry configures retries of failed calls to this upstream.
+	Retry *RetrySpec `yaml:"retry"`
+	// Plugins run on every call to this upstream: adapters such as the
+	// legacy adapter's identity bridging and response normalisation.
+	Plugins []PluginSpec `yaml:"plugins"`
+	// MaxInflight caps concurrent requests to this upstream (a bulkhead);
+	// beyond it requests are shed at once with 503 and Retry-After, or
+	// served by legacy on routes with fallback. Default 1024 (Envoy's
+	// max_requests). Must be positive.
+	MaxInflight int `yaml:"max_inflight"`
+}
+
+// BreakerSpec configures a circuit breaker. A breaker counts connection
+// errors, timeouts and the FailureStatuses as failures (never a 4xx); when
+// it trips, calls fail fast for OpenFor, then HalfOpenProbes calls test the
+// upstream and close the breaker if they all succeed.
+type BreakerSpec struct {
+	// Disabled turns the breaker off. Default false.
+	Disabled bool `yaml:"disabled"`
+	// ConsecutiveFailures trips the breaker after this many failures in a
+	// row. Default 5; 0 turns this trigger off (FailureRatio must be set).
+	ConsecutiveFailures *int `yaml:"consecutive_failures"`
+	// FailureRatio trips the breaker when failures make up at least this
+	// share (0 < r <= 1) of the calls in Window, once MinRequests calls were
+	// made. Default 0: off.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// Window is the rolling window FailureRatio is measured over, in ten
+	// buckets. Default 10s.
+	Window string `yaml:"window"`
+	// MinRequests is the number of calls in Window before FailureRatio can
+	// trip the breaker. Default 20.
+	MinRequests int `yaml:"min_requests"`
+	// OpenFor is how long the breaker stays open before probing. Default
+	// 30s.
+	OpenFor string `yaml:"open_for"`
+	// HalfOpenProbes is how many calls pass while half-open; all must
+	// succeed to close the breaker. Default 1.
+	HalfOpenProbes int `yaml:"half_open_probes"`
+	// FailureStatuses are the response statuses counted as failures
+	// (500-599 only). Default [502, 503, 504].
+	FailureStatuses []int `yaml:"failure_statuses"`
+}
+
+// RetrySpec configures retries. Only requests that are safe to send again
+// are retried: a connect failure (nothing was sent) for any method whose
+// body the gateway still holds, and a 502, 503 or 504 answer for
+// idempotent methods (GET, HEAD, OPTIONS, and the route's idempotent
+// list). Each retry goes to the next instance after a jittered backoff.
+type RetrySpec struct {
+	// Attempts is the total number of tries, the first included. Default
+	// 2; 1 turns retries off.
+	Attempts int `yaml:"attempts"`
+	// Backoff is the base of the exponential backoff with full jitter: the
+	// n-th retry waits a random time up to Backoff*2^(n-1), capped at ten
+	// times Backoff. Default 25ms.
+	Backoff string `yaml:"backoff"`
+	// BudgetPercent caps retries at this share of the upstream's requests
+	// over the last 10s (plus MinRetries), so an outage cannot become a
+	// retry storm. Default 20.
+	BudgetPercent *float64 `yaml:"budget_percent"`
+	// MinRetries are allowed per 10s whatever the budget, so a quiet
+	// upstream can still retry. Default 10.
+	MinRetries *int `yaml:"min_retries"`
+}
+
+// UpstreamTimeouts bound one call to an upstream. A timeout gives 504.
+type UpstreamTimeouts struct {
+	// Connect bounds establishing a TCP (and TLS) connection. Default 2s.
+	Connect string `yaml:"connect"`
+	// ResponseHeader bounds the wait, after the request is sent, for the
+	// first byte of the response. Default 30s.
+	ResponseHeader string `yaml:"response_header"`
+	// Idle is the longest pause allowed between two reads or writes on the
+	// upstream connection while a body streams. Default 60s.
+	Idle string `yaml:"idle"`
+	// Total bounds the whole call, streaming included. Default "0s": no
+	// total bound (a 2 GiB export may take minutes); Idle still applies.
+	Total string `yaml:"total"`
+}
+
+// PoolSpec configures an instance's keep-alive pool.
+type PoolSpec struct {
+	// MaxConns caps open connections per instance. Default 512.
+	MaxConns int `yaml:"max_conns"`
+	// IdleTimeout closes pooled connections idle this long. Keep it below the
+	// upstream's own keep-alive timeout (Apache and Node default to 5s) or
+	// requests race a closing connection. Default 4s.
+	IdleTimeout string `yaml:"idle_timeout"`
+	// WaitTimeout is how long a request waits for a free connection when
+	// MaxConns are busy, before a 503. Default 1s; "0s" fails at once.
+	WaitTimeout string `yaml:"wait_timeout"`
+}
+
+// RouteSpec is one route: what it matches and which side answers it.
+type RouteSpec struct {
+	// ID names the route in metrics, logs and the admin API. Required,
+	// unique, [a-z0-9_-]. "default" is reserved for unmatched requests.
+	ID string `yaml:"id"`
+	// Match says which requests the route claims.
+	Match MatchSpec `yaml:"match"`
+	// Side is who answers: "legacy" or "new". Required.
+	Side string `yaml:"side"`
+	// New is the new service's side: its upstream (required when Side is
+	// new or a canary is set) and an optional rewrite.
+	New *TargetSpec `yaml:"new"`
+	// Legacy is the legacy side. Its upstream defaults to the top-level
+	// legacy; Rewrite maps the path into the legacy URL scheme.
+	Legacy *TargetSpec `yaml:"legacy"`
+	// Canary sends a sticky percentage of a legacy route's traffic to new.
+	Canary *CanarySpec `yaml:"canary"`
+	// MaxBodyBytes overrides server.limits.max_body_bytes for this route.
+	MaxBodyBytes string `yaml:"max_body_bytes"`
+	// Plugins run on this route, after the top-level plugins.
+	Plugins []PluginSpec `yaml:"plugins"`
+	// Fallback "legacy" serves a request from the legacy side when the new
+	// side cannot: its breaker is open, its bulkhead is full, or the call
+	// failed before the new service could have acted on it (connect
+	// failure for any method; reset or timeout for idempotent methods
+	// whose body the gateway still holds). Default "": no fallback.
+	Fallback string `yaml:"fallback"`
+	// FallbackBudget bounds fallbacks to a share of the route's requests.
+	FallbackBudget *BudgetSpec `yaml:"fallback_budget"`
+	// Breaker gives the route's new side its own circuit breaker instead
+	// of sharing its upstream's.
+	Breaker *BreakerSpec `yaml:"breaker"`
+	// MaxInflight caps concurrent requests on this route (a bulkhead), so
+	// one slow route cannot take its upstream's whole capacity. Default
+	// 256 (half of the default connection pool). Must be positive.
+	MaxInflight int `yaml:"max_inflight"`
+	// Timeouts override the upstreams' response_header, idle and total
+	// timeouts for this route (an export may need minutes where the rest
+	// need seconds). The route then gets its own connection pools, so its
+	// long calls never occupy the shared ones.
+	Timeouts *RouteTimeouts `yaml:"timeouts"`
+	// Shadow sends a sample of the route's requests to its other side too
+	// and compares the answers; the client always gets the primary's.
+	Shadow *ShadowSpec `yaml:"shadow"`
+	// Idempotent lists the methods besides GET, HEAD and OPTIONS that are
+	// safe to send twice on this route (PUT, DELETE), for retries and
+	// fallback. Default: none.
+	Idempotent []string `yaml:"idempotent"`
+}
+
+// ShadowSpec is a route's shadow experiment: a sampled share of its
+// requests is also sent to the route's other side (legacy routes shadow to
+// new before the flip; new routes to legacy after it) and the two answers
+// are compared.
+type ShadowSpec struct {
+	// Percent of requests shadowed, sampled on the canary cohort key so the
+	// same users are compared consistently. Required, 0 to 100.
+	Percent *float64 `yaml:"percent"`
+	// Key overrides the cohort key sources (default: the route's canary
+	// key, else canary.key).
+	Key []string `yaml:"key"`
+	// Methods shadowed. Default GET, HEAD, OPTIONS; anything else needs
+	// AllowWrites.
+	Methods []string `yaml:"methods"`
+	// AllowWrites lets non-safe methods be shadowed: the write runs on
+	// both sides. The shadow request carries X-Strangler-Shadow: 1 so the
+	// other side can run it as a dry run. validate warns about it.
+	AllowWrites bool `yaml:"allow_writes"`
+	// MaxBodyBytes caps the request body copied for the shadow and each
+	// response body compared; above it the comparison is skipped and
+	// counted. Default "64KiB".
+	MaxBodyBytes string `yaml:"max_body_bytes"`
+	// Timeout bounds the shadow call. Default 5s.
+	Timeout string `yaml:"timeout"`
+	// Headers compared besides the status and body. Default
+	// [Content-Type] (compared by media type).
+	Headers []string `yaml:"headers"`
+	// Ignore lists JSON paths never compared ("$.data[*].updated_at",
+	// "$..request_id").
+	Ignore []string `yaml:"ignore"`
+	// Unordered lists JSON paths of arrays compared ignoring order.
+	Unordered []string `yaml:"unordered"`
+	// Noise is the percentage of shadowed requests for which the primary
+	// side is called a second time: fields that differ between two answers
+	// of the same implementation are noise and excluded from mismatches
+	// from then on (reported with evidence). Default 0.
+	Noise *float64 `yaml:"noise"`
+}
+
+// ShadowSettings configure the shadow engine.
+type ShadowSettings struct {
+	// Workers run shadow calls. Default 4.
+	Workers int `yaml:"workers"`
+	// Queue bounds shadow calls waiting for a worker; when it is full new
+	// ones are dropped and counted, never waited for. Default 1000.
+	Queue int `yaml:"queue"`
+	// Recent mismatches kept per route in memory. Default 100.
+	Recent int `yaml:"recent"`
+	// File receives every comparison as a JSON line ("" = none), for
+	// strangler shadow report.
+	File string `yaml:"file"`
+	// FileMaxBytes rotates File to File.1 above this size. Default
+	// "64MiB".
+	FileMaxBytes string `yaml:"file_max_bytes"`
+}
+
+// BudgetSpec bounds fallbacks: at most Percent of the route's requests in
+// the last Window may be served by fallback (plus MinFallbacks); beyond
+// it the error is returned and strangler_fallback_budget_exhausted_total
+// rises.
+type BudgetSpec struct {
+	// Percent of the route's requests. Default 100: legacy served the
+	// whole route before the migration; lower it when legacy has been
+	// scaled down since.
+	Percent *float64 `yaml:"percent"`
+	// Window is the rolling window. Default 10s.
+	Window string `yaml:"window"`
+	// MinFallbacks are allowed per Window whatever the share. Default 10.
+	MinFallbacks *int `yaml:"min_fallbacks"`
+}
+
+// RouteTimeouts override upstream timeouts for one route; unset fields
+// keep the upstream's value.
+type RouteTimeouts struct {
+	ResponseHeader string `yaml:"response_header"`
+	Idle           string `yaml:"idle"`
+	Total          string `yaml:"total"`
+}
+
+// MatchSpec selects requests. Exactly one of Path and Prefix is set.
+type MatchSpec struct {
+	// Path is an exact path ("/api/courses") or a template with parameters
+	// ("/api/courses/{id}"); a last segment "{name...}" captures the rest of
+	// the path, slashes included.
+	Path string `yaml:"path"`
+	// Prefix matches a path and everything below it, on segment
+	// boundaries: "/static" matches /static and /static/a.css, not
+	// /staticfoo. A trailing slash ("/static/") excludes /static itself.
+	Prefix string `yaml:"prefix"`
+	// Methods limits the route to these methods; GET also matches HEAD.
+	// Default: any method.
+	Methods []string `yaml:"methods"`
+	// Hosts limits the route to these Host values (port ignored, case
+	// insensitive); "*.example.com" matches any subdomain. Default: any.
+	Hosts []string `yaml:"hosts"`
+	// Headers requires each named header to have exactly this value.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// TargetSpec is one side of a route.
+type TargetSpec struct {
+	// Upstream names an entry of upstreams.
+	Upstream string `yaml:"upstream"`
+	// Rewrite replaces the forwarded path. For path routes it is a template
+	// using the route's parameters ("/v2/courses/{id}",
+	// "/course.php?id={id}"); for prefix routes it replaces the matched
+	// prefix. A query in the rewrite comes first, the client's query is
+	// appended after "&". Default: the path is forwarded unchanged.
+	Rewrite string `yaml:"rewrite"`
+}
+
+// CanarySpec sends a percentage of a legacy route to the new side, sticky
+// per client: the cohort is a hash of the key, so a user stays on one side.
+type CanarySpec struct {
+	// Percent of clients sent to new, 0 to 100, up to two decimals.
+	Percent *float64 `yaml:"percent"`
+	// Key overrides canary.key for this route.
+	Key []string `yaml:"key"`
+	// Salt changes which clients form the cohort. Default "": the same
+	// clients are the first N% on every route, so a user sees one system.
+	Salt string `yaml:"salt"`
+}
+
+// PluginSpec is one entry of a plugins list: a single-key mapping from the
+// plugin's name to its configuration, e.g. "- headers: {response: ...}".
+type PluginSpec struct {
+	// Name is the plugin's key; "" when the entry is not a single-key
+	// mapping.
+	Name string
+	// Config is the plugin's configuration, decoded by its Spec.
+	Config yaml.Node
+	entry  *yaml.Node
+}
+
+// Valid reports whether the entry is a single-key mapping naming a plugin.
+func (p *PluginSpec) Valid() bool { return p.entry != nil && p.Name != "" }
+
+// UnmarshalYAML keeps the plugin's configuration as a node; the plugin's
+// Spec decodes it strictly at compile time.
+func (p *PluginSpec) UnmarshalYAML(n *yaml.Node) error {
+	p.entry = n
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
+		p.Name = n.Content[0].Value
+		p.Config = *n.Content[1]
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strangler/strangler/routing"
+)
+
+// Metrics are the request path's collectors. Labels are route ids, sides
+// and upstream names, never raw paths.
+type Metrics struct {
+	Requests                *prometheus.CounterVec   // strangler_requests_total{route,side,code}
+	Duration                *prometheus.HistogramVec // strangler_request_duration_seconds{route,side}
+	ResponseBytes           *prometheus.CounterVec   // strangler_response_bytes_total{route,side}
+	CanaryDecisions         *prometheus.CounterVec   // strangler_canary_decisions_total{route,side}
+	Rejected                *prometheus.CounterVec   // strangler_rejected_requests_total{reason}
+	InFlight                prometheus.Gauge         // strangler_inflight_requests
+	Ready                   prometheus.Gauge         // strangler_ready
+	Fallbacks               *prometheus.CounterVec   // strangler_fallbacks_total{route,reason}
+	FallbackBudgetExhausted *prometheus.CounterVec   // strangler_fallback_budget_exhausted_total{route}
+	Retries                 *prometheus.CounterVec   // strangler_retries_total{upstream,reason}
+	RetryBudgetExhausted    *prometheus.CounterVec   // strangler_retry_budget_exhausted_total{upstream}
+	Shed                    *prometheus.CounterVec   // strangler_shed_total{scope,name}
+
+	routes sync.Map // route id -> *routeMetrics
+}
+
+// DurationBuckets are the request latency buckets, in seconds: fine below
+// 100 ms where proxy overhead lives, coarse up to two minutes for exports.
+var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+
+// NewMetrics registers the collectors on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_requests_total",
+			Help: "Requests answered, by route, side that answered, and HTTP status code.",
+		}, []string{"route", "side", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strangler_request_duration_seconds",
+			Help:    "Time from reading the request to the last response byte, by route and side.",
+			Buckets: DurationBuckets,
+		}, []string{"route", "side"}),
+		ResponseBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_response_bytes_total",
+			Help: "Response body bytes sent to clients, by route and side.",
+		}, []string{"route", "side"}),
+		CanaryDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_canary_decisions_total",
+			Help: "Requests on canary routes by the side their cohort chose.",
+		}, []string{"route", "side"}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_rejected_requests_total",
+			Help: "Client requests rejected by the gateway before any upstream was called, by reason.",
+		}, []string{"reason"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_inflight_requests",
+			Help: "Requests being served, response bodies still streaming included.",
+		}),
+		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_ready",
+			Help: "1 when the gateway is ready for traffic, 0 while starting or draining.",
+		}),
+		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_fallbacks_total",
+			Help: "Requests served by legacy because the new side could not serve them, by route and reason.",
+		}, []string{"route", "reason"}),
+		FallbackBudgetExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_fallback_budget_exhausted_total",
+			Help: "Requests that qualified for fallback but got an error because the route's fallback budget was spent. Alert on any increase.",
+		}, []string{"route"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_retries_total",
+			Help: "Retried upstream calls, by upstream and what failed (connect_refused, connect_timeout, status_502, ...).",
+		}, []string{"upstream", "reason"}),
+		RetryBudgetExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_retry_budget_exhausted_total",
+			Help: "Retries not made because the upstream's retry budget was spent.",
+		}, []string{"upstream"}),
+		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_shed_total",
+			Help: "Requests shed with 503 because a bulkhead was full, by scope (route or upstream) and name.",
+		}, []string{"scope", "name"}),
+	}
+	reg.MustRegister(m.Collectors()...)
+	return m
+}
+
+// Collectors lists every collector.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Requests, m.Duration, m.ResponseBytes, m.CanaryDecisions, m.Rejected,
+		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed}
+}
+
+// routeMetrics caches the label children of one route so the request path
+// does no label lookups. Series are created when a route and side first
+// see traffic, not for every configured route.
+type routeMetrics struct {
+	sides [2]atomic.Pointer[sideMetrics]
+}
+
+type sideMetrics struct {
+	m        *Metrics
+	route    string
+	side     string
+	duration prometheus.Observer
+	bytes    prometheus.Counter
+	canary   prometheus.Counter
+	codes    [600]atomic.Pointer[prometheus.Counter]
+}
+
+// forRoute returns the metrics of a route's side.
+func (m *Metrics) forRoute(route string, side routing.Side) *sideMetrics {
+	v, ok := m.routes.Load(route)
+	if !ok {
+		v, _ = m.routes.LoadOrStore(route, &routeMetrics{})
+	}
+	rm := v.(*routeMetrics)
+	if sm := rm.sides[side].Load(); sm != nil {
+		return sm
+	}
+	s := side.String()
+	sm := &sideMetrics{m: m, route: route, side: s,
+		duration: m.Duration.WithLabelValues(route, s),
+		bytes:    m.ResponseBytes.WithLabelValues(route, s),
+		canary:   m.CanaryDecisions.WithLabelValues(route, s),
+	}
+	rm.sides[side].CompareAndSwap(nil, sm)
+	return rm.sides[side].Load()
+}
+
+func (sm *sideMetrics) observe(code int, seconds float64, bytes int64) {
+	sm.duration.Observe(seconds)
+	if bytes > 0 {
+		sm.bytes.Add(float64(bytes))
+	}
+	if code < 100 || code >= len(sm.codes) {
+		code = 0
+	}
+	p := sm.codes[code].Load()
+	if p == nil {
+		c := sm.m.Requests.WithLabelValues(sm.route, sm.side, strconv.Itoa(code))
+		sm.codes[code].CompareAndSwap(nil, &c)
+		p = sm.codes[code].Load()
+	}
+	(*p).Inc()
+}

@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/plugin"
+	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/upstream"
+	"github.com/valyala/fasthttp"
+)
+
+// Overrides gives the proxy on-call's live overrides (package admin keeps
+// them). Get returns nil for a route without one.
+type Overrides interface {
+	Get(route string) *routing.Override
+}
+
+// Options configure New.
+type Options struct {
+	Metrics         *Metrics
+	UpstreamMetrics *upstream.Metrics
+	Logger          *slog.Logger
+	// Access receives one line per request; nil: no access log (nothing
+	// is built for it).
+	Access *slog.Logger
+	// Overrides are on-call's; nil: none.
+	Overrides Overrides
+}
+
+// Proxy serves every public request from one catch-all Fiber handler. It
+// holds the current Table behind an atomic pointer: each request loads it
+// once and uses that generation throughout, so a swap never mixes two
+// tables in one request.
+type Proxy struct {
+	table     atomic.Pointer[routing.Table]
+	shadow    atomic.Pointer[shadow.Engine]
+	metrics   *Metrics
+	upMetrics *upstream.Metrics
+	log       *slog.Logger
+	access    *slog.Logger
+	overrides Overrides
+
+	ready    atomic.Bool
+	draining atomic.Bool
+	inflight atomic.Int64
+}
+
+// New returns a Proxy with no table; Swap one in before serving.
+func New(o Options) *Proxy {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Proxy{metrics: o.Metrics, upMetrics: o.UpstreamMetrics, log: o.Logger.With("component", "proxy"),
+		access: o.Access, overrides: o.Overrides}
+}
+
+// Swap makes t the serving table and returns the previous one. Requests in
+// flight finish on the table they started with.
+func (p *Proxy) Swap(t *routing.Table) *routing.Table { return p.table.Swap(t) }
+
+// Table returns the serving table.
+func (p *Proxy) Table() *routing.Table { return p.table.Load() }
+
+// SetShadow sets the engine that runs shadow candidates.
+func (p *Proxy) SetShadow(e *shadow.Engine) { p.shadow.Store(e) }
+
+// SetOverrides sets on-call's overrides (before serving).
+func (p *Proxy) SetOverrides(o Overrides) { p.overrides = o }
+
+// SetAccessLog sets the access log (before serving); nil turns it off.
+func (p *Proxy) SetAccessLog(l *slog.Logger) { p.access = l }
+
+// SetReady flips readiness (/readyz).
+func (p *Proxy) SetReady(v bool) {
+	p.ready.Store(v)
+	if v {
+		p.metrics.Ready.Set(1)
+	} else {
+		p.metrics.Ready.Set(0)
+	}
+}
+
+// Drain starts the drain: readiness fails and responses carry
+// "Connection: close" so keep-alive clients go elsewhere.
+func (p *Proxy) Drain() {
+	p.SetReady(false)
+	p.draining.Store(true)
+}
+
+// Ready reports whether the gateway accepts traffic.
+func (p *Proxy) Ready() bool {
+	return p.ready.Load() && !p.draining.Load() && p.table.Load() != nil
+}
+
+// InFlight returns the number of requests being served.
+func (p *Proxy) InFlight() int64 { return p.inflight.Load() }
+
+func (p *Proxy) override(route string) *routing.Override {
+	if p.overrides == nil {
+		return nil
+	}
+	return p.overrides.Get(route)
+}
+
+// Handle is the catch-all Fiber handler: the start of the request path.
+// It runs the edge checks, matches the route and runs the route's plugin
+// chain, which ends in forward.
+func (p *Proxy) Handle(c *fiber.Ctx) error {
+	fctx := c.Context()
+	t := p.table.Load()
+	st := p.begin(fctx, t)
+	if p.draining.Load() {
+		// Tell keep-alive clients to go elsewhere while the load balancer
+		// deregisters us (Envoy's "discourage" phase).
+		fctx.SetConnectionClose()
+	}
+	if rerr := p.checkEdge(st); rerr != nil {
+		p.reject(st, rerr)
+		return nil
+	}
+	if t.Server.PublicHealth && (st.path.Dec == "/healthz" || st.path.Dec == "/readyz") {
+		p.health(st)
+		return nil
+	}
+	st.route = t.Match(fctx.Method(), fctx.Request.Header.Host(), &st.path, &fctx.Request.Header)
+	st.side = st.route.Side
+	c.Locals(plugin.LocalsKey, st)
+	if err := st.route.Handler(c); err != nil {
+		p.writeError(st, err)
+	}
+	if !st.body.eof && hasBody(&fctx.Request.Header) {
+		// The client's body was not read to its end: its bytes must not be
+		// parsed as the next request.
+		fctx.SetConnectionClose()
+	}
+	if !st.streaming {
+		p.finish(st, nil)
+	}
+	return nil
+}
+
+// begin starts the request's state and counts it in flight.
+func (p *Proxy) begin(fctx *fasthttp.RequestCtx, t *routing.Table) *reqState {
+	st := acquireState(p, fctx)
+	st.table = t
+	st.start = time.Now()
+	p.inflight.Add(1)
+	p.metrics.InFlight.Inc()
+	return st
+}
+
+// end stops counting a request that finish does not see.
+func (p *Proxy) end(st *reqState) {
+	p.inflight.Add(-1)
+	p.metrics.InFlight.Dec()
+	st.release()
+}
+
+func hasBody(h *fasthttp.RequestHeader) bool {
+	cl := h.ContentLength()
+	return cl > 0 || cl == -1
+}
+
+// ExpectHandler decides an "Expect: 100-continue" request from its headers,
+// before the client sends the body: the same edge checks as any request,
+// and the matched route's body limit (413 instead of 100 Continue, so a
+// client never uploads a body that will be refused).
+func (p *Proxy) ExpectHandler(fctx *fasthttp.RequestCtx) int {
+	t := p.table.Load()
+	if t == nil {
+		return fasthttp.StatusServiceUnavailable
+	}
+	st := p.begin(fctx, t)
+	if rerr := p.checkEdge(st); rerr != nil {
+		p.reject(st, rerr)
+		return rerr.Status
+	}
+	r := t.Match(fctx.Method(), fctx.Request.Header.Host(), &st.path, &fctx.Request.Header)
+	if cl := fctx.Request.Header.ContentLength(); r.MaxBody >= 0 && int64(cl) > r.MaxBody {
+		st.route, st.side = r, r.Side
+		p.reject(st, errBodyTooLarge)
+		return errBodyTooLarge.Status
+	}
+	p.end(st)
+	return fasthttp.StatusContinue
+}
+
+func (p *Proxy) health(st *reqState) {
+	fctx := st.fctx
+	fctx.Response.Header.SetContentType("application/json")
+	fctx.Response.Header.Set("Cache-Control", "no-store")
+	switch {
+	case st.path.Dec == "/healthz":
+		fctx.SetStatusCode(200)
+		fctx.SetBodyString(`{"status":"ok"}`)
+	case p.Ready():
+		fctx.SetStatusCode(200)
+		fctx.SetBodyString(`{"status":"ready"}`)
+	default:
+		fctx.SetStatusCode(503)
+		fctx.SetBodyString(`{"status":"not ready"}`)
+	}
+	p.end(st)
+}

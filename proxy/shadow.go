@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/upstream"
+)
+
+// shadowSampled decides whether the request joins its route's experiment:
+// sampled on the cohort key, a shadowed method. It counts what it skips.
+func (p *Proxy) shadowSampled(st *reqState) bool {
+	sh := st.route.Shadow
+	eng := p.shadow.Load()
+	if sh == nil || eng == nil || sh.Sample.BasisPoints == 0 {
+		return false
+	}
+	key, _ := sh.Sample.CohortKey(&st.keys)
+	b := sh.Sample.Bucket(key)
+	if b >= sh.Sample.BasisPoints {
+		return false
+	}
+	if st.mbit&sh.Methods == 0 {
+		eng.Skip(st.route.ID, "method")
+		return false
+	}
+	st.shadowOn, st.shadowBk = true, b
+	return true
+}
+
+// startShadow builds the candidate request while the client request is
+// still readable (after the primary's response headers arrived); it is
+// sent once the control response is complete (finish submits the job).
+func (p *Proxy) startShadow(c *fiber.Ctx, st *reqState) {
+	eng := p.shadow.Load()
+	r, sh := st.route, st.route.Shadow
+	switch {
+	case st.fallback != "":
+		eng.Skip(r.ID, "fallback")
+		return
+	case !st.replayable:
+		eng.Skip(r.ID, "body_too_large")
+		return
+	}
+	candSide := routing.SideNew
+	if st.side == routing.SideNew {
+		candSide = routing.SideLegacy
+	}
+	candTgt := r.Target(candSide)
+	if candTgt == nil || candTgt.Upstream == nil {
+		eng.Skip(r.ID, "no_candidate")
+		return
+	}
+	x := sh.Experiment
+	reqID := string(st.reqID()) + "-shadow"
+	cand, skip := p.shadowCall(c, st, candTgt, reqID)
+	if skip != "" {
+		eng.Skip(r.ID, skip)
+		return
+	}
+	j := &shadow.Job{Experiment: x, RequestID: reqID, Method: strings.Clone(st.method), Path: strings.Clone(st.path.Dec), Candidate: cand}
+	if st.path.HasQuery {
+		j.Query = shadow.RedactQuery(string(st.path.Query))
+	}
+	j.Header = redactedRequestHeaders(st)
+	resp := &st.bufs.ex.resp
+	j.Control = shadow.Observation{Name: st.side.String(), Status: st.bufs.ex.status(), ContentType: string(resp.Header.ContentType()),
+		Header: map[string]string{}, Duration: time.Since(st.callStart)}
+	for _, h := range x.Headers {
+		j.Control.Header[h] = string(resp.Header.Peek(h))
+	}
+	if sh.NoiseBasisPoints > 0 && uint64(st.shadowBk)*10000 < uint64(sh.Sample.BasisPoints)*uint64(sh.NoiseBasisPoints) {
+		if noise, skip := p.shadowCall(c, st, r.Target(st.side), reqID+"-noise"); skip == "" {
+			j.Noise = noise
+		}
+	}
+	if !st.streaming {
+		// The control body is already in place (small or read by an
+		// upstream plugin); a streamed one is captured as it is sent.
+		j.Capture(st.fctx.Response.Body())
+	}
+	st.shadow = j
+}
+
+// shadowCall builds an owned copy of the request for tgt, to be sent by a
+// shadow worker through the same send as every call.
+func (p *Proxy) shadowCall(c *fiber.Ctx, st *reqState, tgt *routing.Target, reqID string) (*shadowCall, string) {
+	up := tgt.Upstream
+	inst := up.Selector.Select(up.Instances, c)
+	if inst == nil {
+		return nil, "no_instance"
+	}
+	sc := shadowCalls.Get().(*shadowCall)
+	sc.p, sc.tgt, sc.route, sc.reqID, sc.identity = p, tgt, st.route.ID, reqID, strings.Clone(st.identity)
+	sc.headers = st.route.Shadow.Experiment.Headers
+	x := &sc.x
+	x.up, x.inst = up, inst
+	_ = p.buildRequest(c, st, tgt, inst, &x.out, false)
+	x.out.Header.Set(fiber.HeaderXRequestID, reqID)
+	x.out.Header.Set("X-Strangler-Shadow", "1")
+	if st.bodyRaw != nil {
+		x.out.SetBody(st.bodyRaw) // a copy: the client's buffer is reused
+	}
+	return sc, ""
+}
+
+// shadowCall is a shadow.Call: a request built while the client request
+// was readable, sent later by a shadow worker through send, so the
+// candidate side's breaker and bulkhead apply to it (an open breaker or a
+// full bulkhead sheds it, counted as skipped). It is also the
+// plugin.Request its upstream plugins see.
+type shadowCall struct {
+	p        *Proxy
+	tgt      *routing.Target
+	x        exchange
+	route    string
+	reqID    string
+	identity string
+	headers  []string
+}
+
+var shadowCalls = sync.Pool{New: func() any { return &shadowCall{} }}
+
+// Do implements shadow.Call.
+func (sc *shadowCall) Do(timeout time.Duration, maxBody int64) (shadow.Observation, string) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	if t := sc.tgt.Upstream.Timeouts.Total; t > 0 && t < timeout {
+		deadline = start.Add(t)
+	}
+	var slot *upstream.Bulkhead
+	defer func() { slot.Release() }()
+	o := shadow.Observation{Name: sc.tgt.Side.String()}
+	err := sc.p.send(sc, sc.tgt, &sc.x, &slot, deadline, nil)
+	if err != nil {
+		o.Duration = time.Since(start)
+		switch k := upstream.KindOf(err); k {
+		case upstream.KindBreakerOpen, upstream.KindOverloaded, upstream.KindNoInstance:
+			return o, k.String()
+		case 0:
+			o.Err = "protocol"
+		default:
+			o.Err = k.String()
+		}
+		return o, ""
+	}
+	resp := &sc.x.resp
+	o.Status = sc.x.status()
+	o.ContentType = string(resp.Header.ContentType())
+	o.Header = make(map[string]string, len(sc.headers))
+	for _, h := range sc.headers {
+		o.Header[h] = string(resp.Header.Peek(h))
+	}
+	body, rerr := sc.body(maxBody)
+	o.Duration = time.Since(start)
+	switch {
+	case rerr != nil:
+		o.Err = "body"
+		return o, ""
+	case int64(len(body)) > maxBody:
+		return o, "body_too_large"
+	}
+	o.Body = body
+	return o, ""
+}
+
+// body reads the response body, up to max+1 bytes, and closes it.
+func (sc *shadowCall) body(max int64) ([]byte, error) {
+	x := &sc.x
+	if x.peekFull {
+		return append([]byte(nil), x.peek...), nil
+	}
+	s := x.resp.BodyStream()
+	if s == nil {
+		return append([]byte(nil), x.resp.Body()...), nil
+	}
+	defer x.resp.CloseBodyStream()
+	var src io.Reader = s
+	if x.peekPrefix {
+		src = io.MultiReader(strings.NewReader(string(x.peek)), s)
+	}
+	return io.ReadAll(io.LimitReader(src, max+1))
+}
+
+// Release implements shadow.Call.
+func (sc *shadowCall) Release() {
+	sc.x.reset()
+	sc.p, sc.tgt, sc.headers = nil, nil, nil
+	sc.route, sc.reqID, sc.identity = "", "", ""
+	shadowCalls.Put(sc)
+}
+
+// The plugin.Request methods, for the upstream plugins of a shadow call:
+// the request is already built, so only reading makes sense.
+
+func (sc *shadowCall) RouteID() string                     { return sc.route }
+func (sc *shadowCall) RequestID() string                   { return sc.reqID }
+func (sc *shadowCall) SetUpstreamHeader(string, string)    {}
+func (sc *shadowCall) RemoveUpstreamHeader(string)         {}
+func (sc *shadowCall) SetIdentity(string)                  {}
+func (sc *shadowCall) Identity() string                    { return sc.identity }
+func (sc *shadowCall) LegacyOnly(error)                    {}
+func (sc *shadowCall) UpstreamBody(max int) ([]byte, bool) { return sc.x.upstreamBody(max) }
+
+// redactedRequestHeaders keeps the client's request headers for the
+// mismatch store, with credentials and the headers plugins set redacted.
+func redactedRequestHeaders(st *reqState) map[string]string {
+	out := map[string]string{}
+	secret := func(k string) bool {
+		if shadow.SecretHeader(k) {
+			return true
+		}
+		for _, op := range st.bufs.injects {
+			if strings.EqualFold(op.name, k) {
+				return true
+			}
+		}
+		return false
+	}
+	st.fctx.Request.Header.VisitAll(func(k, v []byte) {
+		ks := string(k)
+		if secret(ks) {
+			out[ks] = "[redacted]"
+			return
+		}
+		out[ks] = shadow.HeaderValue(string(v))
+	})
+	return out
+}

@@ -1,0 +1,235 @@
+package routing
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/upstream"
+)
+
+// Table is an immutable, compiled routes.yaml.
+type Table struct {
+	// File is the path the table was loaded from.
+	File string
+	// Routes in precedence order (most specific first).
+	Routes []*Route
+	// Default serves unmatched requests on the legacy side.
+	Default *Route
+	// Upstreams by name; Legacy is the legacy one.
+	Upstreams map[string]*upstream.Upstream
+	Legacy    *upstream.Upstream
+	// Server is the compiled server section.
+	Server *config.ServerSettings
+	// Shadow configures the shadow engine (taken from the first table).
+	Shadow shadow.Options
+	// Pools are the instances whose connection pools this table serves
+	// with; closing the table closes those the next table does not keep.
+	Pools []*upstream.Instance
+	// Closers release what the table's plugins own.
+	Closers []func() error
+	// Warnings found while loading (the table is valid).
+	Warnings config.ConfigErrors
+
+	exact   map[string][]*Route
+	buckets map[string][]*Route // first literal segment -> candidates
+	wild    []*Route            // candidates whose first segment is not a literal
+}
+
+// Match finds the route for a request: method, Host header, canonical
+// path p and headers. It never returns nil: unmatched requests get the
+// default route. p.Caps receives the path parameters.
+func (t *Table) Match(method []byte, host []byte, p *Path, h HeaderPeeker) *Route {
+	m, _ := MethodOf(method)
+	host = HostWithoutPort(host)
+	dec, fwd, caps := p.Dec, p.Fwd, &p.Caps
+	for _, r := range t.exact[dec] {
+		if r.matchesConstraints(m, host, h) {
+			caps.n = 0
+			return r
+		}
+	}
+	cands := t.wild
+	if len(dec) > 1 {
+		first := dec[1:indexSlash(dec, 1)]
+		if b, ok := t.buckets[first]; ok {
+			cands = b
+		}
+	}
+	for _, r := range cands {
+		if r.Pattern.match(dec, fwd, caps) && r.matchesConstraints(m, host, h) {
+			return r
+		}
+	}
+	caps.n = 0
+	return t.Default
+}
+
+// Index builds the lookup structures from t.Routes; compile calls it once,
+// last.
+func (t *Table) Index() {
+	sort.SliceStable(t.Routes, func(i, j int) bool { return routeLess(t.Routes[i], t.Routes[j]) })
+	t.exact = map[string][]*Route{}
+	t.buckets = map[string][]*Route{}
+	var firsts []string
+	for _, r := range t.Routes {
+		p := r.Pattern
+		if p.kind == kindExact {
+			key := p.source
+			if lit, ok := exactKey(p); ok {
+				key = lit
+			}
+			t.exact[key] = append(t.exact[key], r)
+			continue
+		}
+		if len(p.segs) > 0 && !p.segs[0].isParam() {
+			if _, ok := t.buckets[p.segs[0].lit]; !ok {
+				firsts = append(firsts, p.segs[0].lit)
+			}
+			t.buckets[p.segs[0].lit] = append(t.buckets[p.segs[0].lit], r)
+		} else {
+			t.wild = append(t.wild, r)
+		}
+	}
+	for _, f := range firsts {
+		b := append(t.buckets[f], t.wild...)
+		sort.SliceStable(b, func(i, j int) bool { return routeLess(b[i], b[j]) })
+		t.buckets[f] = b
+	}
+}
+
+// exactKey is the decoded path an exact pattern matches.
+func exactKey(p *Pattern) (string, bool) {
+	var b strings.Builder
+	for _, s := range p.segs {
+		b.WriteByte('/')
+		b.WriteString(s.lit)
+	}
+	if len(p.segs) == 0 || p.trailing {
+		b.WriteByte('/')
+	}
+	return b.String(), true
+}
+
+// routeLess is the precedence order: path specificity, then constraints,
+// then declaration order (only reached for routes that cannot overlap).
+func routeLess(a, b *Route) bool {
+	if c := compareSpecificity(a.Pattern, b.Pattern); c != 0 {
+		return c > 0
+	}
+	ka, kb := a.constraintRank(), b.constraintRank()
+	for i := range ka {
+		if ka[i] != kb[i] {
+			return ka[i] > kb[i]
+		}
+	}
+	return a.Line < b.Line
+}
+
+// Ambiguities returns the pairs of routes (earlier line first) that match
+// the same requests with the same precedence: their order would decide,
+// and order must never decide.
+func Ambiguities(routes []*Route) [][2]*Route {
+	var out [][2]*Route
+	byShape := map[string][]*Route{}
+	for _, r := range routes {
+		s := r.Pattern.shape()
+		byShape[s] = append(byShape[s], r)
+	}
+	for _, group := range byShape {
+		sort.Slice(group, func(i, j int) bool { return group[i].Line < group[j].Line })
+		for i := 1; i < len(group); i++ {
+			for j := 0; j < i; j++ {
+				a, b := group[j], group[i]
+				if a.constraintRank() != b.constraintRank() || !overlaps(a, b) {
+					continue
+				}
+				out = append(out, [2]*Route{a, b})
+				break
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][1].Line < out[j][1].Line })
+	return out
+}
+
+// overlaps reports whether some request could satisfy the constraints of
+// both routes (their paths being the same shape).
+func overlaps(a, b *Route) bool {
+	if a.Methods != 0 && b.Methods != 0 && a.Methods&b.Methods == 0 {
+		return false
+	}
+	if len(a.Hosts) > 0 && len(b.Hosts) > 0 {
+		shared := false
+		for _, x := range a.Hosts {
+			for _, y := range b.Hosts {
+				if hostsOverlap(x, y) {
+					shared = true
+				}
+			}
+		}
+		if !shared {
+			return false
+		}
+	}
+	for _, x := range a.Headers {
+		for _, y := range b.Headers {
+			if strings.EqualFold(x.Name, y.Name) && x.Value != y.Value {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func hostsOverlap(x, y string) bool {
+	wx, wy := strings.HasPrefix(x, "*."), strings.HasPrefix(y, "*.")
+	switch {
+	case !wx && !wy:
+		return x == y
+	case wx && !wy:
+		return hostMatches(x, []byte(y))
+	case !wx && wy:
+		return hostMatches(y, []byte(x))
+	}
+	return strings.HasSuffix(x[1:], y[1:]) || strings.HasSuffix(y[1:], x[1:])
+}
+
+// Close releases what the table owns (plugin goroutines, connection pools).
+func (t *Table) Close() error { return t.CloseExcept(nil) }
+
+// CloseExcept is Close after a reload: the pools next kept stay open.
+func (t *Table) CloseExcept(next *Table) error {
+	keep := map[*upstream.Instance]bool{}
+	if next != nil {
+		for _, in := range next.Pools {
+			keep[in] = true
+		}
+	}
+	for _, in := range t.Pools {
+		if !keep[in] {
+			in.CloseIdle()
+		}
+	}
+	var first error
+	for _, c := range t.Closers {
+		if err := c(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Route finds a route by id (the default route included), or nil.
+func (t *Table) Route(id string) *Route {
+	if t.Default != nil && t.Default.ID == id {
+		return t.Default
+	}
+	for _, r := range t.Routes {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}

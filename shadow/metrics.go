@@ -1,0 +1,44 @@
+package shadow
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the shadow engine's collectors.
+type Metrics struct {
+	Results    *prometheus.CounterVec   // strangler_shadow_results_total{route,result}
+	Skipped    *prometheus.CounterVec   // strangler_shadow_skipped_total{route,reason}
+	Duration   *prometheus.HistogramVec // strangler_shadow_candidate_duration_seconds{route,side}
+	FileErrors prometheus.Counter       // strangler_shadow_file_errors_total
+}
+
+// NewMetrics registers the collectors on reg; buckets are the latency
+// buckets shared with request durations.
+func NewMetrics(reg prometheus.Registerer, buckets []float64) *Metrics {
+	m := &Metrics{
+		Results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_shadow_results_total",
+			Help: "Shadow comparisons by route and result: match, mismatch, error (the candidate failed), dropped (queue full), skipped (see strangler_shadow_skipped_total).",
+		}, []string{"route", "result"}),
+		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_shadow_skipped_total",
+			Help: "Sampled requests not compared, by reason: body_too_large, method, fallback, control_incomplete, no_candidate, no_instance, breaker_open, overloaded.",
+		}, []string{"route", "reason"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strangler_shadow_candidate_duration_seconds",
+			Help:    "Latency of shadow (candidate) calls, by route and the side called: compare with strangler_request_duration_seconds for latency parity.",
+			Buckets: buckets,
+		}, []string{"route", "side"}),
+		FileErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strangler_shadow_file_errors_total",
+			Help: "Shadow results that could not be written to the results file.",
+		}),
+	}
+	reg.MustRegister(m.Collectors()...)
+	return m
+}
+
+// Collectors lists every collector.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Results, m.Skipped, m.Duration, m.FileErrors}
+}
