@@ -2,15 +2,18 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/gateway"
@@ -169,6 +172,91 @@ func TestDeployDashboardAndRules(t *testing.T) {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("missing alert %s", want)
 		}
+	}
+}
+
+// TestDeployPromtool: promtool accepts the alert rules and their unit tests
+// in deploy/prometheus-rules.test.yaml pass. promtool is required, not
+// optional: without it the rules' behaviour is untested, so the test fails
+// rather than skips (.ci/run installs it).
+func TestDeployPromtool(t *testing.T) {
+	t.Parallel()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool is not installed (%v): the alert rules cannot be checked. Install it with "+
+			"`apt-get install --no-install-recommends prometheus` (Debian/Ubuntu) or put promtool from "+
+			"https://prometheus.io/download/ on PATH", err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{name: "check rules", args: []string{"check", "rules", "../deploy/prometheus-rules.yaml"}},
+		{name: "test rules", args: []string{"test", "rules", "../deploy/prometheus-rules.test.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, promtool, tc.args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("promtool %s: %v\n%s", strings.Join(tc.args, " "), err, out)
+			}
+		})
+	}
+}
+
+// TestDeployRulesTested: every alert in prometheus-rules.yaml has a promtool
+// test case in which it fires, so a new alert cannot land untested.
+func TestDeployRulesTested(t *testing.T) {
+	t.Parallel()
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	var tests struct {
+		Tests []struct {
+			Name     string `yaml:"name"`
+			Alerting []struct {
+				Alertname string `yaml:"alertname"`
+				ExpAlerts []any  `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	for path, v := range map[string]any{"../deploy/prometheus-rules.yaml": &rules, "../deploy/prometheus-rules.test.yaml": &tests} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	fires := map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.Alerting {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			}
+		}
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			if !fires[r.Alert] {
+				t.Errorf("alert %s has no case in prometheus-rules.test.yaml where it fires", r.Alert)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no alerts found in prometheus-rules.yaml")
 	}
 }
 
