@@ -175,6 +175,74 @@ func TestDeployDashboardAndRules(t *testing.T) {
 	}
 }
 
+// dashboardSelector is a strangler_ metric in a panel query with its label
+// matchers, if it has any.
+var dashboardSelector = regexp.MustCompile(`\bstrangler_[a-z0-9_]+(\{[^}]*\})?`)
+
+// TestDeployDashboardFilters: the dashboard has multi-select job and
+// instance variables, and every strangler_ selector in every panel query
+// uses them, so one gateway (or one Prometheus job) can be looked at alone
+// and a new panel without the filters fails here.
+func TestDeployDashboardFilters(t *testing.T) {
+	t.Parallel()
+	var dash struct {
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Type       string `json:"type"`
+				Query      any    `json:"query"`
+				Multi      bool   `json:"multi"`
+				IncludeAll bool   `json:"includeAll"`
+			} `json:"list"`
+		} `json:"templating"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	b, err := os.ReadFile("../deploy/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	wantVars := map[string]string{
+		"job":      `label_values(strangler_ready, job)`,
+		"instance": `label_values(strangler_ready{job=~"$job"}, instance)`,
+	}
+	for _, v := range dash.Templating.List {
+		want, ok := wantVars[v.Name]
+		if !ok {
+			continue
+		}
+		delete(wantVars, v.Name)
+		if v.Type != "query" || v.Query != want || !v.Multi || !v.IncludeAll {
+			t.Errorf("variable %s: got type %q, query %v, multi %v, includeAll %v; want a multi-select query variable with All over %s",
+				v.Name, v.Type, v.Query, v.Multi, v.IncludeAll, want)
+		}
+	}
+	for name := range wantVars {
+		t.Errorf("the dashboard has no %s variable", name)
+	}
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range dashboardSelector.FindAllStringSubmatch(tg.Expr, -1) {
+				n++
+				if !strings.Contains(m[1], `job=~"$job"`) || !strings.Contains(m[1], `instance=~"$instance"`) {
+					t.Errorf("panel %q: %s does not filter by job=~\"$job\", instance=~\"$instance\"", p.Title, m[0])
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no strangler_ selectors found in the dashboard's panels")
+	}
+}
+
 // TestDeployPromtool: promtool accepts the alert rules and their unit tests
 // in deploy/prometheus-rules.test.yaml pass. promtool is required, not
 // optional: without it the rules' behaviour is untested, so the test fails
