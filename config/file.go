@@ -22,7 +22,7 @@ type File struct {
 	// Upstreams are the named backend services, keyed by name.
 	Upstreams map[string]*UpstreamSpec `yaml:"upstreams"`
 	// Routes is the route table. Order does not matter: the most specific
-	// match wins (see the README, "Precedence").
+	// match wins (see docs/routes.md, "Precedence").
 	Routes []*RouteSpec `yaml:"routes"`
 	// Shadow configures the shadow-comparison engine shared by every
 	// route's shadow section. Fixed for the life of the process.

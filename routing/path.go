@@ -8,7 +8,7 @@ import (
 	"github.com/strangler/strangler/plugin"
 )
 
-// One canonical path (see the README, "Safe by default"): the request target
+// One canonical path (see docs/routes.md, "Canonical paths"): the request target
 // is decoded and normalised once, and that same value is used to match the
 // route, to decide policy and to build the forwarded URL, so /public/../admin
 // or /api/%2e%2e/admin cannot match one rule and reach another. What cannot be

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strangler/strangler/internal/testutil"
 )
 
 // Hardening: the BAD-INPUT catalogue (research/reliability-anchors.md §2)
@@ -927,11 +929,5 @@ func hardRejectedFor(g *gw, reason string) float64 {
 
 func hardWaitInFlightZero(t *testing.T, g *gw) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for g.srv.Router.InFlight() != 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := g.srv.Router.InFlight(); n != 0 {
-		t.Errorf("%d requests still counted in flight", n)
-	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return g.srv.Router.InFlight() == 0 }, func() string { return fmt.Sprintf("%d requests still counted in flight", g.srv.Router.InFlight()) })
 }

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strangler/strangler/internal/testutil"
 )
 
 // faulty is a loopback upstream whose behaviour a test switches between
@@ -155,17 +158,7 @@ func expectMetric(g *gw, name string, labels map[string]string, want float64) st
 		t.Helper()
 		// Some counters move when the response completes, a moment after
 		// the client has it.
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			got := g.metric(name, labels)
-			if got == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testutil.Eventually(t, 2*time.Second, func() bool { return g.metric(name, labels) == want }, func() string { return fmt.Sprintf("%s%v = %v, want %v", name, labels, g.metric(name, labels), want) })
 	}}
 }
 

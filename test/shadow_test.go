@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/shadow"
 )
 
@@ -135,13 +136,9 @@ func (e *shadowEnv) results(route, result string) float64 {
 
 func (e *shadowEnv) waitResults(t *testing.T, route, result string, n float64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for e.results(route, result) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("shadow results{%s,%s} = %v, want %v", route, result, e.results(route, result), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return e.results(route, result) >= n }, func() string {
+		return fmt.Sprintf("shadow results{%s,%s} = %v, want %v", route, result, e.results(route, result), n)
+	})
 }
 
 func (e *shadowEnv) report(route string) shadow.RouteReport {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strangler/strangler/internal/testutil"
 )
 
 // streamSize is the body pushed through the gateway in the streaming tests:
@@ -190,13 +192,9 @@ func TestClientAbortReleasesUpstream(t *testing.T) {
 		t.Fatal("upstream still writing 10s after the client left")
 	}
 	// The request is finished and logged, not left in flight.
-	deadline := time.Now().Add(5 * time.Second)
-	for g.srv.Router.InFlight() != 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := g.srv.Router.InFlight(); n != 0 {
-		t.Errorf("%d requests still in flight after the abort", n)
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return g.srv.Router.InFlight() == 0 }, func() string {
+		return fmt.Sprintf("%d requests still in flight after the abort", g.srv.Router.InFlight())
+	})
 }
 
 // TestUpstreamStallMidBody: an upstream that stops sending in the middle of

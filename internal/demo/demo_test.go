@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugins"
 )
 
@@ -306,8 +308,7 @@ func TestDemoShadow(t *testing.T) {
 		get(t, base+"/api/courses")
 	}
 	want := map[string]string{"course-detail": "$.price.currency", "course-list": "$.courses[*].price.currency"}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, func() bool {
 		found := map[string]bool{}
 		for _, r := range d.Gateway.Router.Shadow().Store().Report() {
 			// course-detail is served by new (control "eur"), course-list
@@ -317,14 +318,10 @@ func TestDemoShadow(t *testing.T) {
 				found[r.Route] = true
 			}
 		}
-		if len(found) == len(want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shadow report = %+v, want each of %v as the only differing path", d.Gateway.Router.Shadow().Store().Report(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(found) == len(want)
+	}, func() string {
+		return fmt.Sprintf("shadow report = %+v, want each of %v as the only differing path", d.Gateway.Router.Shadow().Store().Report(), want)
+	})
 }
 
 // TestDemoOnCall: on-call forces course-detail to legacy through the admin

@@ -53,7 +53,7 @@ type Legacy struct {
 	// IdentitySecret, when set, makes the monolith accept the identity
 	// the gateway's legacy_identity plugin signs (X-Legacy-User,
 	// X-Legacy-Time, X-Legacy-Signature), as a PHP app would with the
-	// snippet in the README.
+	// snippet in docs/auth.md.
 	IdentitySecret []byte
 }
 
