@@ -62,6 +62,33 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/reload", a.mutate("reload", a.reload))
 }
 
+// HandleData registers a GET endpoint that returns request data (paths,
+// query values, traffic): it always requires a token, whatever
+// read_requires_token says, and without any token configured it is
+// refused.
+func (a *API) HandleData(mux *http.ServeMux, pattern string, f func(r *http.Request) (any, error)) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			writeAPIError(w, &apiError{status: 403, code: "token_required", msg: "this endpoint returns request data and needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
+			return
+		}
+		if _, ok := a.caller(r); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
+			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a bearer token is required"})
+			return
+		}
+		v, err := f(r)
+		if err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		writeJSON(w, 200, v)
+	})
+}
+
+// NotFound is an error the API answers with 404.
+func NotFound(format string, args ...any) error { return notFound(format, args...) }
+
 // apiError is an error with its HTTP status.
 type apiError struct {
 	status int

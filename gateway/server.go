@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/inventory"
 	"github.com/valyala/fasthttp"
 )
 
@@ -35,9 +36,15 @@ type Server struct {
 	serveErr chan error
 	opsErr   chan error
 	once     sync.Once
-	stop     chan struct{} // ends the watcher and the override janitor
+	stop     chan struct{} // ends the watcher, the override janitor and the inventory's ticker
 	stopOnce sync.Once
 	bg       sync.WaitGroup
+
+	admin    *admin.API
+	invStore inventory.Store // nil: the inventory is not persisted
+	invSave  time.Duration
+	invMu    sync.Mutex // one save at a time
+	invSaved int64      // requests observed at the last save (invMu)
 }
 
 // ServerOptions configure NewServer.
@@ -98,6 +105,7 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	if err := s.startAdmin(cfg, o.Logger); err != nil {
 		return nil, err
 	}
+	s.startInventory(t, o.Logger)
 	s.ops = &http.Server{Handler: s.OpsMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	return s, nil
 }
@@ -156,6 +164,13 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		go func() {
 			defer s.bg.Done()
 			s.Router.Watch(s.cfg.ReloadWatch, s.stop)
+		}()
+	}
+	if inv := s.Router.inventory; inv != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.runInventory(inv)
 		}()
 	}
 	if ov := s.Router.overrides; ov != nil {
@@ -229,6 +244,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	left := rt.InFlight()
+	s.saveInventory() // with the requests the drain finished
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
 	_ = s.ops.Shutdown(octx)
@@ -263,7 +279,8 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).Register(s.OpsMux)
+	s.admin = admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log)
+	s.admin.Register(s.OpsMux)
 	return nil
 }
 

@@ -29,6 +29,9 @@ func (p *Proxy) finish(st *reqState, werr error) {
 	}
 	if st.route != nil {
 		p.metrics.forRoute(st.route.ID, st.side).observe(counted, dur.Seconds(), bytes)
+		if p.observer != nil {
+			p.observer.Observe(st.method, &st.path, st.route, st.side, counted, dur, bytes)
+		}
 	}
 	if j := st.shadow; j != nil {
 		st.shadow = nil

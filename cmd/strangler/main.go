@@ -8,6 +8,7 @@
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
 //	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
+//	strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
 //	strangler version
 package main
 
@@ -38,6 +39,7 @@ usage:
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
   strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
+  strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
   strangler version
 
 The config path defaults to $STRANGLER_CONFIG, then routes.yaml.
@@ -67,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cli.Ctl(env, rest)
 	case "diff":
 		return cli.Diff(env, rest)
+	case "inventory":
+		return cli.Inventory(env, rest)
 	case "shadow":
 		if len(rest) == 0 || rest[0] != "report" {
 			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID]")

@@ -186,7 +186,8 @@ func TestServe(t *testing.T) {
 	ln := listenLoopback(t)
 	go func() { _ = up.Serve(ln) }()
 	t.Cleanup(func() { _ = up.Close() })
-	cfg := writeFile(t, "server: {access_log: \"off\"}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
+	state := t.TempDir()
+	cfg := writeFile(t, "server: {access_log: \"off\", admin: {state_file: \""+filepath.Join(state, "overrides.json")+"\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
 
 	cmd := exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
@@ -249,6 +250,10 @@ func TestServe(t *testing.T) {
 	}
 	if !strings.Contains(logBuf.String(), `"msg":"drained"`) {
 		t.Errorf("no drained log line:\n%s", logBuf.String())
+	}
+	// The inventory was saved at shutdown, next to the overrides.
+	if b, err := os.ReadFile(filepath.Join(state, "strangler-inventory.json")); err != nil || !strings.Contains(string(b), `"path":"/anything"`) {
+		t.Errorf("inventory state after SIGTERM: %v %.300s", err, b)
 	}
 }
 

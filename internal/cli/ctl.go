@@ -152,6 +152,14 @@ func Ctl(e Env, args []string) int {
 type ctlClient struct {
 	base, token string
 	out, errw   io.Writer
+	name        string // the command, for messages; "" is "strangler ctl"
+}
+
+func (c *ctlClient) prefix() string {
+	if c.name == "" {
+		return "strangler ctl"
+	}
+	return c.name
 }
 
 type ctlResult struct {
@@ -185,7 +193,7 @@ func (c *ctlClient) do(method, path, body string) ctlResult {
 // problems, and returns the exit code.
 func (c *ctlClient) print(r ctlResult) int {
 	if r.err != nil {
-		fmt.Fprintln(c.errw, "strangler ctl:", r.err)
+		fmt.Fprintln(c.errw, c.prefix()+":", r.err)
 		return 1
 	}
 	if r.status != 200 {
@@ -195,10 +203,10 @@ func (c *ctlClient) print(r ctlResult) int {
 			Problems []string `json:"problems"`
 		}
 		if json.Unmarshal(r.body, &e) != nil || e.Message == "" {
-			fmt.Fprintf(c.errw, "strangler ctl: HTTP %d: %s\n", r.status, bytes.TrimSpace(r.body))
+			fmt.Fprintf(c.errw, "%s: HTTP %d: %s\n", c.prefix(), r.status, bytes.TrimSpace(r.body))
 			return 1
 		}
-		fmt.Fprintf(c.errw, "strangler ctl: %s (%s)\n", e.Message, e.Error)
+		fmt.Fprintf(c.errw, "%s: %s (%s)\n", c.prefix(), e.Message, e.Error)
 		for _, p := range e.Problems {
 			fmt.Fprintln(c.errw, p)
 		}

@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/inventory"
+	"github.com/strangler/strangler/routing"
+)
+
+// startInventory creates the legacy inventory from the first table's
+// settings, restores its saved state, gives it to the proxy as the
+// observer of completed requests, and registers its admin endpoints
+// (token-protected: they return request data). A state file that cannot
+// be read is moved aside (never overwritten) and learning starts over.
+func (s *Server) startInventory(t *routing.Table, log *slog.Logger) {
+	rt := s.Router
+	ic := t.Inventory
+	log = log.With("component", "inventory")
+	if !ic.Enabled {
+		s.admin.HandleData(s.OpsMux, "GET /admin/inventory", func(*http.Request) (any, error) {
+			return nil, admin.NotFound("the inventory is off (inventory.enabled: false)")
+		})
+		return
+	}
+	inv := inventory.New(inventory.Options{MaxEndpoints: ic.MaxEndpoints, Redact: ic.Redact, Metrics: rt.metrics.Inventory, Logger: log})
+	s.invSave = ic.SaveEvery
+	if ic.StateFile != "" {
+		st := inventory.FileStore{Path: ic.StateFile}
+		s.invStore = st
+		snap, err := st.Load()
+		if err == nil {
+			err = inv.Restore(snap)
+		}
+		switch {
+		case err != nil:
+			bad := fmt.Sprintf("%s.bad-%d", ic.StateFile, time.Now().Unix())
+			if rerr := os.Rename(ic.StateFile, bad); rerr != nil {
+				// Neither readable nor movable: do not write over it.
+				log.Error("inventory state unreadable; not persisting this run", "state_file", ic.StateFile, "err", err, "move_err", rerr)
+				s.invStore = nil
+			} else {
+				log.Error("inventory state unreadable; moved aside, learning starts over", "state_file", ic.StateFile, "moved_to", bad, "err", err)
+			}
+			inv = inventory.New(inventory.Options{MaxEndpoints: ic.MaxEndpoints, Redact: ic.Redact, Metrics: rt.metrics.Inventory, Logger: log})
+		case snap != nil:
+			log.Info("inventory restored", "endpoints", inv.Len(), "state_file", ic.StateFile)
+		}
+	}
+	rt.inventory = inv
+	s.invSaved = inv.Observed()
+	rt.proxy.SetObserver(inv)
+	s.admin.HandleData(s.OpsMux, "GET /admin/inventory", func(*http.Request) (any, error) {
+		return inventory.BuildReport(s.inventorySnapshot(), rt.Table()), nil
+	})
+	s.admin.HandleData(s.OpsMux, "GET /admin/inventory/openapi", func(*http.Request) (any, error) {
+		return inventory.OpenAPI(inventory.BuildReport(s.inventorySnapshot(), rt.Table())), nil
+	})
+	s.admin.HandleData(s.OpsMux, "GET /admin/inventory/snapshot", func(*http.Request) (any, error) {
+		return s.inventorySnapshot(), nil
+	})
+}
+
+// inventorySnapshot is this gateway's inventory, merged with the other
+// replicas' when the store is shared (inventory.Peers).
+func (s *Server) inventorySnapshot() *inventory.Snapshot {
+	inv := s.Router.inventory
+	snap := inv.Snapshot()
+	peers, ok := s.invStore.(inventory.Peers)
+	if !ok {
+		return snap
+	}
+	others, err := peers.Peers()
+	if err != nil {
+		s.log.Warn("inventory: other replicas' snapshots unavailable; showing this replica's", "err", err)
+		return snap
+	}
+	merged, err := inventory.Merge(inventory.Options{MaxEndpoints: snap.MaxEndpoints}, append([]*inventory.Snapshot{snap}, others...)...)
+	if err != nil {
+		s.log.Warn("inventory: merging replicas failed; showing this replica's", "err", err)
+		return snap
+	}
+	return merged
+}
+
+// runInventory ticks the inventory's clock every second and saves it every
+// save interval, until the server stops.
+func (s *Server) runInventory(inv *inventory.Inventory) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-tick.C:
+			inv.Tick()
+			if s.invSave > 0 && now.Sub(last) >= s.invSave {
+				last = now
+				s.saveInventory()
+			}
+		}
+	}
+}
+
+// saveInventory writes the inventory's state; a failure is logged and
+// counted, and the next save tries again.
+func (s *Server) saveInventory() {
+	inv := s.Router.inventory
+	if inv == nil || s.invStore == nil {
+		return
+	}
+	s.invMu.Lock()
+	defer s.invMu.Unlock()
+	n := inv.Observed()
+	if n == s.invSaved {
+		return // nothing new since the last save
+	}
+	snap := inv.Snapshot()
+	snap.Replica, _ = os.Hostname()
+	if err := s.invStore.Save(snap); err != nil {
+		s.Router.metrics.Inventory.SaveErrors.Inc()
+		s.log.Error("inventory save failed", "err", err)
+		return
+	}
+	s.invSaved = n
+}
