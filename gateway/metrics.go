@@ -13,9 +13,9 @@ import (
 // the configuration's. Metric names start with strangler_; labels are
 // route ids, sides and upstream names, never raw paths.
 type Metrics struct {
-	Proxy    *proxy.Metrics
-	Upstream *upstream.Metrics
-	Shadow   *shadow.Metrics
+	Proxy     *proxy.Metrics
+	Upstream  *upstream.Metrics
+	Shadow    *shadow.Metrics
 	Admin     *admin.Metrics
 	Inventory *inventory.Metrics
 
@@ -32,9 +32,9 @@ var DurationBuckets = proxy.DurationBuckets
 // NewMetrics registers every collector on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Proxy:    proxy.NewMetrics(reg),
-		Upstream: upstream.NewMetrics(reg),
-		Shadow:   shadow.NewMetrics(reg, DurationBuckets),
+		Proxy:     proxy.NewMetrics(reg),
+		Upstream:  upstream.NewMetrics(reg),
+		Shadow:    shadow.NewMetrics(reg, DurationBuckets),
 		Admin:     admin.NewMetrics(reg),
 		Inventory: inventory.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
