@@ -249,14 +249,18 @@ var DefaultRedact = []string{
 
 // canSelect says whether a key's word values may select a page (a path
 // carried in any key that is not redacted may).
-func canSelect(key string) bool {
-	return !notSelectors[key] && !strings.HasPrefix(key, "utm_")
-}
+func (inv *Inventory) canSelect(key string) bool { return inv.role(key)&roleNotSelector == 0 }
 
-// redacted says whether a key's values are never stored.
-func (inv *Inventory) redacted(key string) bool {
+// Key roles, looked up once per query key (lower case).
+const (
+	roleRedact      = 1 // values never stored
+	roleNotSelector = 2 // word values are parameters
+)
+
+// role returns a key's roles.
+func (inv *Inventory) role(key string) uint8 {
 	if len(key) > 32 {
-		return false
+		return 0
 	}
 	var low [32]byte
 	for i := 0; i < len(key); i++ {
@@ -266,5 +270,12 @@ func (inv *Inventory) redacted(key string) bool {
 		}
 		low[i] = c
 	}
-	return inv.redact[string(low[:len(key)])]
+	r := inv.roles[string(low[:len(key)])]
+	if len(key) > 4 && string(low[:4]) == "utm_" {
+		r |= roleNotSelector
+	}
+	return r
 }
+
+// redacted says whether a key's values are never stored.
+func (inv *Inventory) redacted(key string) bool { return inv.role(key)&roleRedact != 0 }

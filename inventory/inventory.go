@@ -48,7 +48,7 @@ type Inventory struct {
 	overflow  *Endpoint
 
 	maxEndpoints, maxNodes int
-	redact                 map[string]bool
+	roles                  map[string]uint8 // query key (lower case) -> role bits
 	interval               int64 // seconds
 	history                int
 	clock                  func() time.Time
@@ -89,7 +89,7 @@ func New(o Options) *Inventory {
 		// Nodes without endpoints (the inner segments) are bounded too, so
 		// hostile paths cannot grow the tree without growing the count.
 		maxNodes: 4*o.MaxEndpoints + 64,
-		redact:   map[string]bool{},
+		roles:    map[string]uint8{},
 		interval: int64(o.Interval / time.Second),
 		history:  o.History,
 		clock:    o.Now,
@@ -99,11 +99,14 @@ func New(o Options) *Inventory {
 	if inv.interval < 1 {
 		inv.interval = 1
 	}
+	for k := range notSelectors {
+		inv.roles[k] |= roleNotSelector
+	}
 	for _, k := range DefaultRedact {
-		inv.redact[k] = true
+		inv.roles[k] |= roleRedact | roleNotSelector
 	}
 	for _, k := range o.Redact {
-		inv.redact[strings.ToLower(k)] = true
+		inv.roles[strings.ToLower(k)] |= roleRedact | roleNotSelector
 	}
 	inv.overflow = &Endpoint{method: "*", sig: "overflow"}
 	now := inv.clock().Unix()
@@ -115,13 +118,19 @@ func New(o Options) *Inventory {
 	return inv
 }
 
+// scanPool keeps the scans (a few KiB each) out of the request path's
+// stack zeroing.
+var scanPool = sync.Pool{New: func() any { return new(scan) }}
+
 // Observe learns from one completed request: its method, canonical path
 // and query, the route that claimed it (nil: the default route), the side
 // that answered, the status, how long it took and the response bytes. It
 // keeps none of its arguments' memory.
 func (inv *Inventory) Observe(method string, p *routing.Path, r *routing.Route, side routing.Side, status int, d time.Duration, bytes int64) {
-	var sc scan
+	sc := scanPool.Get().(*scan)
+	defer scanPool.Put(sc)
 	sc.parsePath(p.Dec)
+	sc.nq, sc.nbuf = 0, 0
 	if p.HasQuery {
 		sc.parseQuery(inv, b2s(p.Query))
 	}
@@ -138,15 +147,15 @@ func (inv *Inventory) Observe(method string, p *routing.Path, r *routing.Route, 
 	}
 
 	inv.mu.RLock()
-	ep := inv.find(&sc, method)
+	ep := inv.find(sc, method)
 	if ep == nil && inv.full.Load() {
 		inv.overflow.record(s, status, d, bytes, now)
 		inv.mu.RUnlock()
 		inv.noteOverflow()
 		return
 	}
-	if ep != nil && inv.known(ep, &sc, route) {
-		inv.count(ep, &sc, route, s, status, d, bytes, now)
+	if ep != nil && inv.known(ep, sc, route) {
+		inv.count(ep, sc, route, s, status, d, bytes, now)
 		inv.mu.RUnlock()
 		return
 	}
@@ -154,7 +163,7 @@ func (inv *Inventory) Observe(method string, p *routing.Path, r *routing.Route, 
 
 	// Something is new: learn it under the write lock.
 	inv.mu.Lock()
-	ep = inv.insert(&sc, method)
+	ep = inv.insert(sc, method)
 	if ep == nil {
 		inv.full.Store(true)
 		inv.overflow.record(s, status, d, bytes, now)
@@ -174,7 +183,7 @@ func (inv *Inventory) Observe(method string, p *routing.Path, r *routing.Route, 
 			ep.addParam(strings.Clone(q.key))
 		}
 	}
-	inv.count(ep, &sc, route, s, status, d, bytes, now)
+	inv.count(ep, sc, route, s, status, d, bytes, now)
 	inv.full.Store(inv.endpoints >= inv.maxEndpoints || inv.nodes >= inv.maxNodes)
 	inv.mu.Unlock()
 }

@@ -53,7 +53,8 @@ type OverflowReport struct {
 
 // EndpointReport is one endpoint with its statistics.
 type EndpointReport struct {
-	// Endpoint is the method and template: "GET /course.php".
+	// Endpoint is the method and template, with the selectors and the
+	// query parameters every request had: "GET /course.php?id={id}".
 	Endpoint  string     `json:"endpoint"`
 	Method    string     `json:"method"`
 	Path      string     `json:"path"`
@@ -157,8 +158,22 @@ func BuildReport(s *Snapshot, t *routing.Table) *Report {
 			er.ErrorRate = float64(e.Status[5]) / float64(er.Requests)
 		}
 		er.P50ms, er.P99ms = percentileMS(e.Latency, 0.50), percentileMS(e.Latency, 0.99)
+		var required []string
 		for _, p := range e.Params {
-			er.Params = append(er.Params, ParamReport{Name: p.Name, Requests: p.Requests, Required: p.Requests >= er.Requests})
+			pr := ParamReport{Name: p.Name, Requests: p.Requests, Required: p.Requests >= er.Requests}
+			er.Params = append(er.Params, pr)
+			if pr.Required {
+				required = append(required, p.Name+"={"+p.Name+"}")
+			}
+		}
+		if len(required) > 0 {
+			// The parameters every request had are part of how people
+			// recognise it: GET /course.php?id={id}.
+			sep := "?"
+			if len(e.Selectors) > 0 {
+				sep = "&"
+			}
+			er.Endpoint += sep + strings.Join(required, "&")
 		}
 		if t != nil {
 			if rt := claim(t, e); rt != nil {

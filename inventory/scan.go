@@ -81,9 +81,9 @@ func (sc *scan) parseQuery(inv *Inventory, query string) {
 		}
 		q := &sc.q[sc.nq]
 		*q = qpair{key: key, kind: vParam}
-		if !inv.redacted(key) {
+		if role := inv.role(key); role&roleRedact == 0 {
 			sc.decodeValue(q, raw)
-			if q.kind == vSelector && !canSelect(key) {
+			if q.kind == vSelector && role&roleNotSelector != 0 {
 				q.kind = vParam // paging, sorting, search, tracking
 			}
 		}
@@ -122,11 +122,14 @@ func validKey(k string) bool {
 // a path value is stored normalised ("/wp/v2/posts/{id}").
 func (sc *scan) decodeValue(q *qpair, raw string) {
 	start := sc.nbuf
-	var tmp [256]byte
+	buf := sc.buf[start:]
+	if len(buf) > 256 {
+		buf = buf[:256] // longer values select nothing: parameters
+	}
 	n := 0
 	for i := 0; i < len(raw); i++ {
-		if n == len(tmp) {
-			return // too long to select anything: a parameter
+		if n == len(buf) {
+			return
 		}
 		c := raw[i]
 		switch c {
@@ -139,20 +142,18 @@ func (sc *scan) decodeValue(q *qpair, raw string) {
 			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
 			i += 2
 		}
-		tmp[n] = c
+		buf[n] = c
 		n++
 	}
-	v := tmp[:n]
+	v := buf[:n]
 	switch valueKindOf(v) {
 	case vSelector:
-		if sc.nbuf+n > len(sc.buf) {
-			return
-		}
-		sc.nbuf += copy(sc.buf[sc.nbuf:], v)
+		sc.nbuf += n
 		q.kind = vSelector
 	case vRoute:
-		// Each segment of the carried path is classified like a path's.
-		out := sc.buf[sc.nbuf:]
+		// Each segment of the carried path is classified like a path's;
+		// the normalised form is written after the decoded one.
+		out := sc.buf[start+n:]
 		w := 0
 		for len(v) > 0 {
 			seg := v
@@ -186,7 +187,8 @@ func (sc *scan) decodeValue(q *qpair, raw string) {
 			w++
 			v = v[i+1:]
 		}
-		sc.nbuf += w
+		start += n
+		sc.nbuf = start + w
 		q.kind = vRoute
 	default:
 		return

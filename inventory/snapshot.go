@@ -330,7 +330,7 @@ func (inv *Inventory) Restore(s *Snapshot) error {
 			if strings.Contains(sel.Value, "/") {
 				q.kind = vRoute
 			}
-			if inv.redacted(sel.Key) || q.kind == vSelector && !canSelect(sel.Key) {
+			if inv.redacted(sel.Key) || q.kind == vSelector && !inv.canSelect(sel.Key) {
 				q.kind = vParam
 			}
 			sc.nbuf += copy(sc.buf[sc.nbuf:], sel.Value)

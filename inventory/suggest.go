@@ -136,6 +136,9 @@ func Suggest(r *Report, which string, o SuggestOptions) (string, error) {
 		fmt.Fprintf(&b, "  # routes match on the path only: this route claims every %s %s request (%s)\n",
 			strings.Join(methods, "/"), path, strings.Join(names(samePath), ", "))
 	}
+	for _, a := range top.Aliases {
+		fmt.Fprintf(&b, "  # suspected alias: route %s (side %s) serves %s; consider sending this path there (rewrite) rather than migrating it again\n", a.Route, a.RouteSide, a.Via)
+	}
 	if top.ClaimedBy != "" {
 		fmt.Fprintf(&b, "  # note: route %q claims this path today; this entry would be more specific or ambiguous\n", top.ClaimedBy)
 	}

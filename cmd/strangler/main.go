@@ -4,7 +4,7 @@
 //	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
 //	strangler validate [-config routes.yaml]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
-//	strangler demo     [-config routes.yaml]
+//	strangler demo     [-config routes.yaml] [-traffic=false]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
 //	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
@@ -35,7 +35,7 @@ usage:
   strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
   strangler validate [-config routes.yaml]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
-  strangler demo     [-config routes.yaml]
+  strangler demo     [-config routes.yaml] [-traffic=false]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
   strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
@@ -163,6 +163,7 @@ wait:
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs, cfg := cli.NewFlags("demo", stderr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	traffic := fs.Bool("traffic", true, "play the sample traffic through the gateway at start (for strangler inventory)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -175,6 +176,14 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		cli.PrintConfigError(stderr, err)
 		return 1
+	}
+	if *traffic {
+		n, err := d.PlaySampleTraffic(context.Background())
+		if err != nil {
+			log.Warn("sample traffic stopped", "sent", n, "err", err)
+		} else {
+			log.Info("sample traffic played", "requests", n)
+		}
 	}
 	d.Usage(stdout)
 	code := waitAndDrain(d.Gateway, log)

@@ -169,6 +169,13 @@ STRANGLER_ADMIN_TOKEN, default %[4]s):
   curl -s %[2]s/admin/routes
   go run ./cmd/strangler ctl unflip course-detail
 
+What does legacy still serve? The gateway learns it from traffic (the demo
+played its sample traffic at start; -traffic=false skips it):
+
+  go run ./cmd/strangler inventory                              # top unmigrated endpoints, coverage, aliases
+  go run ./cmd/strangler inventory -suggest 'GET /course.php'   # a routes.yaml entry to start migrating one
+  go run ./cmd/strangler inventory -openapi > legacy-openapi.json
+
 Flip a route: edit routes.yaml (course-detail: side: legacy) and save;
 the gateway reloads it (no restart), and the same curl is answered by legacy.
 Preview a change with "strangler diff -config routes.yaml" and check with:
