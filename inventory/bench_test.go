@@ -91,3 +91,38 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	})
 }
+
+// FuzzObserve: any request target the gateway accepts is learnt (or
+// counted in the overflow bucket) without a panic, and a snapshot of what
+// was learnt restores.
+func FuzzObserve(f *testing.F) {
+	for _, s := range []string{"/", "/course.php?id=1", "/index.php?page=export&rows=5", "/?rest_route=%2Fwp%2Fv2%2Fposts%2F1",
+		"/a/b/../c?x=%41&y", "/users/3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b/2024-01-31", "/%7B%7D/%25?a[]=1&a[]=2&=&&"} {
+		f.Add("GET", s)
+	}
+	f.Fuzz(func(t *testing.T, method, target string) {
+		var p routing.Path
+		if _, err := p.Parse([]byte(target), nil); err != nil {
+			return
+		}
+		if _, ok := routing.MethodOf([]byte(method)); !ok {
+			return
+		}
+		inv := New(Options{MaxEndpoints: 4})
+		for i := 0; i < 3; i++ {
+			inv.Observe(method, &p, nil, routing.SideLegacy, 200, time.Millisecond, 1)
+		}
+		s := inv.Snapshot()
+		var n int64
+		for _, e := range s.Endpoints {
+			n += e.Requests.Total()
+		}
+		if n+s.Overflow.Requests.Total() != 3 {
+			t.Fatalf("%d requests counted, want 3", n+s.Overflow.Requests.Total())
+		}
+		if err := New(Options{}).Restore(s); err != nil {
+			t.Fatalf("snapshot does not restore: %v", err)
+		}
+		_ = OpenAPI(BuildReport(s, nil))
+	})
+}

@@ -114,6 +114,14 @@ func TestTemplateInference(t *testing.T) {
 			want: []string{"GET /p/{slug}", "GET /p/{slug}/comments", "GET /p/{slug}/comments/{id}"},
 		},
 		{
+			// /c/cat-0 collapses first (12 slug-like children); then /c
+			// collapses and merges cat-0's collapsed subtree with the
+			// others' words: "about" joins {slug}.
+			name: "a collapse merges collapsed and plain subtrees",
+			reqs: append(prefixed("GET /c/", slugs("cat-0", 12)), prefixed("GET /c/", catAbout(11))...),
+			want: []string{"GET /c/{slug}/{slug}"},
+		},
+		{
 			name: "many selector values collapse into a parameter",
 			reqs: prefixed("GET ", words("/index.php?page=", 40)),
 			want: []string{"GET /index.php"},
@@ -159,6 +167,14 @@ func counts(inv *Inventory) string {
 		fmt.Fprintf(&b, "%s %d %v\n", e.Name(), e.Requests.Total(), e.Params)
 	}
 	return b.String()
+}
+
+func catAbout(n int) []string {
+	var out []string
+	for i := 1; i <= n; i++ {
+		out = append(out, fmt.Sprintf("cat-%d/about", i))
+	}
+	return out
 }
 
 func prefixed(p string, s []string) []string {

@@ -182,28 +182,55 @@ func TestCapAndOverflow(t *testing.T) {
 	}
 }
 
-// TestHostilePathsAreBounded sends many random deep paths and query keys:
-// the tree stays within its node budget and nothing panics.
+// TestHostilePathsAreBounded sends many random paths and query keys:
+// the endpoints stay within the cap and the tree within its node budget,
+// every request is counted (learnt or in the overflow bucket), and nothing
+// panics.
 func TestHostilePathsAreBounded(t *testing.T) {
 	t.Parallel()
-	inv := New(Options{MaxEndpoints: 100})
-	for i := 0; i < 5000; i++ {
-		target := fmt.Sprintf("/a%d/b%d/c%d/d%d?k%d=v%d&x%d=y", i, i*7, i*13, i, i, i, i%50)
-		observe(t, inv, "GET", target, routing.SideLegacy, 200)
-	}
-	inv.mu.RLock()
-	nodes, eps := inv.nodes, inv.endpoints
-	inv.mu.RUnlock()
-	if eps > 100 || nodes > inv.maxNodes {
-		t.Fatalf("%d endpoints, %d nodes (max %d)", eps, nodes, inv.maxNodes)
-	}
-	s := inv.Snapshot()
-	var counted int64
-	for _, e := range s.Endpoints {
-		counted += e.Requests.Total()
-	}
-	if counted+s.Overflow.Requests.Total() != 5000 {
-		t.Fatalf("%d + %d overflow requests counted, want 5000", counted, s.Overflow.Requests.Total())
+	for _, tc := range []struct {
+		name   string
+		target func(i int) string
+		limit  string
+	}{
+		{"random paths and query key sets", func(i int) string {
+			// Paths collapse; sets of selector keys do not.
+			return fmt.Sprintf("/a%d/b%d?k%d=x&k%d=x&k%d=x", i, i*7, i%32, (i/32)%32, (i/1024)%32)
+		}, "endpoints"},
+		{"deep paths of plain words", func(i int) string {
+			// Three words per level, nothing collapses: the node budget
+			// is spent before the endpoint cap.
+			var b strings.Builder
+			for l, x := 0, i*2654435761; l < 16; l, x = l+1, x/3 {
+				b.WriteString("/" + strings.Repeat(string(rune('a'+x%3)), l+1))
+			}
+			return b.String()
+		}, "nodes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			inv := New(Options{MaxEndpoints: 1000})
+			for i := 0; i < 5000; i++ {
+				observe(t, inv, "GET", tc.target(i), routing.SideLegacy, 200)
+			}
+			inv.mu.RLock()
+			nodes, eps := inv.nodes, inv.endpoints
+			inv.mu.RUnlock()
+			if eps > 1000 || nodes > inv.maxNodes {
+				t.Fatalf("%d endpoints, %d nodes (max %d)", eps, nodes, inv.maxNodes)
+			}
+			if tc.limit == "nodes" && nodes < inv.maxNodes-16 || tc.limit == "endpoints" && eps != 1000 {
+				t.Fatalf("%d endpoints, %d nodes (max %d): the %s bound was not reached", eps, nodes, inv.maxNodes, tc.limit)
+			}
+			s := inv.Snapshot()
+			var counted int64
+			for _, e := range s.Endpoints {
+				counted += e.Requests.Total()
+			}
+			if counted+s.Overflow.Requests.Total() != 5000 || s.Overflow.Requests.Total() == 0 {
+				t.Fatalf("%d + %d overflow requests counted, want 5000", counted, s.Overflow.Requests.Total())
+			}
+		})
 	}
 }
 
