@@ -49,7 +49,7 @@ type Inventory struct {
 
 	maxEndpoints, maxNodes int
 	roles                  map[string]uint8 // query key (lower case) -> role bits
-	interval               int64 // seconds
+	interval               int64            // seconds
 	history                int
 	clock                  func() time.Time
 	now                    atomic.Int64 // unix seconds, advanced by Tick

@@ -102,17 +102,17 @@ func TestAliases(t *testing.T) {
 		got[e.Endpoint] = strings.Join(fl, " ")
 	}
 	want := map[string]string{
-		"GET /wp-json/wp/v2/posts":                          "",
-		"GET /?rest_route=/wp/v2/posts":                     "query_parameter:wp-posts:/wp/v2/posts:rest_route",
-		"GET /?rest_route=/wp/v2/posts/{id}":                "query_parameter:wp-post:/wp/v2/posts/12:rest_route",
-		"GET /index.php/wp-json/wp/v2/posts":                "front_controller:wp-posts:/wp-json/wp/v2/posts:",
-		"GET /index.php/wp-json/wp/v2/posts/{id}":           "front_controller:wp-post:/wp-json/wp/v2/posts/7:",
-		"GET /index.php?rest_route=/wp-json/wp/v2/posts":    "query_parameter:wp-posts:/wp-json/wp/v2/posts:rest_route",
-		"GET /index.php/wp-login.php":                       "",
-		"GET /?rest_route=/wp/v2/users":                     "",
-		"POST /?rest_route=/wp/v2/posts":                    "",
-		"GET /?p={p}":                                       "",
-		"GET /{id}/{id}/hello-world/":                       "",
+		"GET /wp-json/wp/v2/posts":                       "",
+		"GET /?rest_route=/wp/v2/posts":                  "query_parameter:wp-posts:/wp/v2/posts:rest_route",
+		"GET /?rest_route=/wp/v2/posts/{id}":             "query_parameter:wp-post:/wp/v2/posts/12:rest_route",
+		"GET /index.php/wp-json/wp/v2/posts":             "front_controller:wp-posts:/wp-json/wp/v2/posts:",
+		"GET /index.php/wp-json/wp/v2/posts/{id}":        "front_controller:wp-post:/wp-json/wp/v2/posts/7:",
+		"GET /index.php?rest_route=/wp-json/wp/v2/posts": "query_parameter:wp-posts:/wp-json/wp/v2/posts:rest_route",
+		"GET /index.php/wp-login.php":                    "",
+		"GET /?rest_route=/wp/v2/users":                  "",
+		"POST /?rest_route=/wp/v2/posts":                 "",
+		"GET /?p={p}":                                    "",
+		"GET /{id}/{id}/hello-world/":                    "",
 	}
 	for k, v := range want {
 		g, ok := got[k]
