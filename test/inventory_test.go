@@ -1,0 +1,249 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strangler/strangler/inventory"
+)
+
+// inventoryYAML is a legacy PHP app with its course API migrated: the
+// migrated route, the PHP pages nobody claims, and the API still reachable
+// behind the front controller.
+const inventoryYAML = `
+server:
+  admin: {tokens_file: "{{tokens}}", state_file: "{{state}}"}
+  reload: {watch: 0s}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  new: {urls: ["{{new}}"]}
+routes:
+  - id: course-detail
+    match: {path: "/api/courses/{id}", methods: [GET]}
+    side: new
+    new: {upstream: new}
+  - id: login
+    match: {path: /login, methods: [POST]}
+    side: legacy
+inventory:
+  redact: [voucher]
+`
+
+func startInventoryGateway(t *testing.T, dir string) (*gw, map[string]string) {
+	t.Helper()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("alice "+adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"legacy": newRecorder(t, "legacy").URL, "new": newRecorder(t, "new").URL,
+		"tokens": tokens, "state": filepath.Join(dir, "overrides.json")}
+	return startGateway(t, inventoryYAML, vars), vars
+}
+
+// adminGet calls the operator listener; token "" sends none.
+func adminGet(t *testing.T, g *gw, path, token string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", g.Ops+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func inventoryReport(t *testing.T, g *gw) *inventory.Report {
+	t.Helper()
+	code, b := adminGet(t, g, "/admin/inventory", adminToken)
+	if code != 200 {
+		t.Fatalf("GET /admin/inventory = %d %s", code, b)
+	}
+	var rep inventory.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return &rep
+}
+
+func reportEndpoint(rep *inventory.Report, name string) *inventory.EndpointReport {
+	for i := range rep.Endpoints {
+		if rep.Endpoints[i].Endpoint == name {
+			return &rep.Endpoints[i]
+		}
+	}
+	return nil
+}
+
+// TestInventoryAdmin: traffic through a real gateway is learnt; the admin
+// endpoints need a token (they return request data); the report lists the
+// unmigrated endpoints with /course.php as one templated endpoint, the
+// migrated route's endpoint as covered, and the front-controller alias.
+func TestInventoryAdmin(t *testing.T) {
+	t.Parallel()
+	g, _ := startInventoryGateway(t, t.TempDir())
+	for i := 1; i <= 5; i++ {
+		q := "/course.php?id=" + string(rune('0'+i))
+		if i%2 == 1 {
+			q += "&voucher=SECRET" + string(rune('0'+i))
+		}
+		g.get(q)
+		g.get("/api/courses/" + string(rune('0'+i)))
+	}
+	g.get("/index.php?page=export")
+	g.get("/index.php/api/courses/3")
+	g.do("POST", "/login", strings.NewReader("user=a"), "Content-Type: application/x-www-form-urlencoded")
+
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {"wrong-token", 401}, {adminToken, 200}} {
+		for _, p := range []string{"/admin/inventory", "/admin/inventory/openapi", "/admin/inventory/snapshot"} {
+			if code, b := adminGet(t, g, p, tc.token); code != tc.want {
+				t.Errorf("GET %s with token %q = %d, want %d: %s", p, tc.token, code, tc.want, b)
+			}
+		}
+	}
+
+	rep := inventoryReport(t, g)
+	course := reportEndpoint(rep, "GET /course.php?id={id}")
+	if course == nil {
+		t.Fatalf("no GET /course.php?id={id} endpoint in %v", names(rep))
+	}
+	if course.Legacy != 5 || course.Side != "legacy" || course.ClaimedBy != "" || course.Routes[0].Route != "default" {
+		t.Errorf("course.php: %+v", course)
+	}
+	if strings.Contains(course.Example, "SECRET") || !strings.Contains(course.Example, "voucher=REDACTED") {
+		t.Errorf("example %q: the configured redaction was not applied", course.Example)
+	}
+	if api := reportEndpoint(rep, "GET /api/courses/{id}"); api == nil || api.Side != "new" || api.New != 5 || api.ClaimedBy != "course-detail" {
+		t.Errorf("the migrated endpoint: %+v", api)
+	}
+	if ex := reportEndpoint(rep, "GET /index.php?page=export"); ex == nil {
+		t.Errorf("no selector endpoint in %v", names(rep))
+	}
+	alias := reportEndpoint(rep, "GET /index.php/api/courses/{id}")
+	if alias == nil || len(alias.Aliases) != 1 || alias.Aliases[0].Route != "course-detail" || alias.Aliases[0].Kind != "front_controller" {
+		t.Errorf("front-controller alias not flagged: %+v", alias)
+	}
+	if login := reportEndpoint(rep, "POST /login"); login == nil || login.ClaimedBy != "login" {
+		t.Errorf("login: %+v", login)
+	}
+	if rep.Coverage.Endpoints != 5 || rep.Coverage.EndpointsNew != 1 || rep.Requests.New != 5 || rep.Requests.Legacy != 8 {
+		t.Errorf("coverage %+v requests %+v", rep.Coverage, rep.Requests)
+	}
+	for _, e := range rep.Unmigrated() {
+		if e.Side != "legacy" {
+			t.Errorf("unmigrated lists %s on %s", e.Endpoint, e.Side)
+		}
+	}
+	// The public listener does not serve it.
+	if resp, _ := g.get("/admin/inventory"); resp.StatusCode == 200 && resp.Header.Get("Content-Type") == "application/json" {
+		t.Error("the inventory is served on the public listener")
+	}
+	code, b := adminGet(t, g, "/metrics", "")
+	if code != 200 || !strings.Contains(string(b), "strangler_inventory_endpoints 6") || !strings.Contains(string(b), "strangler_inventory_overflow_total 0") {
+		t.Errorf("inventory metrics missing:\n%s", grepLines(string(b), "inventory"))
+	}
+}
+
+func names(rep *inventory.Report) []string {
+	var out []string
+	for _, e := range rep.Endpoints {
+		out = append(out, e.Endpoint)
+	}
+	return out
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestInventoryWithoutTokens: with no admin token configured the
+// inventory, which returns request data, is refused (reads of the rest of
+// the API stay open).
+func TestInventoryWithoutTokens(t *testing.T) {
+	t.Parallel()
+	legacy := newRecorder(t, "legacy")
+	g := startGateway(t, "server: {admin: {state_file: \""+filepath.Join(t.TempDir(), "s.json")+"\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\""+legacy.URL+"\"]}\n", nil)
+	g.get("/x.php")
+	if code, b := adminGet(t, g, "/admin/inventory", "anything"); code != 403 || !strings.Contains(string(b), "token_required") {
+		t.Errorf("GET /admin/inventory without tokens configured = %d %s", code, b)
+	}
+	if code, _ := adminGet(t, g, "/admin/routes", ""); code != 200 {
+		t.Errorf("GET /admin/routes = %d", code)
+	}
+}
+
+// TestInventoryPersistsAcrossRestart: the inventory is saved at shutdown
+// next to the overrides, restored by the next gateway, and new traffic
+// adds to it; an unreadable state file is moved aside, not overwritten.
+func TestInventoryPersistsAcrossRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "strangler-inventory.json")
+	g1, _ := startInventoryGateway(t, dir)
+	for i := 0; i < 3; i++ {
+		g1.get("/course.php?id=7")
+		g1.get("/api/courses/7")
+	}
+	before := inventoryReport(t, g1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g1.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = g1.srv.Close()
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("no state file after shutdown: %v", err)
+	}
+
+	g2, _ := startInventoryGateway(t, dir)
+	after := inventoryReport(t, g2)
+	if len(after.Endpoints) != len(before.Endpoints) || after.Requests != before.Requests {
+		t.Fatalf("restored %d endpoints %+v, had %d %+v", len(after.Endpoints), after.Requests, len(before.Endpoints), before.Requests)
+	}
+	if !strings.Contains(g2.logs(), "inventory restored") {
+		t.Errorf("no restore log line:\n%s", g2.logs())
+	}
+	g2.get("/course.php?id=8")
+	if e := reportEndpoint(inventoryReport(t, g2), "GET /course.php?id={id}"); e == nil || e.Legacy != 4 {
+		t.Errorf("course.php after restart and one more request: %+v", e)
+	}
+
+	// A corrupt file: moved aside, the gateway starts and learns anew.
+	if err := os.WriteFile(state, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g3, _ := startInventoryGateway(t, dir)
+	if rep := inventoryReport(t, g3); len(rep.Endpoints) != 0 {
+		t.Errorf("a corrupt state file gave %d endpoints", len(rep.Endpoints))
+	}
+	if !strings.Contains(g3.logs(), "inventory state unreadable; moved aside") {
+		t.Errorf("no log line for the corrupt file:\n%s", g3.logs())
+	}
+	moved, _ := filepath.Glob(state + ".bad-*")
+	if len(moved) != 1 {
+		t.Fatalf("corrupt file not kept aside: %v", moved)
+	}
+	if b, _ := os.ReadFile(moved[0]); string(b) != "{not json" {
+		t.Errorf("the corrupt file was changed: %q", b)
+	}
+}
