@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -245,5 +249,48 @@ func TestInventoryPersistsAcrossRestart(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(moved[0]); string(b) != "{not json" {
 		t.Errorf("the corrupt file was changed: %q", b)
+	}
+}
+
+// TestInventoryAddsNoAllocationPerRequest: the whole request path through a
+// real gateway allocates the same with the inventory as without it (the
+// inventory's own zero-allocation test is inventory.TestObserveDoesNotAllocate;
+// this one covers the proxy's hook too). Not parallel: allocation counts
+// are process-wide.
+func TestInventoryAddsNoAllocationPerRequest(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer up.Close()
+	on := startGateway(t, benchYAML, map[string]string{"legacy": up.URL})
+	off := startGateway(t, benchYAML+"inventory: {enabled: false}\n", map[string]string{"legacy": up.URL})
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer c.CloseIdleConnections()
+	get := func(u string) {
+		r, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	const n = 2000
+	mallocs := func(g *gw) float64 {
+		for i := 0; i < 200; i++ { // warm: endpoints learnt, pools filled
+			get(g.URL + "/api/courses/" + strconv.Itoa(i) + "?expand=lines")
+		}
+		var a, b runtime.MemStats
+		runtime.ReadMemStats(&a)
+		for i := 0; i < n; i++ {
+			get(g.URL + "/api/courses/" + strconv.Itoa(i) + "?expand=lines")
+		}
+		runtime.ReadMemStats(&b)
+		return float64(b.Mallocs-a.Mallocs) / n
+	}
+	var diffs []float64
+	for round := 0; round < 3; round++ {
+		diffs = append(diffs, mallocs(on)-mallocs(off))
+	}
+	slices.Sort(diffs)
+	if d := diffs[1]; d > 0.5 {
+		t.Fatalf("the inventory adds %.2f allocations per request (median of %v)", d, diffs)
 	}
 }
