@@ -148,11 +148,11 @@ func Suggest(r *Report, which string, o SuggestOptions) (string, error) {
 	fmt.Fprintf(&b, "      methods: [%s]\n", strings.Join(methods, ", "))
 	b.WriteString("    side: legacy                # the safe first step: legacy keeps answering\n")
 	b.WriteString("    new:\n")
-	fmt.Fprintf(&b, "      upstream: %s", o.Upstream)
+	line := "      upstream: " + o.Upstream
 	if len(o.Others) > 0 {
-		fmt.Fprintf(&b, "          # or: %s", strings.Join(o.Others, ", "))
+		line = commented(line, "or: "+strings.Join(o.Others, ", "))
 	}
-	b.WriteString("\n")
+	b.WriteString(line + "\n")
 	if len(params) > 0 {
 		b.WriteString("      # rewrite: the new service's path, with ")
 		for i, p := range params {
@@ -169,6 +169,16 @@ func Suggest(r *Report, which string, o SuggestOptions) (string, error) {
 		fmt.Fprintf(&b, "      # %s is not shadowed: a write would run on both sides (allow_writes)\n", strings.Join(writes, ", "))
 	}
 	return b.String(), nil
+}
+
+// commented puts a comment after line, in the column the entry's other
+// comments use.
+func commented(line, comment string) string {
+	pad := 32 - len(line)
+	if pad < 1 {
+		pad = 1
+	}
+	return line + strings.Repeat(" ", pad) + "# " + comment
 }
 
 func names(eps []EndpointReport) []string {
