@@ -44,9 +44,11 @@ type ServerSpec struct {
 	// clients can quote them in bug reports. Default false: clients never
 	// learn which system answered.
 	ExposeRoute bool `yaml:"expose_route"`
-	// PublicHealth serves /healthz and /readyz on the public listener too.
-	// Default true; set false if the legacy system owns those paths.
-	PublicHealth *bool `yaml:"public_health"`
+	// PublicHealth also answers /healthz and /readyz on the public
+	// listener. Default false: every public path belongs to the upstreams
+	// (a legacy app may serve its own /healthz); probes use the operator
+	// listener.
+	PublicHealth bool `yaml:"public_health"`
 	// AccessLog is where the JSON access log goes: "stdout" (default),
 	// "stderr", "off", or a file path (appended to).
 	AccessLog string `yaml:"access_log"`

@@ -66,6 +66,9 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	// Add "Connection: close" to responses once shutdown starts.
 	fs.CloseOnShutdown = true
 	fs.ExpectHandler = p.ExpectHandler
+	// The upstream's Date is passed on; the proxy dates the responses it
+	// makes itself (proxy/date.go).
+	fs.NoDefaultDate = true
 	// Once the headers are in, the body is governed by read_body, not by
 	// read_header: fasthttp reads bodies up to BodyLimit before the
 	// handler runs, under whatever deadline is set, so without this a

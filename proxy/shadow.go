@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/internal/hdr"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/upstream"
@@ -101,8 +102,8 @@ func (p *Proxy) shadowCall(c *fiber.Ctx, st *reqState, tgt *routing.Target, reqI
 	x := &sc.x
 	x.up, x.inst = up, inst
 	_ = p.buildRequest(c, st, tgt, inst, &x.out, false)
-	x.out.Header.Set(fiber.HeaderXRequestID, reqID)
-	x.out.Header.Set("X-Strangler-Shadow", "1")
+	hdr.SetRequest(&x.out.Header, headerRequestID, reqID)
+	hdr.SetRequest(&x.out.Header, "X-Strangler-Shadow", "1")
 	if st.bodyRaw != nil {
 		x.out.SetBody(st.bodyRaw) // a copy: the client's buffer is reused
 	}
