@@ -20,6 +20,7 @@ func (c *compiler) compileServer(s *config.ServerSpec) *config.ServerSettings {
 		AccessLog:      s.AccessLog,
 	}
 	sc.AdminTokensFile, sc.AdminReadAuth, sc.AdminStateFile = s.Admin.TokensFile, s.Admin.ReadRequiresToken, s.Admin.StateFile
+	sc.AdminDataAuth = s.Admin.DataRequiresToken == nil || *s.Admin.DataRequiresToken
 	if sc.AdminStateFile == "" {
 		sc.AdminStateFile = defaultStateFile
 	}

@@ -266,7 +266,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).Register(s.OpsMux)
+	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth).Register(s.OpsMux)
 	return nil
 }
 
