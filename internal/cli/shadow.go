@@ -27,6 +27,15 @@ func ShadowReport(e Env, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		// A file named without -file would otherwise be ignored.
+		fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5]")
+		return 2
+	}
+	if *top < 0 {
+		fmt.Fprintln(stderr, "strangler shadow report: -top must not be negative")
+		return 2
+	}
 	f, err := os.Open(*file)
 	if err != nil {
 		fmt.Fprintln(stderr, "strangler shadow report:", err)
@@ -64,6 +73,11 @@ func ShadowReport(e Env, args []string) int {
 			fmt.Fprintf(stdout, " for route %s", *only)
 		}
 		fmt.Fprintln(stdout)
+		if bad > 0 {
+			// Say so: a file of nothing but unreadable lines is likely
+			// not a shadow results file at all.
+			fmt.Fprintf(stderr, "%d unreadable lines skipped\n", bad)
+		}
 		return 0
 	}
 	for _, id := range slices.Sorted(maps.Keys(routes)) {
