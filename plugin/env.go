@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/strangler/strangler/config"
@@ -99,8 +100,9 @@ func (e Env) Errorf(n *yaml.Node, format string, args ...any) error {
 }
 
 // ErrorIn returns a ConfigError for the value at sub, a dotted path inside
-// the plugin's configuration ("request.set.X-Api-Version"), located at that
-// key in n, or at n when it is not there.
+// the plugin's configuration ("request.set.X-Api-Version",
+// "issuers[1].jwks_url"), located at that key (or list element) in n, or
+// at n when it is not there.
 func (e Env) ErrorIn(n *yaml.Node, sub string, format string, args ...any) error {
 	at := n
 	if k := findKey(n, strings.Split(sub, ".")); k != nil {
@@ -109,25 +111,39 @@ func (e Env) ErrorIn(n *yaml.Node, sub string, format string, args ...any) error
 	return &config.ConfigError{File: e.File, Line: at.Line, Col: at.Column, Path: config.JoinPath(e.Path, sub), Err: fmt.Errorf(format, args...)}
 }
 
-// findKey follows keys through nested mappings and returns the key node of
-// the last one, or nil.
+// findKey follows keys through nested mappings, and "[i]" indices through
+// lists, and returns the key node of the last key (or the element of the
+// last index), or nil.
 func findKey(n *yaml.Node, keys []string) *yaml.Node {
 	var found *yaml.Node
 	for _, k := range keys {
-		if n == nil || n.Kind != yaml.MappingNode {
-			return nil
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				found, next = n.Content[i], n.Content[i+1]
-				break
+		name, idx, _ := strings.Cut(k, "[")
+		if name != "" {
+			if n == nil || n.Kind != yaml.MappingNode {
+				return nil
 			}
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == name {
+					found, next = n.Content[i], n.Content[i+1]
+					break
+				}
+			}
+			if next == nil {
+				return nil
+			}
+			n = next
 		}
-		if next == nil {
-			return nil
+		for idx != "" {
+			num, rest, ok := strings.Cut(idx, "]")
+			i, err := strconv.Atoi(num)
+			if !ok || err != nil || n == nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[i]
+			found = n
+			idx = strings.TrimPrefix(rest, "[")
 		}
-		n = next
 	}
 	return found
 }

@@ -155,6 +155,13 @@ request:
 response:
   remove: [Server]
 `)
+	issuers := node(t, `
+policy: optional
+issuers:
+  - {issuer: a, algorithms: [RS256, ES256]}
+  - issuer: b
+    jwks_url: http://x
+`)
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -174,6 +181,17 @@ response:
 			`routes.yaml:2:1: plugins[0].headers.response.remove.Server: bad`},
 		{"ErrorIn on a scalar config", env.ErrorIn(node(t, "\n\nfoo\n"), "a", "bad"),
 			`routes.yaml:3:1: plugins[0].headers.a: bad`},
+		// Plugins locate list entries too: issuers[1], rules[0].status.
+		{"ErrorIn list element", env.ErrorIn(issuers, "issuers[1]", "bad"),
+			`routes.yaml:5:5: plugins[0].headers.issuers[1]: bad`},
+		{"ErrorIn key in a list element", env.ErrorIn(issuers, "issuers[1].jwks_url", "bad"),
+			`routes.yaml:6:5: plugins[0].headers.issuers[1].jwks_url: bad`},
+		{"ErrorIn scalar in a nested list", env.ErrorIn(issuers, "issuers[0].algorithms[1]", "bad"),
+			`routes.yaml:4:37: plugins[0].headers.issuers[0].algorithms[1]: bad`},
+		{"ErrorIn index past the end: the node", env.ErrorIn(issuers, "issuers[2].jwks_url", "bad"),
+			`routes.yaml:2:1: plugins[0].headers.issuers[2].jwks_url: bad`},
+		{"ErrorIn index into a mapping: the node", env.ErrorIn(n, "request[0]", "bad"),
+			`routes.yaml:2:1: plugins[0].headers.request[0]: bad`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
