@@ -113,26 +113,23 @@ func (e Env) ErrorIn(n *yaml.Node, sub string, format string, args ...any) error
 
 // findKey follows keys through nested mappings, and "[i]" indices through
 // lists, and returns the key node of the last key (or the element of the
-// last index), or nil.
+// last index), or nil. A key that exists as written ("X[1]") is taken as
+// a key.
 func findKey(n *yaml.Node, keys []string) *yaml.Node {
 	var found *yaml.Node
 	for _, k := range keys {
-		name, idx, _ := strings.Cut(k, "[")
+		name, idx := k, ""
+		if i := strings.IndexByte(k, '['); i >= 0 {
+			if key, _ := lookup(n, k); key == nil {
+				name, idx = k[:i], k[i+1:]
+			}
+		}
 		if name != "" {
-			if n == nil || n.Kind != yaml.MappingNode {
+			key, val := lookup(n, name)
+			if key == nil {
 				return nil
 			}
-			var next *yaml.Node
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == name {
-					found, next = n.Content[i], n.Content[i+1]
-					break
-				}
-			}
-			if next == nil {
-				return nil
-			}
-			n = next
+			found, n = key, val
 		}
 		for idx != "" {
 			num, rest, ok := strings.Cut(idx, "]")
@@ -146,4 +143,17 @@ func findKey(n *yaml.Node, keys []string) *yaml.Node {
 		}
 	}
 	return found
+}
+
+// lookup returns the key and value nodes of key in mapping n, or nils.
+func lookup(n *yaml.Node, key string) (k, v *yaml.Node) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i], n.Content[i+1]
+		}
+	}
+	return nil, nil
 }

@@ -151,7 +151,7 @@ func TestEnvErrors(t *testing.T) {
 request:
   set:
     X-Api-Version: "2"
-    X-Other: "3"
+    X[1]: "3"
 response:
   remove: [Server]
 `)
@@ -169,8 +169,8 @@ issuers:
 	}{
 		{"Errorf at the node", env.Errorf(n, "nothing to do: %d", 0),
 			`routes.yaml:2:1: plugins[0].headers: nothing to do: 0`},
-		{"ErrorIn nested key", env.ErrorIn(n, "request.set.X-Other", "bad %s", "value"),
-			`routes.yaml:5:5: plugins[0].headers.request.set.X-Other: bad value`},
+		{"ErrorIn nested key", env.ErrorIn(n, "request.set.X-Api-Version", "bad %s", "value"),
+			`routes.yaml:4:5: plugins[0].headers.request.set.X-Api-Version: bad value`},
 		{"ErrorIn first level", env.ErrorIn(n, "response", "bad"),
 			`routes.yaml:6:1: plugins[0].headers.response: bad`},
 		{"ErrorIn key holding a list", env.ErrorIn(n, "response.remove", "bad"),
@@ -192,6 +192,8 @@ issuers:
 			`routes.yaml:2:1: plugins[0].headers.issuers[2].jwks_url: bad`},
 		{"ErrorIn index into a mapping: the node", env.ErrorIn(n, "request[0]", "bad"),
 			`routes.yaml:2:1: plugins[0].headers.request[0]: bad`},
+		{"ErrorIn key with a bracket", env.ErrorIn(n, "request.set.X[1]", "bad"),
+			`routes.yaml:5:5: plugins[0].headers.request.set.X[1]: bad`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
