@@ -73,6 +73,9 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	// Add "Connection: close" to responses once shutdown starts.
 	fs.CloseOnShutdown = true
 	fs.ExpectHandler = p.ExpectHandler
+	// The upstream's Date is passed on; the proxy dates the responses it
+	// makes itself (proxy/date.go).
+	fs.NoDefaultDate = true
 	// Once the headers are in, the body is governed by read_body, not by
 	// read_header: fasthttp reads bodies up to BodyLimit before the
 	// handler runs, under whatever deadline is set, so without this a
@@ -279,7 +282,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	s.admin = admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log)
+	s.admin = admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth)
 	s.admin.Register(s.OpsMux)
 	return nil
 }

@@ -52,30 +52,14 @@ func startInventoryGateway(t *testing.T, dir string) (*gw, map[string]string) {
 	return startGateway(t, inventoryYAML, vars), vars
 }
 
-// adminGet calls the operator listener; token "" sends none.
-func adminGet(t *testing.T, g *gw, path, token string) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", g.Ops+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
 func inventoryReport(t *testing.T, g *gw) *inventory.Report {
 	t.Helper()
-	code, b := adminGet(t, g, "/admin/inventory", adminToken)
+	code, b := adminGet(t, g.Ops+"/admin/inventory", adminToken)
 	if code != 200 {
 		t.Fatalf("GET /admin/inventory = %d %s", code, b)
 	}
 	var rep inventory.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
+	if err := json.Unmarshal([]byte(b), &rep); err != nil {
 		t.Fatal(err)
 	}
 	return &rep
@@ -114,7 +98,7 @@ func TestInventoryAdmin(t *testing.T) {
 		want  int
 	}{{"", 401}, {"wrong-token", 401}, {adminToken, 200}} {
 		for _, p := range []string{"/admin/inventory", "/admin/inventory/openapi", "/admin/inventory/snapshot"} {
-			if code, b := adminGet(t, g, p, tc.token); code != tc.want {
+			if code, b := adminGet(t, g.Ops+p, tc.token); code != tc.want {
 				t.Errorf("GET %s with token %q = %d, want %d: %s", p, tc.token, code, tc.want, b)
 			}
 		}
@@ -156,9 +140,9 @@ func TestInventoryAdmin(t *testing.T) {
 	if resp, _ := g.get("/admin/inventory"); resp.StatusCode == 200 && resp.Header.Get("Content-Type") == "application/json" {
 		t.Error("the inventory is served on the public listener")
 	}
-	code, b := adminGet(t, g, "/metrics", "")
-	if code != 200 || !strings.Contains(string(b), "strangler_inventory_endpoints 6") || !strings.Contains(string(b), "strangler_inventory_overflow_total 0") {
-		t.Errorf("inventory metrics missing:\n%s", grepLines(string(b), "inventory"))
+	code, b := adminGet(t, g.Ops+"/metrics", "")
+	if code != 200 || !strings.Contains(b, "strangler_inventory_endpoints 6") || !strings.Contains(b, "strangler_inventory_overflow_total 0") {
+		t.Errorf("inventory metrics missing:\n%s", grepLines(b, "inventory"))
 	}
 }
 
@@ -188,10 +172,10 @@ func TestInventoryWithoutTokens(t *testing.T) {
 	legacy := newRecorder(t, "legacy")
 	g := startGateway(t, "server: {admin: {state_file: \""+filepath.Join(t.TempDir(), "s.json")+"\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\""+legacy.URL+"\"]}\n", nil)
 	g.get("/x.php")
-	if code, b := adminGet(t, g, "/admin/inventory", "anything"); code != 403 || !strings.Contains(string(b), "token_required") {
+	if code, b := adminGet(t, g.Ops+"/admin/inventory", "anything"); code != 403 || !strings.Contains(b, "no_token") {
 		t.Errorf("GET /admin/inventory without tokens configured = %d %s", code, b)
 	}
-	if code, _ := adminGet(t, g, "/admin/routes", ""); code != 200 {
+	if code, _ := adminGet(t, g.Ops+"/admin/routes", ""); code != 200 {
 		t.Errorf("GET /admin/routes = %d", code)
 	}
 }

@@ -5,7 +5,7 @@
 //	strangler validate [-config routes.yaml]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml] [-traffic=false]
-//	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+//	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
 //	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
@@ -36,7 +36,7 @@ usage:
   strangler validate [-config routes.yaml]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml] [-traffic=false]
-  strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+  strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
   strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
@@ -73,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cli.Inventory(env, rest)
 	case "shadow":
 		if len(rest) == 0 || rest[0] != "report" {
-			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID]")
+			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
 			return 2
 		}
 		return cli.ShadowReport(env, rest[1:])
