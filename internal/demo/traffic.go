@@ -31,6 +31,7 @@ var sampleTraffic = func() []sampleRequest {
 		add(sampleRequest{method: "GET", target: fmt.Sprintf("/course.php?id=%d", id), times: 12})
 		add(sampleRequest{method: "GET", target: fmt.Sprintf("/api/courses/%d", id), times: 15})
 		add(sampleRequest{method: "GET", target: fmt.Sprintf("/index.php/api/courses/%d", id), times: 2})
+		add(sampleRequest{method: "GET", target: fmt.Sprintf("/api/courses/%d/seats", id), times: 3})
 	}
 	add(sampleRequest{method: "GET", target: "/course.php?id=99", times: 4})
 	add(sampleRequest{method: "GET", target: "/courses.php", times: 9})
