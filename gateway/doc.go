@@ -5,14 +5,16 @@
 // experiments). The Router swaps tables into the proxy and reloads them on
 // SIGHUP, on POST /admin/reload or when the file changes. The Server runs
 // the public listener (Fiber, serving package proxy's handler) and the
-// operator listener (metrics, health, the admin API). Metrics gathers every
-// package's collectors; AccessLog is the buffered JSON access log.
+// operator listener (metrics, health, the admin API), and the legacy
+// inventory (package inventory: the proxy's observer, its state file, its
+// admin endpoints). Metrics gathers every package's collectors; AccessLog
+// is the buffered JSON access log.
 //
 // Dependencies flow one way:
 //
 //	cmd/strangler, internal/cli
 //	  gateway
-//	    admin  proxy
+//	    admin  proxy  inventory
 //	      routing  shadow
 //	        upstream
 //	          plugin

@@ -118,17 +118,13 @@ func New(o Options) *Inventory {
 	return inv
 }
 
-// scanPool keeps the scans (a few KiB each) out of the request path's
-// stack zeroing.
-var scanPool = sync.Pool{New: func() any { return new(scan) }}
-
 // Observe learns from one completed request: its method, canonical path
 // and query, the route that claimed it (nil: the default route), the side
 // that answered, the status, how long it took and the response bytes. It
 // keeps none of its arguments' memory.
 func (inv *Inventory) Observe(method string, p *routing.Path, r *routing.Route, side routing.Side, status int, d time.Duration, bytes int64) {
-	sc := scanPool.Get().(*scan)
-	defer scanPool.Put(sc)
+	var scv scan // on the stack: a sync.Pool would allocate under the race detector, which drops pooled items
+	sc := &scv
 	sc.parsePath(p.Dec)
 	sc.nq, sc.nbuf = 0, 0
 	if p.HasQuery {

@@ -27,9 +27,9 @@ type scan struct {
 	n    int
 	q    [maxQueryKeys]qpair
 	nq   int
-	buf  [1024]byte
+	buf  [768]byte
 	nbuf int
-	sig  [512]byte
+	sig  [384]byte
 	nsig int
 }
 

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -256,11 +255,8 @@ func TestInventoryAddsNoAllocationPerRequest(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		r.Body.Close()
 	}
-	const n = 2000
+	const n = 1000
 	mallocs := func(g *gw) float64 {
-		for i := 0; i < 200; i++ { // warm: endpoints learnt, pools filled
-			get(g.URL + "/api/courses/" + strconv.Itoa(i) + "?expand=lines")
-		}
 		var a, b runtime.MemStats
 		runtime.ReadMemStats(&a)
 		for i := 0; i < n; i++ {
@@ -269,12 +265,20 @@ func TestInventoryAddsNoAllocationPerRequest(t *testing.T) {
 		runtime.ReadMemStats(&b)
 		return float64(b.Mallocs-a.Mallocs) / n
 	}
-	var diffs []float64
-	for round := 0; round < 3; round++ {
-		diffs = append(diffs, mallocs(on)-mallocs(off))
+	for _, g := range []*gw{on, off} {
+		for i := 0; i < 200; i++ { // warm: endpoints learnt, pools filled
+			get(g.URL + "/api/courses/" + strconv.Itoa(i) + "?expand=lines")
+		}
 	}
-	slices.Sort(diffs)
-	if d := diffs[1]; d > 0.5 {
-		t.Fatalf("the inventory adds %.2f allocations per request (median of %v)", d, diffs)
+	// Other goroutines of the process (earlier tests' leftovers, the
+	// runtime) only ever add allocations: the least of several
+	// interleaved rounds is each gateway's own figure.
+	minOn, minOff := 1e9, 1e9
+	for round := 0; round < 5; round++ {
+		minOn = min(minOn, mallocs(on))
+		minOff = min(minOff, mallocs(off))
+	}
+	if d := minOn - minOff; d > 0.5 {
+		t.Fatalf("the inventory adds %.2f allocations per request (%.2f with it, %.2f without)", d, minOn, minOff)
 	}
 }
