@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/inventory"
 )
 
@@ -49,6 +51,16 @@ func startInventoryGateway(t *testing.T, dir string) (*gw, map[string]string) {
 	vars := map[string]string{"legacy": newRecorder(t, "legacy").URL, "new": newRecorder(t, "new").URL,
 		"tokens": tokens, "state": filepath.Join(dir, "overrides.json")}
 	return startGateway(t, inventoryYAML, vars), vars
+}
+
+// waitObserved waits until the gateway's inventory has observed n
+// requests: a request is observed when its response is complete, which
+// may be a moment after the client has it.
+func waitObserved(t *testing.T, g *gw, n int64) {
+	t.Helper()
+	inv := g.srv.Router.Inventory()
+	testutil.Eventually(t, 5*time.Second, func() bool { return inv.Observed() >= n },
+		func() string { return fmt.Sprintf("%d requests observed, want %d", inv.Observed(), n) })
 }
 
 func inventoryReport(t *testing.T, g *gw) *inventory.Report {
@@ -91,6 +103,7 @@ func TestInventoryAdmin(t *testing.T) {
 	g.get("/index.php?page=export")
 	g.get("/index.php/api/courses/3")
 	g.do("POST", "/login", strings.NewReader("user=a"), "Content-Type: application/x-www-form-urlencoded")
+	waitObserved(t, g, 13)
 
 	for _, tc := range []struct {
 		token string
@@ -139,6 +152,7 @@ func TestInventoryAdmin(t *testing.T) {
 	if resp, _ := g.get("/admin/inventory"); resp.StatusCode == 200 && resp.Header.Get("Content-Type") == "application/json" {
 		t.Error("the inventory is served on the public listener")
 	}
+	waitObserved(t, g, 14) // that request too
 	code, b := adminGet(t, g.Ops+"/metrics", "")
 	if code != 200 || !strings.Contains(b, "strangler_inventory_endpoints 6") || !strings.Contains(b, "strangler_inventory_overflow_total 0") {
 		t.Errorf("inventory metrics missing:\n%s", grepLines(b, "inventory"))
@@ -191,6 +205,7 @@ func TestInventoryPersistsAcrossRestart(t *testing.T) {
 		g1.get("/course.php?id=7")
 		g1.get("/api/courses/7")
 	}
+	waitObserved(t, g1, 6)
 	before := inventoryReport(t, g1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -211,6 +226,7 @@ func TestInventoryPersistsAcrossRestart(t *testing.T) {
 		t.Errorf("no restore log line:\n%s", g2.logs())
 	}
 	g2.get("/course.php?id=8")
+	waitObserved(t, g2, 7)
 	if e := reportEndpoint(inventoryReport(t, g2), "GET /course.php?id={id}"); e == nil || e.Legacy != 4 {
 		t.Errorf("course.php after restart and one more request: %+v", e)
 	}

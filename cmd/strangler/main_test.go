@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugins"
 )
 
@@ -525,6 +527,10 @@ routes:
 		}
 		resp.Body.Close()
 	}
+	// A request is observed when its response is complete, which may be
+	// a moment after the client has it.
+	testutil.Eventually(t, 5*time.Second, func() bool { return srv.Router.Inventory().Observed() == 6 },
+		func() string { return fmt.Sprintf("%d requests observed, want 6", srv.Router.Inventory().Observed()) })
 	addr := srv.OperatorAddr
 	t.Setenv("STRANGLER_ADMIN_TOKEN", "")
 	if code, _, errOut := runCLI("inventory", "-addr", addr); code != 1 || !strings.Contains(errOut, "a valid bearer token is required") {

@@ -426,6 +426,9 @@ func TestDemoInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	inv := d.Gateway.Router.Inventory()
+	testutil.Eventually(t, 5*time.Second, func() bool { return inv.Observed() == int64(n) },
+		func() string { return fmt.Sprintf("%d requests observed, %d sent", inv.Observed(), n) })
 	var out, errOut strings.Builder
 	env := cli.Env{Stdout: &out, Stderr: &errOut, Registry: plugins.Builtin()}
 	if code := cli.Inventory(env, []string{"-addr", d.Gateway.OperatorAddr, "-token", os.Getenv("STRANGLER_ADMIN_TOKEN")}); code != 0 {
