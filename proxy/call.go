@@ -160,11 +160,11 @@ func (p *Proxy) call(c *fiber.Ctx, st *reqState, tgt *routing.Target) error {
 func retryStatusReason(s int) string {
 	switch s {
 	case 502:
-		return "status_502"
+		return retryReasons[2]
 	case 503:
-		return "status_503"
+		return retryReasons[3]
 	}
-	return "status_504"
+	return retryReasons[4]
 }
 
 // backoff sleeps a random time up to base*2^(n-1), at most ten times base
@@ -224,10 +224,18 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		report(upstream.Failed)
 		return p.upstreamError(r, x, err)
 	}
+	sent := x.resp.StatusCode()
 	for _, pl := range up.Plugins {
 		if m := pl.Inbound(r, &x.resp); m != 0 {
 			x.meant = m
 		}
+	}
+	if x.resp.StatusCode() != sent {
+		// The upstream's reason phrase names its own status: a plugin that
+		// changed the status (the legacy adapter's normalize) leaves the
+		// phrase to fasthttp, which writes the standard one ("404 Not
+		// Found", never "404 OK").
+		x.resp.Header.SetStatusMessage(nil)
 	}
 	if tgt.Breaker != nil && tgt.Breaker.FailureStatus(x.status()) {
 		report(upstream.Failed)

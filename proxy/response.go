@@ -21,6 +21,7 @@ func (p *Proxy) copyResponse(st *reqState, x *exchange) {
 	// is restored after stripping.)
 	clientClose := out.ConnectionClose()
 	up.Header.CopyTo(&out.Header)
+	st.phraseOf = out.StatusCode()
 	out.Header.SetNoDefaultContentType(true)
 	stripResponse(&out.Header)
 	out.Header.ResetConnectionClose()
