@@ -39,3 +39,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors}
 }
+
+// errorKinds are the kinds strangler_upstream_errors_total counts: what
+// Classify returns, and body (a response body that failed mid-stream).
+var errorKinds = []Kind{KindConnectRefused, KindConnectTimeout, KindSaturated, KindTimeout, KindReset, KindProtocol, KindBody}
+
+// InitUpstream creates an upstream's error series at 0, one per kind (a
+// fixed handful per upstream), so the first failure shows in rate() and
+// increase() and dashboards read 0 rather than "no data".
+func (m *Metrics) InitUpstream(name string) {
+	for _, k := range errorKinds {
+		m.Errors.WithLabelValues(name, k.String())
+	}
+}
