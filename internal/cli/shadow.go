@@ -13,6 +13,12 @@ import (
 	"github.com/strangler/strangler/shadow"
 )
 
+// ShadowUsage is strangler shadow report's synopsis and description.
+const ShadowUsage = `strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5]
+
+Per route: requests compared, the match rate, and the paths that differed most,
+with an example: the readiness report to read before flipping a route.`
+
 // ShadowReport is strangler shadow report: it reads a shadow results file (server.shadow.file) and prints,
 // per route, how many requests were compared, the match rate, and the
 // paths that differed most with an example: the readiness report a
@@ -21,10 +27,18 @@ func ShadowReport(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
 	fs := flag.NewFlagSet("strangler shadow report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", ShadowUsage)
+		fs.PrintDefaults()
+	}
 	file := fs.String("file", "strangler-shadow.jsonl", "shadow results file (shadow.file in routes.yaml)")
 	only := fs.String("route", "", "report only this route")
 	top := fs.Int("top", 5, "differing paths to show per route")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := Parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "strangler shadow report: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	f, err := os.Open(*file)
