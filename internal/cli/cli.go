@@ -131,6 +131,7 @@ func Suggest(word string, candidates []string) string {
 		}
 		d := editDistance(word, c)
 		switch {
+		case d > limit:
 		case d < best:
 			best, out = d, []string{c}
 		case d == best:
