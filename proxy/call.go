@@ -160,11 +160,11 @@ func (p *Proxy) call(c *fiber.Ctx, st *reqState, tgt *routing.Target) error {
 func retryStatusReason(s int) string {
 	switch s {
 	case 502:
-		return retryReasons[2]
+		return "status_502"
 	case 503:
-		return retryReasons[3]
+		return "status_503"
 	}
-	return retryReasons[4]
+	return "status_504"
 }
 
 // backoff sleeps a random time up to base*2^(n-1), at most ten times base

@@ -108,7 +108,8 @@ func edgeReasons() []string {
 	return slices.Compact(out)
 }
 
-// retryReasons are the values of strangler_retries_total's reason label.
+// retryReasons are the values of strangler_retries_total's reason label
+// (call and retryStatusReason give them).
 var retryReasons = []string{upstream.KindConnectRefused.String(), upstream.KindConnectTimeout.String(), "status_502", "status_503", "status_504"}
 
 // InitTable creates at 0 the series of t whose label values the table
