@@ -91,6 +91,13 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 		rt.proxy.SetShadow(e)
 	})
 	rt.metrics.initTable(t)
+	var xs []*shadow.Experiment
+	for _, r := range t.Routes {
+		if r.Shadow != nil {
+			xs = append(xs, r.Shadow.Experiment)
+		}
+	}
+	rt.shadow.Load().SetExperiments(xs)
 	old := rt.proxy.Swap(t)
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
 	// The table loaded at start counts as a successful load, as
@@ -112,7 +119,7 @@ func (rt *Router) Generation() int64 { return rt.generation.Load() }
 func (rt *Router) Shadow() *shadow.Engine { return rt.shadow.Load() }
 
 // ShadowStore returns the shadow results (nil before the first Swap).
-func (rt *Router) ShadowStore() *shadow.Store {
+func (rt *Router) ShadowStore() shadow.Store {
 	if e := rt.shadow.Load(); e != nil {
 		return e.Store()
 	}

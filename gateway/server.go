@@ -66,6 +66,9 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	// Add "Connection: close" to responses once shutdown starts.
 	fs.CloseOnShutdown = true
 	fs.ExpectHandler = p.ExpectHandler
+	// The upstream's Date is passed on; the proxy dates the responses it
+	// makes itself (proxy/date.go).
+	fs.NoDefaultDate = true
 	// Once the headers are in, the body is governed by read_body, not by
 	// read_header: fasthttp reads bodies up to BodyLimit before the
 	// handler runs, under whatever deadline is set, so without this a
@@ -278,7 +281,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).Register(s.OpsMux)
+	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth).Register(s.OpsMux)
 	return nil
 }
 

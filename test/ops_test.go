@@ -125,12 +125,13 @@ func TestMetricsExposition(t *testing.T) {
 }
 
 // TestOperatorEndpointsStayOffThePublicListener proves /metrics belongs to
-// whoever the route table says (here the legacy app), and that health
-// endpoints answer on both listeners unless the legacy app owns them.
+// whoever the route table says (here the legacy app); health endpoints
+// answer on the public listener only when public_health asks for it, and
+// otherwise the legacy app's own /healthz answers.
 func TestOperatorEndpointsStayOffThePublicListener(t *testing.T) {
 	t.Parallel()
 	legacy := newRecorder(t, "legacy")
-	g := startGateway(t, opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
+	g := startGateway(t, "server: {public_health: true}\n"+opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
 
 	resp, body := g.get("/metrics")
 	if resp.StatusCode != 200 || body != "ok from legacy" {
@@ -156,10 +157,10 @@ func TestOperatorEndpointsStayOffThePublicListener(t *testing.T) {
 		t.Error("/healthz on the public listener reached legacy")
 	}
 
-	// With public_health off, the legacy app's own /healthz answers.
-	g2 := startGateway(t, "server: {public_health: false}\n"+opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
+	// By default the legacy app's own /healthz answers.
+	g2 := startGateway(t, opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
 	if _, body := g2.get("/healthz"); body != "ok from legacy" {
-		t.Errorf("public /healthz with public_health false = %q, want legacy's", body)
+		t.Errorf("public /healthz by default = %q, want legacy's", body)
 	}
 }
 
@@ -246,6 +247,7 @@ routes:
 		{"strangler_upstream_errors_total", map[string]string{"upstream": "courses", "kind": "connect_refused"}},
 		{"strangler_upstream_errors_total", map[string]string{"upstream": "legacy", "kind": "timeout"}},
 		{"strangler_upstream_errors_total", map[string]string{"upstream": "legacy", "kind": "body"}},
+		{"strangler_upstream_connections_discarded_total", map[string]string{"upstream": "courses", "reason": "unsolicited"}},
 		{"strangler_shed_total", map[string]string{"scope": "upstream", "name": "courses"}},
 		{"strangler_retries_total", map[string]string{"upstream": "courses", "reason": "status_503"}},
 		{"strangler_retry_budget_exhausted_total", map[string]string{"upstream": "courses"}},

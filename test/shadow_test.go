@@ -35,6 +35,7 @@ routes:
       ignore: ["$..updated_at", "header:X-Ignored"]
       unordered: ["$.tags"]
       headers: [Content-Type, X-Version, X-Ignored]
+      store_values: true
   - id: writes
     match: {prefix: /api/orders}
     side: legacy
@@ -143,12 +144,8 @@ func (e *shadowEnv) waitResults(t *testing.T, route, result string, n float64) {
 }
 
 func (e *shadowEnv) report(route string) shadow.RouteReport {
-	for _, r := range e.g.srv.Router.Shadow().Store().Report() {
-		if r.Route == route {
-			return r
-		}
-	}
-	return shadow.RouteReport{}
+	rep, _ := shadow.Report(e.g.srv.Router.ShadowStore(), route, shadow.DefaultReadiness, 10)
+	return rep
 }
 
 // TestShadowCompare: structural JSON comparison, ignore rules, header and
@@ -185,7 +182,7 @@ func TestShadowCompare(t *testing.T) {
 	}
 	for path, vals := range want {
 		p, ok := got[path]
-		if !ok || p.Count != 1 || p.Example.Control != vals[0] || p.Example.Candidate != vals[1] {
+		if !ok || p.Requests != 1 || p.Example.Control != vals[0] || p.Example.Candidate != vals[1] || p.Example.ControlSide != "legacy" || p.Example.CandidateSide != "new" {
 			t.Errorf("top path %s = %+v, want count 1, %s vs %s", path, p, vals[0], vals[1])
 		}
 	}

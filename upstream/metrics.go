@@ -9,6 +9,7 @@ type Metrics struct {
 	BreakerTransitions *prometheus.CounterVec // strangler_breaker_transitions_total{breaker,from,to}
 	BreakerRejected    *prometheus.CounterVec // strangler_breaker_rejected_total{breaker}
 	Errors             *prometheus.CounterVec // strangler_upstream_errors_total{upstream,kind}
+	ConnsDiscarded     *prometheus.CounterVec // strangler_upstream_connections_discarded_total{upstream,reason}
 }
 
 // NewMetrics registers the collectors on reg.
@@ -30,6 +31,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_upstream_errors_total",
 			Help: "Failed upstream calls by upstream and kind (connect_refused, connect_timeout, timeout, reset, protocol, saturated, body).",
 		}, []string{"upstream", "kind"}),
+		ConnsDiscarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_upstream_connections_discarded_total",
+			Help: "Pooled upstream connections closed before reuse, by reason: unsolicited (the upstream sent bytes nobody asked for), closed (the upstream closed it while idle), upgrade (it answered 101 and left HTTP). The request then went on a fresh connection.",
+		}, []string{"upstream", "reason"}),
 	}
 	reg.MustRegister(m.Collectors()...)
 	return m
@@ -37,18 +42,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Collectors lists every collector, for registration and tests.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors}
+	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors, m.ConnsDiscarded}
 }
 
 // errorKinds are the kinds strangler_upstream_errors_total counts: what
 // Classify returns, and body (a response body that failed mid-stream).
 var errorKinds = []Kind{KindConnectRefused, KindConnectTimeout, KindSaturated, KindTimeout, KindReset, KindProtocol, KindBody}
 
-// InitUpstream creates an upstream's error series at 0, one per kind (a
-// fixed handful per upstream), so the first failure shows in rate() and
-// increase() and dashboards read 0 rather than "no data".
+// discardReasons are the values of strangler_upstream_connections_discarded_total's
+// reason label (checkedConn).
+var discardReasons = []string{"unsolicited", "closed", "upgrade"}
+
+// InitUpstream creates an upstream's error and discarded-connection series
+// at 0, one per kind and reason (a fixed handful per upstream), so the
+// first failure shows in rate() and increase() and dashboards read 0
+// rather than "no data".
 func (m *Metrics) InitUpstream(name string) {
 	for _, k := range errorKinds {
 		m.Errors.WithLabelValues(name, k.String())
+	}
+	for _, r := range discardReasons {
+		m.ConnsDiscarded.WithLabelValues(name, r)
 	}
 }

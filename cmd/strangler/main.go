@@ -5,7 +5,7 @@
 //	strangler validate [-config routes.yaml] [-strict]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
-//	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+//	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
 //	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler apply    [-addr host:port] [-yes] FILE
@@ -42,7 +42,7 @@ usage:
   strangler validate [-config routes.yaml] [-strict]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
-  strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+  strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
   strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler apply    [-addr host:port] [-yes] FILE
@@ -121,7 +121,7 @@ func unknown(stderr io.Writer, cmd string) {
 }
 
 func shadow(env cli.Env, rest []string) int {
-	const u = "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5]\n"
+	const u = "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]\n"
 	switch {
 	case len(rest) > 0 && rest[0] == "report":
 		return cli.ShadowReport(env, rest[1:])

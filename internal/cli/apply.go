@@ -37,7 +37,7 @@ Exit codes: 0 applied (or nothing to apply), 1 not applied, 2 bad usage.
 // gateway, confirm, install it atomically, reload, report.
 func Apply(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true}, "yes")
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "yes": false})
 	switch {
 	case errors.Is(err, errHelp):
 		fmt.Fprint(stdout, applyUsage)

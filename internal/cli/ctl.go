@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/strangler/strangler/shadow"
 )
 
 const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config routes.yaml] COMMAND
@@ -19,7 +22,7 @@ const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config rou
   unflip ROUTE                                  back to routes.yaml
   breaker UPSTREAM open|closed|auto [-reason WHY]
   reload                                        reload routes.yaml (prints the problems of a bad one)
-  mismatches ROUTE                              recent shadow mismatches
+  mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
 
 The admin API is found at -addr; else at server.operator_listen of -config;
 else $STRANGLER_ADMIN_ADDR; else at server.operator_listen of
@@ -37,9 +40,10 @@ var ctlVerbs = map[string]int{"routes": 1, "flip": 3, "canary": 3, "unflip": 2, 
 var errHelp = errors.New("help requested")
 
 // splitFlags pulls -name value / --name=value pairs out of args wherever
-// they are, so flags may follow the positional arguments. bools are flags
-// without a value (-yes). -h, -help and --help return errHelp.
-func splitFlags(args []string, known map[string]bool, bools ...string) (map[string]string, []string, error) {
+// they are, so flags may follow the positional arguments. known maps each
+// flag to whether it takes a value; one that does not (-json, -yes) is
+// "true" when given. -h, -help and --help return errHelp.
+func splitFlags(args []string, known map[string]bool) (map[string]string, []string, error) {
 	flags := map[string]string{}
 	var pos []string
 	for i := 0; i < len(args); i++ {
@@ -60,19 +64,16 @@ func splitFlags(args []string, known map[string]bool, bools ...string) (map[stri
 		if k, v, ok := strings.Cut(name, "="); ok {
 			name, val, hasVal = k, v, true
 		}
-		if slices.Contains(bools, name) {
-			if !hasVal {
-				val = "true"
-			}
-			flags[name] = val
-			continue
-		}
-		if !known[name] {
-			names := append(slices.Sorted(maps.Keys(known)), bools...)
-			if s := Suggest(name, names); s != "" {
+		takesValue, ok := known[name]
+		if !ok {
+			if s := Suggest(name, slices.Sorted(maps.Keys(known))); s != "" {
 				return nil, nil, fmt.Errorf("unknown flag -%s; did you mean -%s?", name, s)
 			}
 			return nil, nil, fmt.Errorf("unknown flag -%s", name)
+		}
+		if !takesValue && !hasVal {
+			flags[name] = "true"
+			continue
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
@@ -89,7 +90,7 @@ func splitFlags(args []string, known map[string]bool, bools ...string) (map[stri
 // Ctl is strangler ctl: the on-call CLI over the admin API.
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "config": true})
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "config": true, "json": false})
 	switch {
 	case errors.Is(err, errHelp), err == nil && len(pos) > 0 && pos[0] == "help":
 		fmt.Fprint(stdout, ctlUsage)
@@ -151,7 +152,20 @@ func Ctl(e Env, args []string) int {
 	case "reload":
 		return c.print(c.do("POST", "/admin/reload", ""))
 	default: // mismatches
-		return c.print(c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", ""))
+		r := c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", "")
+		if flags["json"] == "true" || r.err != nil || r.status != http.StatusOK {
+			return c.print(r)
+		}
+		var doc struct {
+			Route      string          `json:"route"`
+			Mismatches []shadow.Result `json:"mismatches"`
+		}
+		if err := json.Unmarshal(r.body, &doc); err != nil {
+			fmt.Fprintln(stderr, "strangler ctl:", err)
+			return 1
+		}
+		writeMismatches(stdout, pos[1], doc.Mismatches)
+		return 0
 	}
 }
 
@@ -176,7 +190,7 @@ func (c *adminClient) routes() int {
 		}
 		sh := "-"
 		if rs.Shadow != nil {
-			sh = fmt.Sprintf("%d compared, %.1f%% matched", rs.Shadow.Compared, 100*rs.Shadow.MatchRate)
+			sh = fmt.Sprintf("%s: %d compared, %.1f%% matched", strings.ReplaceAll(rs.Shadow.Verdict, "_", " "), rs.Shadow.Compared, 100*rs.Shadow.MatchRate)
 		}
 		br := rs.Breaker
 		if br == "" {

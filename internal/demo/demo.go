@@ -276,6 +276,13 @@ override survives a restart). Changes need the demo's admin token:
   %[5]s ctl -addr %[8]s routes
   %[5]s ctl -addr %[8]s unflip course-detail
 
+Shadow comparison: is a route ready to flip? (course-detail and course-list
+differ on purpose, in $.price.currency; course-seats already agrees)
+
+  curl -s %[1]s/api/courses/1/seats > /dev/null   # course-seats: legacy answers, new is compared
+  %[5]s shadow report -config %[7]s                # one verdict per route, then the differences
+  %[5]s ctl -addr %[8]s mismatches course-list
+
 Flip a route in the file, with a preview: edit a copy, then apply it (it
 shows the change against the running gateway, asks, installs the copy as
 %[7]s and reloads; a save to %[7]s itself is applied within seconds,
