@@ -46,8 +46,13 @@ func ShadowReport(e Env, args []string) int {
 	if code, ok := Parse(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	if fs.NArg() != 0 || *top < 1 {
-		fmt.Fprintf(stderr, "usage: %s\n", strings.SplitN(ShadowUsage, "\n", 2)[0])
+	if fs.NArg() != 0 {
+		// A file named without -file would otherwise be ignored.
+		fmt.Fprintf(stderr, "strangler shadow report: unexpected argument %q (the results file goes after -file)\nusage: %s\n", fs.Arg(0), strings.SplitN(ShadowUsage, "\n", 2)[0])
+		return 2
+	}
+	if *top < 1 {
+		fmt.Fprintln(stderr, "strangler shadow report: -top must be at least 1")
 		return 2
 	}
 	ready, shadowed, ok := thresholds(e, *cfg)
