@@ -169,11 +169,11 @@ func (c *adminClient) fail(r adminResult) int {
 	var e apiError
 	if json.Unmarshal(r.body, &e) != nil || e.Message == "" {
 		fmt.Fprintf(c.errw, "%s: HTTP %d: %s\n", c.cmd, r.status, bytes.TrimSpace(r.body))
-		return 1
-	}
-	fmt.Fprintf(c.errw, "%s: %s (%s)\n", c.cmd, e.Message, e.Error)
-	for _, p := range e.Problems {
-		fmt.Fprintln(c.errw, p)
+	} else {
+		fmt.Fprintf(c.errw, "%s: %s (%s)\n", c.cmd, e.Message, e.Error)
+		for _, p := range e.Problems {
+			fmt.Fprintln(c.errw, p)
+		}
 	}
 	if r.status == http.StatusUnauthorized {
 		if c.token == "" {
