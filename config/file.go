@@ -465,6 +465,18 @@ type MatchSpec struct {
 	Hosts []string `yaml:"hosts"`
 	// Headers requires each named header to have exactly this value.
 	Headers map[string]string `yaml:"headers"`
+	// Variants makes the route also claim the variants of its path that
+	// legacy servers (IIS, PHP front controllers) serve as the same page:
+	// any letter case, a trailing slash added or removed, trailing dots
+	// ("/Account", "/account/", "/account."). A protected route needs it
+	// when legacy would answer those variants without protection. Default
+	// false: the path matches exactly as written (after canonicalisation).
+	Variants bool `yaml:"variants"`
+	// OtherMethods says what happens to a request for the route's path
+	// with a method it does not list: "fall_through" (default) lets a less
+	// specific route take it, "deny" answers 405 with Allow here. Only
+	// meaningful with methods.
+	OtherMethods string `yaml:"other_methods"`
 }
 
 // TargetSpec is one side of a route.

@@ -129,6 +129,9 @@ func (c *compiler) compile(f *config.File) *routing.Table {
 	}
 	t.Closers = append(t.Closers, c.shared.Closers()...)
 	t.Index()
+	if t.Default != nil {
+		c.checkNearMisses()
+	}
 	return t
 }
 
