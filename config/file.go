@@ -109,7 +109,10 @@ type ServerTimeouts struct {
 	Idle string `yaml:"idle"`
 	// ShutdownDelay is how long, after SIGTERM, the gateway keeps serving
 	// with /readyz failing and "Connection: close" on responses, so a load
-	// balancer stops sending before the drain. Default 0s.
+	// balancer stops sending and keep-alive clients move to new
+	// connections before the drain closes idle ones (closing an idle
+	// keep-alive connection races a request the client is sending on it).
+	// Default 5s; "0s" drains at once. SIGINT (Ctrl-C) skips it.
 	ShutdownDelay string `yaml:"shutdown_delay"`
 	// Drain is how long in-flight requests may take to finish after
 	// SIGTERM (after ShutdownDelay). Default 30s.
