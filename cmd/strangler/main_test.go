@@ -190,44 +190,8 @@ func TestServe(t *testing.T) {
 	t.Cleanup(func() { _ = up.Close() })
 	cfg := writeFile(t, "server: {access_log: \"off\"}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
 
-	cmd := exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-	})
-
-	// The process logs its addresses once both listeners are up.
-	addrs := make(chan map[string]any, 1)
-	var logBuf bytes.Buffer
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logBuf.Write(sc.Bytes())
-			logBuf.WriteByte('\n')
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
-				addrs <- m
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	var m map[string]any
-	select {
-	case m = <-addrs:
-	case err := <-done:
-		t.Fatalf("serve exited early: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	public, _ := m["public"].(string)
+	p := startServe(t, cfg)
+	public, cmd, done := p.public, p.cmd, p.done
 	resp, err := http.Get("http://" + public + "/anything")
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +213,8 @@ func TestServe(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
 	}
-	if !strings.Contains(logBuf.String(), `"msg":"drained"`) {
-		t.Errorf("no drained log line:\n%s", logBuf.String())
+	if !strings.Contains(p.logs(), `"msg":"drained"`) {
+		t.Errorf("no drained log line:\n%s", p.logs())
 	}
 }
 
@@ -496,34 +460,9 @@ func TestServeSIGTERMUnderKeepAliveLoad(t *testing.T) {
 	go func() { _ = up.Serve(ln) }()
 	t.Cleanup(func() { _ = up.Close() })
 	cfg := writeFile(t, "server: {access_log: \"off\", admin: {state_file: \""+filepath.Join(t.TempDir(), "state.json")+"\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
-	cmd := exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	addrs := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
-				addrs <- m["public"].(string)
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	var public string
-	select {
-	case public = <-addrs:
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	p := startServe(t, cfg)
+	public := p.public
+	cmd, done := p.cmd, p.done
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	stop := make(chan struct{})
 	var mu sync.Mutex
@@ -583,4 +522,59 @@ func TestServeSIGTERMUnderKeepAliveLoad(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
 	}
+}
+
+// served is a `strangler serve` subprocess.
+type served struct {
+	cmd    *exec.Cmd
+	public string     // the public listener's address
+	done   chan error // the process's exit
+	mu     sync.Mutex
+	log    bytes.Buffer
+}
+
+func (p *served) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// startServe runs `strangler serve -config cfg` on loopback ports until it
+// logs its addresses; it is killed when the test ends.
+func startServe(t *testing.T, cfg string) *served {
+	t.Helper()
+	p := &served{done: make(chan error, 1)}
+	p.cmd = exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
+	p.cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	addrs := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.Write(sc.Bytes())
+			p.log.WriteByte('\n')
+			p.mu.Unlock()
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
+				addrs <- m["public"].(string)
+			}
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	select {
+	case p.public = <-addrs:
+	case err := <-p.done:
+		t.Fatalf("serve exited early: %v\n%s", err, p.logs())
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return p
 }
