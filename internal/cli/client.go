@@ -191,6 +191,14 @@ func (c *adminClient) print(r adminResult) int {
 		return c.fail(r)
 	}
 	_, _ = c.out.Write(r.body)
+	// A change that took effect but was not saved (the state file cannot
+	// be written) says so: on-call must know it will not survive a restart.
+	var w struct {
+		Warning string `json:"warning"`
+	}
+	if json.Unmarshal(r.body, &w) == nil && w.Warning != "" {
+		fmt.Fprintf(c.errw, "%s: warning: %s\n", c.cmd, w.Warning)
+	}
 	return 0
 }
 

@@ -66,6 +66,7 @@ func startDemoWith(t *testing.T, o Options) (*Demo, string) {
 func stopDemo(d *Demo) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	d.Gateway.SkipShutdownDelay()
 	_ = d.Gateway.Shutdown(ctx)
 	_ = d.Gateway.Close()
 	d.Close()
@@ -371,6 +372,7 @@ func TestDemoOnCall(t *testing.T) {
 	// Restart: a new demo process on the same routes file and state file.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	d.Gateway.SkipShutdownDelay()
 	_ = d.Gateway.Shutdown(ctx)
 	_ = d.Gateway.Close()
 	d.Close()
