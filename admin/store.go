@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/strangler/strangler/internal/atomicfile"
 	"github.com/strangler/strangler/routing"
@@ -23,8 +24,11 @@ type Store interface {
 // fsync, rename, fsync of the directory).
 type FileStore struct{ Path string }
 
-// Load reads the file; a missing file is no overrides.
+// Load reads the file; a missing file is no overrides. It first removes
+// the temporary files a save interrupted by a crash left next to it
+// (".overrides-*"): no save is running before the first Load.
 func (f FileStore) Load() ([]routing.Override, error) {
+	f.cleanTemps()
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -50,4 +54,12 @@ func (f FileStore) Save(ovs []routing.Override) error {
 		return err
 	}
 	return atomicfile.Write(f.Path, ".overrides-*", append(b, '\n'))
+}
+
+// cleanTemps removes leftover temporary files of interrupted saves.
+func (f FileStore) cleanTemps() {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(f.Path), ".overrides-*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
 }

@@ -18,7 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-const inventoryUsage = `usage: strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-top N] [-all]
+const inventoryUsage = `strangler inventory [-addr HOST:PORT] [-token T] [-json] [-top N] [-all]
        strangler inventory -openapi
        strangler inventory -suggest 'GET /course.php' [-config routes.yaml] [-upstream NAME]
        strangler inventory -file strangler-inventory.json [-config routes.yaml] ...
@@ -29,16 +29,15 @@ endpoints that look like aliases of migrated routes. -suggest prints a
 routes.yaml entry that claims an endpoint on the legacy side with a shadow to
 the new service (the first step of migrating it); -openapi exports the
 endpoints as an OpenAPI 3 document. The data comes from the running gateway's
-admin API (GET /admin/inventory, which needs a token: $STRANGLER_ADMIN_TOKEN),
-or from its state file with -file.
-`
+admin API (GET /admin/inventory, which needs a token: -token or
+$STRANGLER_ADMIN_TOKEN; the address as for strangler ctl), or from its state
+file with -file.`
 
 // Inventory is strangler inventory.
 func Inventory(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	fs, cfg := NewFlags("inventory", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, inventoryUsage) }
-	addr := fs.String("addr", "", "admin API address (default $STRANGLER_ADMIN_ADDR, then 127.0.0.1:9901)")
+	fs, cfg := NewFlags("inventory", inventoryUsage, stderr)
+	addr := fs.String("addr", "", "admin API address (default: as for strangler ctl)")
 	token := fs.String("token", "", "admin token (default $STRANGLER_ADMIN_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the whole report as JSON")
 	top := fs.Int("top", 20, "unmigrated endpoints to list")
@@ -47,8 +46,8 @@ func Inventory(e Env, args []string) int {
 	suggest := fs.String("suggest", "", "print a routes.yaml entry for this endpoint ('GET /course.php', or a path for every method)")
 	up := fs.String("upstream", "", "the new side's upstream for -suggest (default: the one routes.yaml's routes use most)")
 	file := fs.String("file", "", "read this inventory state file instead of asking the gateway")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "strangler inventory: unexpected argument %q (quote the endpoint: -suggest 'GET /path')\n", fs.Arg(0))
@@ -65,7 +64,7 @@ func Inventory(e Env, args []string) int {
 	if *file != "" || *suggest != "" {
 		table, cfgErr = gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry, Offline: true})
 		if cfgErr != nil && cfgSet {
-			printConfigError(stderr, cfgErr)
+			PrintConfigError(stderr, cfgErr, "")
 			return 1
 		}
 		if table != nil {
@@ -89,11 +88,19 @@ func Inventory(e Env, args []string) int {
 		}
 		rep = inventory.BuildReport(snap, table)
 	} else {
-		c := adminClient(*addr, *token, stdout, stderr)
-		c.name = "strangler inventory"
+		explicit := ""
+		if cfgSet {
+			explicit = *cfg
+		}
+		target, err := findAdmin(*addr, explicit)
+		if err != nil {
+			fmt.Fprintln(stderr, "strangler inventory:", err)
+			return 1
+		}
+		c := newAdminClient(e, "strangler inventory", target, *token)
 		r := c.do("GET", "/admin/inventory", "")
 		if r.err != nil || r.status != 200 {
-			return c.print(r)
+			return c.fail(r)
 		}
 		rep = &inventory.Report{}
 		if err := json.Unmarshal(r.body, rep); err != nil {
@@ -112,23 +119,6 @@ func Inventory(e Env, args []string) int {
 	}
 	printInventory(stdout, rep, *top, *all)
 	return 0
-}
-
-// adminClient is a client of the admin API, with ctl's defaults.
-func adminClient(addr, token string, out, errw io.Writer) *ctlClient {
-	if addr == "" {
-		addr = os.Getenv("STRANGLER_ADMIN_ADDR")
-	}
-	if addr == "" {
-		addr = "127.0.0.1:9901"
-	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	if token == "" {
-		token = os.Getenv("STRANGLER_ADMIN_TOKEN")
-	}
-	return &ctlClient{base: strings.TrimRight(addr, "/"), token: token, out: out, errw: errw}
 }
 
 func printJSON(stdout, stderr io.Writer, v any) int {
@@ -194,7 +184,7 @@ func suggestRoute(e Env, rep *inventory.Report, which, up string, t *routing.Tab
 	if t != nil {
 		if err := checkWithRoute(e, cfgPath, out); err != nil {
 			fmt.Fprintf(stderr, "strangler inventory: %s with this route added does not load:\n", cfgPath)
-			printConfigError(stderr, err)
+			PrintConfigError(stderr, err, "")
 			return 1
 		}
 	}
