@@ -209,6 +209,7 @@ func TestInventoryPersistsAcrossRestart(t *testing.T) {
 	before := inventoryReport(t, g1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	g1.srv.SkipShutdownDelay() // a test, not an orchestrator
 	if err := g1.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -955,6 +955,7 @@ routes:
 	stop := func() {
 		if !stopped {
 			stopped = true
+			srv.SkipShutdownDelay()
 			_ = srv.Shutdown(context.Background())
 			_ = srv.Close()
 		}
