@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,8 +261,18 @@ func TestInventoryPersistsAcrossRestart(t *testing.T) {
 func TestInventoryAddsNoAllocationPerRequest(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer up.Close()
-	on := startGateway(t, benchYAML, map[string]string{"legacy": up.URL})
-	off := startGateway(t, benchYAML+"inventory: {enabled: false}\n", map[string]string{"legacy": up.URL})
+	// Upstream connections outlive the test, so no round pays for
+	// reconnecting while the other gateway was measured.
+	yaml := `
+server: {access_log: "off", reload: {watch: 0s}}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"], pool: {idle_timeout: 10m}}
+routes:
+  - {id: course, match: {path: "/api/courses/{id}", methods: [GET]}, side: legacy}
+`
+	on := startGateway(t, yaml, map[string]string{"legacy": up.URL})
+	off := startGateway(t, yaml+"inventory: {enabled: false}\n", map[string]string{"legacy": up.URL})
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	defer c.CloseIdleConnections()
 	get := func(u string) {
@@ -272,7 +283,7 @@ func TestInventoryAddsNoAllocationPerRequest(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		r.Body.Close()
 	}
-	const n = 1000
+	const n = 600
 	mallocs := func(g *gw) float64 {
 		var a, b runtime.MemStats
 		runtime.ReadMemStats(&a)
@@ -287,15 +298,26 @@ func TestInventoryAddsNoAllocationPerRequest(t *testing.T) {
 			get(g.URL + "/api/courses/" + strconv.Itoa(i) + "?expand=lines")
 		}
 	}
-	// Other goroutines of the process (earlier tests' leftovers, the
-	// runtime) only ever add allocations: the least of several
-	// interleaved rounds is each gateway's own figure.
+	// No collection while measuring: a collection empties the pools, and
+	// refilling them allocates in whichever round follows. Other
+	// goroutines of the process (earlier tests' leftovers, the runtime)
+	// only ever add allocations: the least of several interleaved rounds
+	// is each gateway's own figure.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	minOn, minOff := 1e9, 1e9
 	for round := 0; round < 5; round++ {
 		minOn = min(minOn, mallocs(on))
 		minOff = min(minOff, mallocs(off))
 	}
-	if d := minOn - minOff; d > 0.5 {
+	t.Logf("allocations per request: %.2f with the inventory, %.2f without", minOn, minOff)
+	limit := 0.5
+	if raceEnabled {
+		// The race detector's sync.Pool drops pooled objects at random:
+		// the counts wobble by about one per request. The exact check is
+		// inventory.TestObserveDoesNotAllocate, exact under -race too.
+		limit = 2
+	}
+	if d := minOn - minOff; d > limit {
 		t.Fatalf("the inventory adds %.2f allocations per request (%.2f with it, %.2f without)", d, minOn, minOff)
 	}
 }
