@@ -21,7 +21,7 @@ const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
   routes                                        every route: configured and effective side, overrides
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
   canary ROUTE PERCENT -reason WHY [-ttl 1h]    override a route's canary share
-  unflip ROUTE                                  back to routes.yaml
+  unflip ROUTE [-reason WHY]                    back to routes.yaml
   breaker UPSTREAM open|closed|auto [-reason WHY]
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
@@ -136,7 +136,7 @@ func Ctl(e Env, args []string) int {
 		if !need(2) {
 			return 2
 		}
-		return c.print(c.do("DELETE", "/admin/routes/"+url.PathEscape(pos[1])+"/override", ""))
+		return c.print(c.do("DELETE", "/admin/routes/"+url.PathEscape(pos[1])+"/override", body("reason", flags["reason"])))
 	case "breaker":
 		if !need(3) {
 			return 2
