@@ -130,6 +130,7 @@ func (d *Demo) Usage(w io.Writer) {
 strangler demo is running: one URL in front of a legacy monolith and a new service.
 
   gateway   %[1]s
+  console   %[2]s/ui/   (the operator console: log in with the admin token below)
   metrics   %[2]s/metrics
 
 Try (the X-Strangler-Side header says who answered; expose_route in routes.yaml):
@@ -168,6 +169,11 @@ STRANGLER_ADMIN_TOKEN, default %[4]s):
   go run ./cmd/strangler ctl routes
   curl -s %[2]s/admin/routes
   go run ./cmd/strangler ctl unflip course-detail
+
+The same levers in the operator console, %[2]s/ui/ (log in with the admin
+token): every route by side, overrides with time left, traffic and error
+rate per side, shadow verdicts, the audit trail; each action asks for a
+reason and confirmation, and is audited like ctl's.
 
 Shadow comparison: is a route ready to flip? (course-detail and course-list
 differ on purpose, in $.price.currency; course-seats already agrees)
