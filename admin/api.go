@@ -398,16 +398,40 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 		return nil, err
 	}
 	prev, err := a.overrides.Set(ov)
-	if err != nil {
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
 		var ae *apiError
-		if !errors.As(err, &ae) && !strings.HasPrefix(err.Error(), "persisting") {
+		if !errors.As(err, &ae) {
 			return nil, badRequest("%v", err)
 		}
 		return nil, err
 	}
 	a.record(AuditEvent{Time: ov.At, Action: action, By: who, Route: id, Reason: req.Reason,
-		Previous: prev.Describe(), New: ov.Describe()})
-	return a.routeState(route), nil
+		Previous: prev.Describe(), New: ov.Describe(), Persisted: persisted(np)})
+	return changed(a.routeState(route), np), nil
+}
+
+// ChangeResult is a route after an on-call change: the change is live;
+// Persisted false means the state store could not keep it (it applies in
+// memory and is retried; it would not survive a restart), and Warning
+// says so in words.
+type ChangeResult struct {
+	RouteState
+	Persisted bool   `json:"persisted"`
+	Warning   string `json:"warning,omitempty"`
+}
+
+func changed(rs RouteState, np *NotPersistedError) ChangeResult {
+	if np == nil {
+		return ChangeResult{RouteState: rs, Persisted: true}
+	}
+	return ChangeResult{RouteState: rs, Warning: np.Error()}
+}
+
+// persisted says, for the audit trail, whether the store kept a change.
+func persisted(np *NotPersistedError) *bool {
+	ok := np == nil
+	return &ok
 }
 
 func (a *API) setSide(r *http.Request, who string) (any, error) {
@@ -447,17 +471,21 @@ func (a *API) unflip(r *http.Request, who string) (any, error) {
 		return nil, err
 	}
 	prev, err := a.overrides.Delete(id)
-	if err != nil {
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
 		return nil, err
 	}
 	if prev == nil {
 		return nil, notFound("route %q has no override", id)
 	}
-	a.record(AuditEvent{Action: "unflip", By: who, Route: id, Reason: req.Reason, Previous: prev.Describe(), New: "routes.yaml"})
+	a.record(AuditEvent{Action: "unflip", By: who, Route: id, Reason: req.Reason, Previous: prev.Describe(), New: "routes.yaml", Persisted: persisted(np)})
 	if route := a.gw.Table().Route(id); route != nil {
-		return a.routeState(route), nil
+		return changed(a.routeState(route), np), nil
 	}
-	return map[string]string{"route": id, "override": "removed"}, nil
+	if np != nil {
+		return map[string]any{"route": id, "override": "removed", "persisted": false, "warning": np.Error()}, nil
+	}
+	return map[string]any{"route": id, "override": "removed", "persisted": true}, nil
 }
 
 // UpstreamState is an upstream as /admin/upstreams shows it.

@@ -28,6 +28,9 @@ type AuditEvent struct {
 	Previous string `json:"previous,omitempty"`
 	New      string `json:"new,omitempty"`
 	Result   string `json:"result,omitempty"`
+	// Persisted says whether the state store kept an override change
+	// (false: live in memory only, retried; see Overrides).
+	Persisted *bool `json:"persisted,omitempty"`
 }
 
 // AuditLog keeps the last events in a bounded ring: in memory and per
@@ -97,6 +100,9 @@ func (l *AuditLog) record(log *slog.Logger, ev AuditEvent) {
 		if kv[1] != "" {
 			attrs = append(attrs, kv[0], kv[1])
 		}
+	}
+	if ev.Persisted != nil {
+		attrs = append(attrs, "persisted", *ev.Persisted)
 	}
 	log.Info("audit", attrs...)
 	if l != nil {

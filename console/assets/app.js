@@ -292,8 +292,8 @@
         if (!(await confirmAction(confirmText))) { result.textContent = 'Cancelled: nothing changed.'; return; }
         const r = await api(method, path, body);
         if (r.ok) {
-          result.className = 'ok';
-          result.textContent = 'Done: ' + label + '.';
+          result.className = r.data && r.data.warning ? 'error' : 'ok';
+          result.textContent = 'Done: ' + label + '.' + (r.data && r.data.warning ? ' Warning: ' + r.data.warning : '');
           reason.value = '';
         } else {
           result.className = 'error';
