@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/strangler/strangler/routing"
 )
 
 // TestRouteStats: the per-route, per-side reading of the request metrics
@@ -17,7 +16,7 @@ func TestRouteStats(t *testing.T) {
 	if got := m.RouteStats(); len(got) != 0 {
 		t.Fatalf("stats before any request: %v", got)
 	}
-	legacy, nw := m.forRoute("courses", routing.SideLegacy), m.forRoute("courses", routing.SideNew)
+	legacy, nw := m.forRoute("courses", "legacy"), m.forRoute("courses", "new")
 	// 98 fast legacy answers (3 ms) and two slow ones (400 ms), one a 503.
 	for range 98 {
 		legacy.observe(200, 0.003, 10)
@@ -26,7 +25,7 @@ func TestRouteStats(t *testing.T) {
 	legacy.observe(503, 0.4, 10)
 	nw.observe(500, 0.02, 0)
 	nw.observe(404, 0.02, 0)
-	m.forRoute("other", routing.SideNew).observe(200, 0.001, 0)
+	m.forRoute("other", "new").observe(200, 0.001, 0)
 
 	early := m.RouteStats()
 	l, n := early["courses"]["legacy"], early["courses"]["new"]

@@ -193,7 +193,7 @@
     const health = section('Health', 'h-health');
     const ovs = section('Active overrides', 'h-ovs');
     const rts = section('Routes by side', 'h-routes');
-    main.replaceChildren(el('h1', {}, 'Overview'), cov.s, health.s, ovs.s, rts.s);
+    main.replaceChildren(el('h1', {}, 'Overview'), el('div', { class: 'cols' }, cov.s, health.s), ovs.s, rts.s);
     return {
       async refresh() {
         const [routes, overrides, upstreams, stats, inv, fleet, plans] = await Promise.all([
@@ -247,7 +247,7 @@
           list.map((o) => [routeLink(o.route), describe(o) + (o.orphan ? ' (orphan: no such route)' : ''), o.by, o.reason, left(o.expires)]),
           'No override: every route follows routes.yaml.'));
 
-        const head = ['Route', 'Match', 'Serving', 'routes.yaml', 'Override', 'Breaker', 'Shadow', 'Requests (window)', 'Errors legacy / new'];
+        const head = ['Route', 'Match', 'Serving', 'routes.yaml', 'Override', 'Breaker', 'Shadow', 'Requests', '5xx legacy / new'];
         const row = (r) => {
           const w = (byRoute[r.id] && byRoute[r.id].window) || {};
           const n = ((w.legacy && w.legacy.requests) || 0) + ((w.new && w.new.requests) || 0);
@@ -261,7 +261,7 @@
           el('h3', {}, 'On new (' + onNew.length + ')'), table('Routes on new', head, onNew.map(row), 'None.', 'routes'),
           el('h3', {}, 'Canary (' + canary.length + ')'), table('Routes with a canary', head, canary.map(row), 'None.', 'routes'),
           el('h3', {}, 'On legacy (' + onLegacy.length + ')'), table('Routes on legacy', head, onLegacy.map(row), 'None.', 'routes'),
-          el('p', { class: 'note' }, 'Window: the last ' + ((st && st.window_seconds) || 0) + ' s of the gateway\'s own counters.'));
+          el('p', { class: 'note' }, 'Requests and 5xx rates: the last ' + ((st && st.window_seconds) || 0) + ' s of the gateway\'s own counters.'));
       },
     };
   }
@@ -369,7 +369,8 @@
         else {
           const rows = [];
           for (const [label, part] of [['last ' + stats.data.window_seconds + ' s', s.window], ['since start', s.total]]) {
-            for (const side of ['legacy', 'new']) {
+            // "gateway": answered before a side was chosen (a 401 from auth, say).
+            for (const side of ['legacy', 'new'].concat(part.gateway ? ['gateway'] : [])) {
               const v = part[side];
               rows.push([side + ', ' + label, v ? pct(v.share) : '–', v ? String(v.requests) : '0', v ? pct(v.error_rate) : '–', v ? ms(v.p99_ms) : '–']);
             }
