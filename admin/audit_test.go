@@ -3,6 +3,7 @@ package admin_test
 import (
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestAPIAudit: every change made through the API, and the TTL's expiry,
@@ -140,5 +141,23 @@ func TestAPIReadOnlyToken(t *testing.T) {
 	}
 	if e.ov.Get("courses") != nil || e.store.count() != 0 || e.gw.Generation() != 7 {
 		t.Error("a read token changed something")
+	}
+}
+
+// TestAPIAuditExpiry: a TTL running out is an event of its own, by "ttl".
+func TestAPIAuditExpiry(t *testing.T) {
+	t.Parallel()
+	e := startAPI(t, apiOptions{})
+	if r := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"incident 7","ttl":"1m"}`, aliceToken); r.status != 200 {
+		t.Fatalf("flip = %d %s", r.status, r.raw)
+	}
+	c := newClock()
+	c.now = time.Now().Add(2 * time.Minute)
+	e.ov.SetClock(c.Now)
+	e.ov.Expire()
+	r := e.call(t, "GET", "/admin/audit", "", aliceToken)
+	if str(r.body, "events", 0, "action") != "expire" || str(r.body, "events", 0, "by") != "ttl" || str(r.body, "events", 0, "route") != "courses" ||
+		str(r.body, "events", 0, "reason") != "incident 7" || str(r.body, "events", 0, "new") != "routes.yaml" || str(r.body, "events", 1, "action") != "side" {
+		t.Errorf("audit after the expiry = %s", r.raw)
 	}
 }

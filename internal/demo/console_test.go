@@ -259,6 +259,11 @@ func TestConsoleBrowser(t *testing.T) {
 	if s := eval[string](b, "document.getElementById('serving').textContent"); !strings.Contains(s, "new") {
 		t.Fatalf("serving = %q, want new", s)
 	}
+	// Accessibility basics: every field has a label, every button a name.
+	if bad := eval[string](b, `[...document.querySelectorAll('input, select')].filter((e) => !e.id || !document.querySelector('label[for="' + e.id + '"]')).map((e) => e.outerHTML)
+		.concat([...document.querySelectorAll('button')].filter((e) => !e.textContent.trim()).map((e) => e.outerHTML)).join(' ')`); bad != "" {
+		t.Errorf("unlabelled controls: %s", bad)
+	}
 	// Without a reason nothing is sent.
 	b.do("flipping without a reason", chromedp.Click(chromedp.CSS("#act-legacy")))
 	b.waitFor("the reason error", `document.getElementById('action-result').textContent.includes('reason is required')`)
