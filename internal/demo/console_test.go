@@ -239,6 +239,9 @@ func TestConsoleBrowser(t *testing.T) {
 	b := newBrowser(t)
 	b.do("opening the console", chromedp.Navigate(ops+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.shot("login")
+	// How long the page took to load (a figure for the log, not a limit).
+	t.Logf("console page: loaded in %.0f ms, %s transferred", eval[float64](b, `performance.getEntriesByType('navigation')[0].loadEventEnd`),
+		eval[string](b, `(performance.getEntriesByType('navigation')[0].transferSize + performance.getEntriesByType('resource').reduce((n, r) => n + r.transferSize, 0)) + ' bytes'`))
 
 	// Log in: the demo's routes, by side.
 	b.login(ops, aliceToken)
