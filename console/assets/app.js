@@ -104,7 +104,7 @@
   function section(title, id) {
     const body = el('div', { class: 'body' }, el('p', { class: 'empty' }, 'Loading…'));
     const s = el('section', { 'aria-labelledby': id }, el('h2', { id }, title), body);
-    return { s, body, fill: (...kids) => body.replaceChildren(...kids) };
+    return { s, body, fill: (...kids) => body.replaceChildren(...kids.filter((k) => k !== null && k !== undefined && k !== false)) };
   }
   function dl(pairs) {
     return el('dl', {}, pairs.filter(Boolean).map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
@@ -451,7 +451,7 @@
 
   function auditPage() {
     const routeF = el('input', { id: 'audit-route', type: 'text', autocomplete: 'off' });
-    const actionF = el('select', { id: 'audit-action' }, ['', 'side', 'canary', 'unflip', 'breaker', 'expire', 'reload']
+    const actionF = el('select', { id: 'audit-action' }, ['', 'side', 'canary', 'unflip', 'breaker', 'expire', 'reload', 'reseed']
       .map((v) => el('option', { value: v }, v || 'any')));
     const body = section('Changes, newest first', 'h-audit');
     const filters = el('form', { class: 'filters', 'aria-label': 'Filter', onsubmit: (e) => { e.preventDefault(); refresh(); } },

@@ -326,6 +326,11 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}
 	b.shot("audit")
+	// The inventory page: the learnt endpoints, or "not available" on a
+	// gateway without the inventory (never a broken page).
+	b.do("opening the inventory", chromedp.Click(chromedp.CSS(`nav a[href="#/inventory"]`)))
+	b.waitFor("the inventory page", `document.getElementById('inventory-na') || document.body.innerText.includes('Endpoints on new')`)
+	b.shot("inventory")
 
 	// Unflip: back to routes.yaml, on the page and on the public listener.
 	b.do("back to the route", chromedp.Navigate(ops+"/ui/#/route/course-detail"))
