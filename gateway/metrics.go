@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
@@ -21,6 +22,7 @@ type Metrics struct {
 	Upstream  *upstream.Metrics
 	Shadow    *shadow.Metrics
 	Admin     *admin.Metrics
+	Console   *console.Metrics
 	Inventory *inventory.Metrics
 
 	AccessLogDrops prometheus.Counter     // strangler_access_log_dropped_total
@@ -83,6 +85,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Upstream:  upstream.NewMetrics(reg),
 		Shadow:    shadow.NewMetrics(reg, DurationBuckets),
 		Admin:     admin.NewMetrics(reg),
+		Console:   console.NewMetrics(reg),
 		Inventory: inventory.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_access_log_dropped_total",
@@ -138,6 +141,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Proxy.Collectors()...)
 	out = append(out, m.Upstream.Collectors()...)
 	out = append(out, m.Shadow.Collectors()...)
+	out = append(out, m.Console.Collectors()...)
 	out = append(out, m.Inventory.Collectors()...)
 	return append(out, m.Admin.Collectors()...)
 }
