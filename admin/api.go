@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
-	"github.com/strangler/strangler/upstream"
+	"github.com/strangler/strangler/store"
 )
 
 // Gateway is what the admin API reads and drives: the serving table, the
@@ -60,6 +61,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/routes/{id}/override", a.mutate("unflip", a.unflip))
 	mux.HandleFunc("POST /admin/upstreams/{name}/breaker", a.mutate("breaker", a.forceBreaker))
 	mux.HandleFunc("POST /admin/reload", a.mutate("reload", a.reload))
+	mux.HandleFunc("GET /admin/audit", a.private(a.audit))
+	mux.HandleFunc("GET /admin/fleet", a.read(a.fleet))
 }
 
 // apiError is an error with its HTTP status.
@@ -68,6 +71,7 @@ type apiError struct {
 	code   string
 	msg    string
 	detail []string
+	hint   string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -97,6 +101,9 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	body := map[string]any{"error": ae.code, "message": ae.msg}
 	if len(ae.detail) > 0 {
 		body["problems"] = ae.detail
+	}
+	if ae.hint != "" {
+		body["hint"] = ae.hint
 	}
 	writeJSON(w, ae.status, body)
 }
@@ -133,6 +140,48 @@ func (a *API) read(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		}
 		writeJSON(w, 200, v)
 	}
+}
+
+// private is a read that always needs a token (the audit trail says who
+// did what and why).
+func (a *API) private(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			writeAPIError(w, &apiError{status: 403, code: "no_tokens", msg: "this endpoint needs a bearer token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
+			return
+		}
+		if _, ok := a.caller(r); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
+			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
+			return
+		}
+		v, err := f(r)
+		if err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		writeJSON(w, 200, v)
+	}
+}
+
+// StoreUnavailableHint is what a refused admin write says to do instead:
+// the routes file reaches every replica without the store.
+const StoreUnavailableHint = "every replica keeps serving the last state it applied. To flip a route without the store, " +
+	"edit routes.yaml: set the route's side (legacy or new) and pinned: true (a pinned route ignores overrides), " +
+	"then reload every replica (update the ConfigMap, send SIGHUP, or POST /admin/reload to each); " +
+	"unpin it once the store is back"
+
+// storeError maps a store failure to the API's answer.
+func (a *API) storeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return &apiError{status: 503, code: "store_unavailable",
+			msg:  fmt.Sprintf("the shared store (%s) is unreachable, so overrides cannot change: %v", a.overrides.store.Where(), errors.Unwrap(err)),
+			hint: StoreUnavailableHint}
+	case errors.Is(err, store.ErrConflict):
+		return &apiError{status: 409, code: "conflict", msg: err.Error()}
+	}
+	return err
 }
 
 func (a *API) mutate(action string, f func(r *http.Request, who string) (any, error)) http.HandlerFunc {
@@ -276,6 +325,9 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 	if route.New == nil {
 		return nil, badRequest("route %q has no new side to switch to", id)
 	}
+	if route.Pinned {
+		return nil, &apiError{status: 409, code: "pinned", msg: fmt.Sprintf("route %q is pinned in routes.yaml: overrides do not apply to it; remove pinned: true there and reload first", id)}
+	}
 	var req overrideRequest
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -294,16 +346,12 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 	if err := build(req, &ov); err != nil {
 		return nil, err
 	}
-	prev, err := a.overrides.Set(ov)
-	if err != nil {
-		var ae *apiError
-		if !errors.As(err, &ae) && !strings.HasPrefix(err.Error(), "persisting") {
-			return nil, badRequest("%v", err)
-		}
-		return nil, err
+	if err := ov.Compile(); err != nil {
+		return nil, badRequest("%v", err)
 	}
-	a.log.Info("audit", "action", action, "by", who, "route", id, "reason", req.Reason,
-		"previous", prev.Describe(), "new", ov.Describe())
+	if _, err := a.overrides.Set(r.Context(), ov, action); err != nil {
+		return nil, a.storeError(err)
+	}
 	return a.routeState(route), nil
 }
 
@@ -335,14 +383,13 @@ func (a *API) setCanary(r *http.Request, who string) (any, error) {
 
 func (a *API) unflip(r *http.Request, who string) (any, error) {
 	id := r.PathValue("id")
-	prev, err := a.overrides.Delete(id)
+	prev, err := a.overrides.Delete(r.Context(), id, who)
 	if err != nil {
-		return nil, err
+		return nil, a.storeError(err)
 	}
 	if prev == nil {
 		return nil, notFound("route %q has no override", id)
 	}
-	a.log.Info("audit", "action", "unflip", "by", who, "route", id, "previous", prev.Describe(), "new", "routes.yaml")
 	if route := a.gw.Table().Route(id); route != nil {
 		return a.routeState(route), nil
 	}
@@ -393,27 +440,36 @@ func (a *API) forceBreaker(r *http.Request, who string) (any, error) {
 	var req struct {
 		State  string `json:"state"`
 		Reason string `json:"reason"`
+		TTL    string `json:"ttl"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	var f upstream.Forced
 	switch req.State {
-	case "auto":
-		f = upstream.ForceAuto
-	case "open":
-		f = upstream.ForceOpen
-	case "closed":
-		f = upstream.ForceClosed
+	case "auto", "open", "closed":
 	default:
 		return nil, badRequest(`state must be "open", "closed" or "auto"`)
 	}
 	if strings.TrimSpace(req.Reason) == "" && req.State != "auto" {
 		return nil, badRequest("say why: a reason is required (it goes to the audit log)")
 	}
-	prev := up.Breaker.State()
-	up.Breaker.Force(f)
-	a.log.Info("audit", "action", "breaker", "by", who, "upstream", name, "reason", req.Reason, "previous", prev, "new", up.Breaker.State())
+	var err error
+	if req.State == "auto" {
+		_, err = a.overrides.DeleteBreaker(r.Context(), name, who, req.Reason)
+	} else {
+		b := store.BreakerOverride{Upstream: name, State: req.State, Reason: req.Reason, By: who, At: time.Now().UTC()}
+		if req.TTL != "" {
+			d, perr := time.ParseDuration(req.TTL)
+			if perr != nil || d <= 0 {
+				return nil, badRequest("bad ttl %q: a duration like 30m or 1h", req.TTL)
+			}
+			b.Expires = b.At.Add(d)
+		}
+		_, err = a.overrides.SetBreaker(r.Context(), b)
+	}
+	if err != nil {
+		return nil, a.storeError(err)
+	}
 	return map[string]string{"upstream": name, "breaker": up.Breaker.State()}, nil
 }
 
@@ -434,7 +490,7 @@ func (a *API) mismatches(r *http.Request) (any, error) {
 	return map[string]any{"route": r.PathValue("route"), "mismatches": out}, nil
 }
 
-func (a *API) reload(_ *http.Request, who string) (any, error) {
+func (a *API) reload(r *http.Request, who string) (any, error) {
 	t, err := a.gw.Reload()
 	if err != nil {
 		ae := &apiError{status: 422, code: "invalid_config", msg: "routes file rejected; the running table keeps serving"}
@@ -449,10 +505,11 @@ func (a *API) reload(_ *http.Request, who string) (any, error) {
 		} else if ae.status == 422 {
 			ae.detail = []string{err.Error()}
 		}
-		a.log.Info("audit", "action", "reload", "by", who, "result", "rejected")
+		a.overrides.Record(r.Context(), store.Event{Time: time.Now().UTC(), Action: "reload", By: who, Result: "rejected"})
 		return nil, ae
 	}
-	a.log.Info("audit", "action", "reload", "by", who, "result", "applied", "generation", a.gw.Generation())
+	a.overrides.Record(r.Context(), store.Event{Time: time.Now().UTC(), Action: "reload", By: who, Result: "applied",
+		New: fmt.Sprintf("generation %d", a.gw.Generation())})
 	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "routes": len(t.Routes), "summary": t.Summary()}, nil
 }
 
@@ -468,3 +525,63 @@ func sortedKeys[V any](m map[string]V) []string {
 // ErrStopped is what Gateway.Reload returns once the gateway is shutting
 // down.
 var ErrStopped = errors.New("the gateway is shutting down")
+
+func (a *API) audit(r *http.Request) (any, error) {
+	q := store.Query{Route: r.URL.Query().Get("route"), Upstream: r.URL.Query().Get("upstream"),
+		Action: r.URL.Query().Get("action"), Before: r.URL.Query().Get("before")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 {
+			return nil, badRequest("bad limit %q: a positive number (at most 1000)", l)
+		}
+		q.Limit = n
+	}
+	events, err := a.overrides.Audit(r.Context(), q)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "bad event id") {
+			return nil, badRequest("%v", err)
+		}
+		return nil, a.storeError(err)
+	}
+	return map[string]any{"events": events}, nil
+}
+
+// FleetState is what /admin/fleet shows: the store, this replica, and
+// every replica with a heartbeat in the store.
+type FleetState struct {
+	Store string `json:"store"` // "file" or "redis"
+	Where string `json:"where"`
+	Up    bool   `json:"up"`
+	// Replica is this replica; Revision and Epoch the state it serves;
+	// StartedFrom where that state came from at start (file, store, cache
+	// or none).
+	Replica     string          `json:"replica,omitempty"`
+	Revision    int64           `json:"revision"`
+	Epoch       string          `json:"epoch,omitempty"`
+	StartedFrom string          `json:"started_from"`
+	Replicas    []store.Replica `json:"replicas"`
+	// ExpiryLeader holds the expiry lease.
+	ExpiryLeader string `json:"expiry_leader,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+func (a *API) fleet(r *http.Request) (any, error) {
+	o := a.overrides
+	st := o.Applied()
+	fs := FleetState{Store: o.store.Kind(), Where: o.store.Where(), Up: true, Revision: st.Revision, Epoch: st.Epoch,
+		StartedFrom: o.StartedFrom(), Replicas: []store.Replica{}}
+	if o.redis == nil {
+		return fs, nil
+	}
+	fs.Replica, fs.Up = o.redis.Replica(), o.redis.Up()
+	reps, err := o.redis.Replicas(r.Context())
+	if err != nil {
+		fs.Up, fs.Error = false, err.Error()
+		return fs, nil
+	}
+	fs.Replicas = reps
+	if l, ok := o.lease.(*store.RedisLease); ok {
+		fs.ExpiryLeader, _ = l.Holder(r.Context())
+	}
+	return fs, nil
+}

@@ -31,6 +31,8 @@ type ServerSettings struct {
 	AdminReadAuth   bool
 	AdminStateFile  string
 	ReloadWatch     time.Duration
+	// Store is the store URL ("file" for the local file).
+	Store string
 }
 
 // Trusted reports whether a peer is one of the trusted proxies.

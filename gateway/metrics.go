@@ -5,6 +5,7 @@ import (
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/store"
 	"github.com/strangler/strangler/upstream"
 )
 
@@ -16,6 +17,7 @@ type Metrics struct {
 	Upstream *upstream.Metrics
 	Shadow   *shadow.Metrics
 	Admin    *admin.Metrics
+	Store    *store.Metrics
 
 	AccessLogDrops prometheus.Counter     // strangler_access_log_dropped_total
 	ConfigInfo     *prometheus.GaugeVec   // strangler_config_info{file}
@@ -34,6 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Upstream: upstream.NewMetrics(reg),
 		Shadow:   shadow.NewMetrics(reg, DurationBuckets),
 		Admin:    admin.NewMetrics(reg),
+		Store:    store.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_access_log_dropped_total",
 			Help: "Access log lines that could not be written.",
@@ -65,5 +68,6 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Proxy.Collectors()...)
 	out = append(out, m.Upstream.Collectors()...)
 	out = append(out, m.Shadow.Collectors()...)
+	out = append(out, m.Store.Collectors()...)
 	return append(out, m.Admin.Collectors()...)
 }

@@ -36,6 +36,8 @@ type Router struct {
 	stopped    bool // guarded by reloadMu: no reloads after Close
 	generation atomic.Int64
 	overrides  *admin.Overrides
+	// storeFlag: -store / STRANGLER_STORE set server.store at start.
+	storeFlag bool
 }
 
 // RouterOptions configure NewRouter.
@@ -85,6 +87,10 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 		rt.proxy.SetShadow(e)
 	})
 	old := rt.proxy.Swap(t)
+	if rt.overrides != nil {
+		// Forced breakers apply to the new table's breakers too.
+		rt.overrides.Swapped(t)
+	}
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)
@@ -150,6 +156,9 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	}
 	if old != nil {
 		t.Server.Listen, t.Server.OperatorListen = old.Server.Listen, old.Server.OperatorListen
+		if rt.storeFlag {
+			t.Server.Store = old.Server.Store
+		}
 		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow {
 			rt.log.Warn("server listener, admin or shadow engine settings changed; they apply after a restart")
 		}
@@ -158,9 +167,6 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	rt.metrics.Reloads.WithLabelValues("ok").Inc()
 	rt.metrics.LastReload.SetToCurrentTime()
 	rt.log.Info("routes reloaded", "file", t.File, "generation", rt.generation.Load(), "routes", len(t.Routes), "upstreams", len(t.Upstreams))
-	if rt.overrides != nil {
-		rt.overrides.ReportOrphans(t)
-	}
 	if old != nil {
 		// Closing drops the idle connections of pools the new table does
 		// not keep and stops the old plugins' background work; requests
@@ -180,7 +186,7 @@ func (rt *Router) stop() {
 // listenerSettings are the server settings fixed at start.
 func listenerSettings(s *config.ServerSettings) string {
 	return fmt.Sprint(s.ReadHeaderTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes, s.MaxConnections,
-		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.ReloadWatch, s.AccessLog,
+		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.Store, s.ReloadWatch, s.AccessLog,
 		s.ShutdownDelay, s.DrainTimeout)
 }
 

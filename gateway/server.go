@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/store"
 	"github.com/valyala/fasthttp"
 )
 
@@ -36,6 +37,7 @@ type Server struct {
 	opsErr   chan error
 	once     sync.Once
 	stop     chan struct{} // ends the watcher and the override janitor
+	cancel   context.CancelFunc
 	stopOnce sync.Once
 	bg       sync.WaitGroup
 }
@@ -44,6 +46,9 @@ type Server struct {
 type ServerOptions struct {
 	Logger   *slog.Logger
 	Gatherer prometheus.Gatherer
+	// Replica names this gateway in a fleet (default store.DefaultReplica);
+	// OperatorAddr and Version are shown by strangler ctl fleet.
+	Replica, OperatorAddr, Version string
 }
 
 // NewServer builds the listeners' handlers for the router's current table,
@@ -95,7 +100,7 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	if err := s.startAdmin(cfg, o.Logger); err != nil {
+	if err := s.startAdmin(cfg, o); err != nil {
 		return nil, err
 	}
 	s.ops = &http.Server{Handler: s.OpsMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
@@ -159,17 +164,23 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		}()
 	}
 	if ov := s.Router.overrides; ov != nil {
-		s.bg.Add(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		s.bg.Add(2)
+		go func() {
+			defer s.bg.Done()
+			ov.Run(ctx)
+		}()
 		go func() {
 			defer s.bg.Done()
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
 				select {
-				case <-s.stop:
+				case <-ctx.Done():
 					return
 				case <-t.C:
-					ov.Expire()
+					ov.Tick(ctx)
 				}
 			}
 		}()
@@ -243,21 +254,37 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return nil
 }
 
-// startAdmin opens the overrides and the admin tokens and registers the
-// admin API on the operator mux. The overrides are opened here and only
-// here: a state file that cannot be read stops the start.
-func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error {
-	rt := s.Router
-	ov, err := admin.OpenOverrides(admin.FileStore{Path: cfg.AdminStateFile}, rt.Table, rt.metrics.Admin, log.With("component", "overrides"))
+// startAdmin opens the store and the overrides and the admin tokens and
+// registers the admin API on the operator mux. The overrides are opened
+// here and only here: a state file that cannot be read stops the start (a
+// fleet replica's unreadable cache does not: the store has the state).
+func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
+	rt, log := s.Router, o.Logger
+	sc, err := store.ParseURL(cfg.Store)
 	if err != nil {
+		return fmt.Errorf("server.store: %w", err)
+	}
+	var st store.Store = &store.File{Path: cfg.AdminStateFile}
+	if sc.Kind == "redis" {
+		st, err = store.OpenRedis(sc, store.RedisOptions{Replica: o.Replica, Operator: o.OperatorAddr, Version: o.Version,
+			Metrics: rt.metrics.Store, Logger: log})
+		if err != nil {
+			return err
+		}
+		log.Info("fleet store", "store", sc.URL, "resync", sc.Resync, "cache", cfg.AdminStateFile)
+	}
+	ov, err := admin.OpenOverrides(admin.OverridesOptions{Store: st, Cache: cfg.AdminStateFile, Table: rt.Table,
+		Metrics: rt.metrics.Admin, StoreMetrics: rt.metrics.Store, Logger: log.With("component", "overrides")})
+	if err != nil {
+		_ = st.Close()
 		return fmt.Errorf("%w (fix or move the file; it is never overwritten while unreadable)", err)
 	}
 	rt.overrides = ov
 	rt.proxy.SetOverrides(ov)
-	if n := len(ov.List()); n > 0 {
+	if n := len(ov.List()); n > 0 && sc.Kind == "file" {
 		log.Info("overrides re-applied", "count", n, "state_file", cfg.AdminStateFile)
 	}
-	ov.ReportOrphans(rt.Table())
+	ov.Swapped(rt.Table())
 	tokens, err := admin.LoadTokens(cfg.AdminTokensFile)
 	if err != nil {
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
@@ -267,11 +294,15 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 	return nil
 }
 
-// stopBackground ends the watcher and the override janitor.
+// stopBackground ends the watcher, the override janitor and the store's
+// synchronisation.
 func (s *Server) stopBackground() {
 	s.stopOnce.Do(func() {
 		if s.stop != nil {
 			close(s.stop)
+		}
+		if s.cancel != nil {
+			s.cancel()
 		}
 	})
 }

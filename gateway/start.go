@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/strangler/strangler/plugin"
+	"github.com/strangler/strangler/store"
 )
 
 // StartOptions configure Start.
@@ -21,6 +22,11 @@ type StartOptions struct {
 	// Prometheus is the registry metrics go to; nil creates one with the Go
 	// and process collectors.
 	Prometheus *prometheus.Registry
+	// Store overrides server.store when set (the -store flag,
+	// STRANGLER_STORE).
+	Store string
+	// Version is shown to other replicas of a fleet.
+	Version string
 }
 
 // Start loads the routes file, binds both listeners and starts serving. The
@@ -49,6 +55,14 @@ func Start(o StartOptions) (*Server, error) {
 	if o.OperatorListen != "" {
 		t.Server.OperatorListen = o.OperatorListen
 	}
+	if o.Store != "" {
+		if _, err := store.ParseURL(o.Store); err != nil {
+			_ = t.Close()
+			return nil, fmt.Errorf("-store / STRANGLER_STORE: %w", err)
+		}
+		t.Server.Store = o.Store
+		rt.storeFlag = true
+	}
 	access, err := OpenAccessLog(t.Server.AccessLog, m, o.Logger)
 	if err != nil {
 		_ = t.Close()
@@ -72,7 +86,7 @@ func Start(o StartOptions) (*Server, error) {
 		_ = t.Close()
 		return nil, fmt.Errorf("operator listener: %w", err)
 	}
-	s, err := NewServer(rt, ServerOptions{Logger: o.Logger, Gatherer: reg})
+	s, err := NewServer(rt, ServerOptions{Logger: o.Logger, Gatherer: reg, OperatorAddr: opsLn.Addr().String(), Version: o.Version})
 	if err != nil {
 		_ = opsLn.Close()
 		_ = ln.Close()
@@ -90,6 +104,9 @@ func (s *Server) Close() error {
 	s.stopBackground()
 	s.bg.Wait()
 	s.Router.stop()
+	if ov := s.Router.overrides; ov != nil {
+		_ = ov.Close()
+	}
 	err := s.Router.access.Close()
 	if t := s.Router.Table(); t != nil {
 		_ = t.Close()

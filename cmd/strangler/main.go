@@ -1,12 +1,12 @@
 // Command strangler is a strangler-fig API gateway: one stable URL in front
 // of a legacy system and the services replacing it, endpoint by endpoint.
 //
-//	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
+//	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
 //	strangler validate [-config routes.yaml]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
-//	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+//	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler version
 package main
@@ -31,12 +31,12 @@ var version = "dev"
 const usage = `strangler: a strangler-fig API gateway
 
 usage:
-  strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
+  strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
   strangler validate [-config routes.yaml]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
-  strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+  strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler version
 
@@ -103,6 +103,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs, cfg := cli.NewFlags("serve", stderr)
 	listen := fs.String("listen", "", "public address (overrides server.listen)")
 	opsListen := fs.String("operator-listen", "", "operator address (overrides server.operator_listen)")
+	storeURL := fs.String("store", os.Getenv("STRANGLER_STORE"), "override store: file, or redis://host:6379/0 shared by a fleet (overrides server.store; default $STRANGLER_STORE)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log format: json or text")
 	if err := fs.Parse(args); err != nil {
@@ -114,8 +115,8 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	srv, err := gateway.Start(gateway.StartOptions{
-		ConfigPath: *cfg, Listen: *listen, OperatorListen: *opsListen,
-		Logger: log, Registry: plugins.Builtin(),
+		ConfigPath: *cfg, Listen: *listen, OperatorListen: *opsListen, Store: *storeURL,
+		Logger: log, Registry: plugins.Builtin(), Version: version,
 	})
 	if err != nil {
 		cli.PrintConfigError(stderr, err)
