@@ -17,13 +17,15 @@ import (
 // fileAuditKeep is how many audit events the file store keeps.
 const fileAuditKeep = 1000
 
-// File keeps the state, and the last 1000 audit events, in one JSON file
+// File keeps the state, and the last audit events, in one JSON file
 // replaced atomically (temp file, fsync, rename, fsync of the directory):
 // the store of a single replica. A fleet's replicas use it as their local
 // cache of the shared state (WriteCache, ReadCache).
 type File struct {
 	Path string
-	mu   sync.Mutex
+	// AuditKeep is how many audit events the file keeps (default 1000).
+	AuditKeep int
+	mu        sync.Mutex
 }
 
 // fileDoc is the file's content. Files written before revisions existed
@@ -109,7 +111,11 @@ func (f *File) append(doc *fileDoc, events []Event, rev int64) {
 		}
 		doc.Audit = append(doc.Audit, e)
 	}
-	if over := len(doc.Audit) - fileAuditKeep; over > 0 {
+	keep := f.AuditKeep
+	if keep <= 0 {
+		keep = fileAuditKeep
+	}
+	if over := len(doc.Audit) - keep; over > 0 {
 		doc.Audit = append([]Event(nil), doc.Audit[over:]...)
 	}
 }
