@@ -111,11 +111,12 @@ func OpenOverrides(o OverridesOptions) (*Overrides, error) {
 		ov.log.Info("overrides loaded from the store", "store", rd.Where(), "revision", st.Revision,
 			"overrides", len(st.Overrides), "breakers", len(st.Breakers))
 	case errors.Is(err, store.ErrNoState):
+		// The store answered, empty (new, or it lost its data): seed it
+		// with the cache when there is one.
+		ov.started = "store"
 		if haveCache {
 			ov.started = "cache"
 			ov.Apply(cached, "cache")
-		} else {
-			ov.started = "none"
 		}
 		if _, err := rd.Seed(ctx, ov); err != nil {
 			ov.log.Warn("seeding the store failed; retrying in the background", "err", err)

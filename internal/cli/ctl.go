@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/store"
 )
 
 const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
@@ -21,9 +22,11 @@ const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
   canary ROUTE PERCENT -reason WHY [-ttl 1h]    override a route's canary share
   unflip ROUTE                                  back to routes.yaml
-  breaker UPSTREAM open|closed|auto [-reason WHY]
+  breaker UPSTREAM open|closed|auto [-reason WHY] [-ttl 1h]
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE                              recent shadow mismatches
+  fleet                                         the store, the replicas connected to it and the revision each applied
+  audit [-route R] [-action A] [-limit N]       the audit trail, newest first (needs a token)
 The address and token default to $STRANGLER_ADMIN_ADDR and $STRANGLER_ADMIN_TOKEN.
 Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 `
@@ -62,7 +65,8 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 // Ctl is strangler ctl: the on-call CLI over the admin API.
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true})
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true,
+		"route": true, "action": true, "limit": true})
 	if err != nil || len(pos) == 0 {
 		if err != nil {
 			fmt.Fprintln(stderr, "strangler ctl:", err)
@@ -133,12 +137,28 @@ func Ctl(e Env, args []string) int {
 		if !need(3) {
 			return 2
 		}
-		return c.print(c.do("POST", "/admin/upstreams/"+url.PathEscape(pos[1])+"/breaker", body("state", pos[2], "reason", flags["reason"])))
+		return c.print(c.do("POST", "/admin/upstreams/"+url.PathEscape(pos[1])+"/breaker", body("state", pos[2], "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "reload":
 		if !need(1) {
 			return 2
 		}
 		return c.print(c.do("POST", "/admin/reload", ""))
+	case "fleet":
+		if !need(1) {
+			return 2
+		}
+		return c.fleet()
+	case "audit":
+		if !need(1) {
+			return 2
+		}
+		q := url.Values{}
+		for _, k := range []string{"route", "action", "limit"} {
+			if v := flags[k]; v != "" {
+				q.Set(k, v)
+			}
+		}
+		return c.audit(q.Encode())
 	case "mismatches":
 		if !need(2) {
 			return 2
@@ -193,6 +213,7 @@ func (c *ctlClient) print(r ctlResult) int {
 			Error    string   `json:"error"`
 			Message  string   `json:"message"`
 			Problems []string `json:"problems"`
+			Hint     string   `json:"hint"`
 		}
 		if json.Unmarshal(r.body, &e) != nil || e.Message == "" {
 			fmt.Fprintf(c.errw, "strangler ctl: HTTP %d: %s\n", r.status, bytes.TrimSpace(r.body))
@@ -201,6 +222,9 @@ func (c *ctlClient) print(r ctlResult) int {
 		fmt.Fprintf(c.errw, "strangler ctl: %s (%s)\n", e.Message, e.Error)
 		for _, p := range e.Problems {
 			fmt.Fprintln(c.errw, p)
+		}
+		if e.Hint != "" {
+			fmt.Fprintln(c.errw, e.Hint)
 		}
 		return 1
 	}
@@ -244,6 +268,103 @@ func (c *ctlClient) routes() int {
 			br = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", rs.ID, conf, rs.Effective, ov, br, sh)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func (c *ctlClient) fleet() int {
+	r := c.do("GET", "/admin/fleet", "")
+	if r.err != nil || r.status != 200 {
+		return c.print(r)
+	}
+	var fs admin.FleetState
+	if err := json.Unmarshal(r.body, &fs); err != nil {
+		fmt.Fprintln(c.errw, "strangler ctl:", err)
+		return 1
+	}
+	health := "up"
+	if !fs.Up {
+		health = "UNREACHABLE"
+		if fs.Error != "" {
+			health += ": " + fs.Error
+		}
+	}
+	fmt.Fprintf(c.out, "store: %s %s (%s)\n", fs.Store, fs.Where, health)
+	self := "this replica"
+	if fs.Replica != "" {
+		self += " " + fs.Replica
+	}
+	fmt.Fprintf(c.out, "%s serves revision %d (started from %s)\n", self, fs.Revision, fs.StartedFrom)
+	if fs.Store == "file" {
+		return 0
+	}
+	if fs.ExpiryLeader != "" {
+		fmt.Fprintf(c.out, "expiry leader: %s\n", fs.ExpiryLeader)
+	}
+	newest := int64(0)
+	for _, rp := range fs.Replicas {
+		if rp.Connected && rp.Revision > newest {
+			newest = rp.Revision
+		}
+	}
+	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPLICA\tOPERATOR\tREVISION\tSTATUS\tLAST SEEN\tVERSION")
+	for _, rp := range fs.Replicas {
+		status := "connected"
+		switch {
+		case !rp.Connected:
+			status = "gone"
+		case rp.Revision < newest:
+			status = "connected, behind"
+		}
+		ago := time.Since(rp.Seen).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s ago\t%s\n", rp.ID, dash(rp.Operator), rp.Revision, status, ago, dash(rp.Version))
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (c *ctlClient) audit(query string) int {
+	path := "/admin/audit"
+	if query != "" {
+		path += "?" + query
+	}
+	r := c.do("GET", path, "")
+	if r.err != nil || r.status != 200 {
+		return c.print(r)
+	}
+	var doc struct {
+		Events []store.Event `json:"events"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		fmt.Fprintln(c.errw, "strangler ctl:", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tACTION\tBY\tTARGET\tCHANGE\tREASON\tREPLICA\tREVISION")
+	for _, e := range doc.Events {
+		target := e.Route
+		if e.Upstream != "" {
+			target = "upstream " + e.Upstream
+		}
+		change := e.Result
+		if e.Previous != "" || e.New != "" {
+			change = e.Previous + " -> " + e.New
+		}
+		rev := "-"
+		if e.Revision > 0 {
+			rev = strconv.FormatInt(e.Revision, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Action, e.By,
+			dash(target), dash(change), dash(e.Reason), dash(e.Replica), rev)
 	}
 	_ = tw.Flush()
 	return 0
