@@ -38,6 +38,7 @@ type Server struct {
 	once     sync.Once
 	stop     chan struct{} // ends the watcher and the override janitor
 	cancel   context.CancelFunc
+	fleet    *store.Redis // nil without a shared store
 	stopOnce sync.Once
 	bg       sync.WaitGroup
 }
@@ -171,6 +172,15 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 			defer s.bg.Done()
 			ov.Run(ctx)
 		}()
+		if ss := s.Router.ShadowStore(); ss != nil && s.fleet != nil {
+			// Shadow results are pooled with the fleet's: the admin API's
+			// report and mismatches cover every replica.
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				ss.SyncShared(ctx, s.fleet.ShadowPool(), 2*time.Second, s.log)
+			}()
+		}
 		go func() {
 			defer s.bg.Done()
 			t := time.NewTicker(time.Second)
@@ -271,6 +281,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
 		if err != nil {
 			return err
 		}
+		s.fleet = st.(*store.Redis)
 		log.Info("fleet store", "store", sc.URL, "resync", sc.Resync, "cache", cfg.AdminStateFile)
 	}
 	ov, err := admin.OpenOverrides(admin.OverridesOptions{Store: st, Cache: cfg.AdminStateFile, Table: rt.Table,

@@ -6,11 +6,13 @@ import (
 	"sync"
 )
 
-// Store keeps every route's Tally and its recent mismatches.
+// Store keeps every route's Tally and its recent mismatches. Backed by a
+// Shared (SyncShared), its reports and recent mismatches are the fleet's.
 type Store struct {
 	mu     sync.Mutex
 	recent int
 	routes map[string]*routeResults
+	shared *sharedView // nil: this replica's results only
 }
 
 type routeResults struct {
@@ -38,6 +40,9 @@ func (s *Store) Add(res *Result) {
 	defer s.mu.Unlock()
 	r := s.route(res.Route)
 	r.tally.Add(res)
+	if s.shared != nil {
+		s.shared.add(res, s.recent)
+	}
 	if res.Result != "mismatch" {
 		return
 	}
@@ -52,6 +57,9 @@ func (s *Store) AddNoise(route string, d Diff) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.route(route).tally.AddNoise(d)
+	if s.shared != nil {
+		s.shared.addNoise(route, d)
+	}
 }
 
 // WithoutNoise drops differences at paths known to be noisy.
@@ -74,6 +82,14 @@ func (s *Store) Report() []RouteReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []RouteReport{}
+	if sv := s.shared; sv != nil {
+		for _, id := range sv.routes() {
+			if t := sv.tally(id); t != nil {
+				out = append(out, t.Report(id, 10))
+			}
+		}
+		return out
+	}
 	for _, id := range slices.Sorted(maps.Keys(s.routes)) {
 		out = append(out, s.routes[id].tally.Report(id, 10))
 	}
@@ -84,6 +100,13 @@ func (s *Store) Report() []RouteReport {
 func (s *Store) RouteReport(id string) (RouteReport, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sv := s.shared; sv != nil {
+		t := sv.tally(id)
+		if t == nil {
+			return RouteReport{}, false
+		}
+		return t.Report(id, 10), true
+	}
 	r := s.routes[id]
 	if r == nil {
 		return RouteReport{}, false
@@ -95,6 +118,9 @@ func (s *Store) RouteReport(id string) (RouteReport, bool) {
 func (s *Store) Recent(route string) []Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sv := s.shared; sv != nil {
+		return sv.recentOf(route, s.recent)
+	}
 	r := s.routes[route]
 	if r == nil {
 		return nil

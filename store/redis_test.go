@@ -305,3 +305,8 @@ func TestRedisUnreachable(t *testing.T) {
 	// The restarted store is empty: the replica seeded it again.
 	testutil.Eventually(t, 5*time.Second, func() bool { _, err := a.Load(context.Background()); return err == nil }, func() string { return "never re-seeded" })
 }
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

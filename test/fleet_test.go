@@ -494,3 +494,27 @@ func TestFleetRestartWhileStoreDown(t *testing.T) {
 	rs.Restart()
 	testutil.Eventually(t, 10*time.Second, func() bool { return d.serves("legacy") }, func() string { return "D never applied the re-seeded state\n" + d.log.String() })
 }
+
+// TestFleetShadowEvidenceIsPooled: shadow results from two replicas
+// show in each replica's /admin/shadow report and mismatches.
+func TestFleetShadowEvidenceIsPooled(t *testing.T) {
+	t.Parallel()
+	rs := testutil.StartRedis(t)
+	routes := fleetRoutes(t, "    shadow: {percent: 100}\n")
+	fleet := startFleet(t, routes, rs.URL(), 2)
+	for i := range 5 {
+		if !fleet[i%2].serves("new") {
+			t.Fatal("the route does not serve new")
+		}
+	}
+	for _, r := range fleet {
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			_, doc := r.admin("GET", "/admin/shadow", "")
+			return strings.Contains(fmt.Sprint(doc), "mismatch:5")
+		}, func() string { _, doc := r.admin("GET", "/admin/shadow", ""); return r.name + " reports " + fmt.Sprint(doc) })
+		_, doc := r.admin("GET", "/admin/shadow/course-detail/mismatches", "")
+		if n := len(doc["mismatches"].([]any)); n != 5 {
+			t.Fatalf("%s lists %d mismatches, want the fleet's 5", r.name, n)
+		}
+	}
+}
