@@ -371,14 +371,29 @@ func (r *Redis) seedMissing(ctx context.Context, h Holder) (bool, error) {
 
 func (r *Redis) replaceSeed(ctx context.Context, h Holder, stored State) (bool, error) {
 	cur := h.Applied()
+	return r.replace(ctx, h, stored, true, stored.Epoch,
+		fmt.Sprintf("replaced the re-seeded revision %d with replica %s's newer revision %d", stored.Revision, r.o.Replica, cur.Revision))
+}
+
+// restore answers a store that went back in its history (restored from
+// an older copy: same epoch, an older revision than this replica serves)
+// with the replica's state, under a new epoch.
+func (r *Redis) restore(ctx context.Context, h Holder, stored State) (bool, error) {
+	cur := h.Applied()
+	return r.replace(ctx, h, stored, false, newEpoch(),
+		fmt.Sprintf("the store went back from revision %d to %d (restored from an older copy?): re-seeded from replica %s's revision %d",
+			cur.Revision, stored.Revision, r.o.Replica, cur.Revision))
+}
+
+func (r *Redis) replace(ctx context.Context, h Holder, stored State, seeded bool, epoch, reason string) (bool, error) {
+	cur := h.Applied()
 	next := cur.Clone()
-	next.Epoch, next.Seeded = stored.Epoch, true
-	ev := Event{Action: "reseed", By: "store",
-		Reason: fmt.Sprintf("replaced the re-seeded revision %d with replica %s's newer revision %d", stored.Revision, r.o.Replica, cur.Revision),
-		New:    fmt.Sprintf("revision %d (%d overrides, %d forced breakers)", next.Revision, len(next.Overrides), len(next.Breakers))}
+	next.Epoch, next.Seeded = epoch, true
+	ev := Event{Action: "reseed", By: "store", Reason: reason,
+		New: fmt.Sprintf("revision %d (%d overrides, %d forced breakers)", next.Revision, len(next.Overrides), len(next.Breakers))}
 	events := []Event{ev}
 	r.stamp(events, next.Revision)
-	res, err := r.cas(ctx, expect{rev: stored.Revision, epoch: stored.Epoch, seeded: true}, next, events)
+	res, err := r.cas(ctx, expect{rev: stored.Revision, epoch: stored.Epoch, seeded: seeded}, next, events)
 	if err != nil || res != "ok" {
 		return false, err
 	}
@@ -452,6 +467,12 @@ func (r *Redis) resync(ctx context.Context, h Holder) {
 	case err != nil:
 		r.log.Debug("resync failed", "err", err)
 	default:
+		if cur := h.Applied(); st.Epoch == cur.Epoch && st.Revision < cur.Revision {
+			if _, err := r.restore(ctx, h, st); err != nil {
+				r.log.Debug("re-seeding a store that went back failed", "err", err)
+			}
+			return
+		}
 		if r.deliver(ctx, h, st, "resync") && r.o.Metrics != nil {
 			r.o.Metrics.Repairs.Inc()
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -309,4 +310,46 @@ func TestRedisUnreachable(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestRedisStoreThatWentBackIsReseeded: a store restored from an older
+// copy (same history, an older revision than a replica serves) is
+// re-seeded from the replica on the next resync, audited, and changes go
+// on from the newer revision.
+func TestRedisStoreThatWentBackIsReseeded(t *testing.T) {
+	t.Parallel()
+	rs := testutil.StartRedis(t)
+	a, _ := openRedis(t, rs.URL("resync=200ms"), "a")
+	ha := &holder{}
+	ctx := context.Background()
+	if _, err := a.Seed(ctx, ha); err != nil {
+		t.Fatal(err)
+	}
+	var old []byte
+	for i, side := range []string{"legacy", "new", "legacy"} {
+		st, err := a.Update(ctx, flip("r", side))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ha.Apply(st, "local")
+		if i == 0 {
+			old, _ = json.Marshal(st)
+		}
+	}
+	// Put revision 1 back, as a restore from an old copy would.
+	if _, err := rs.Do("HSET", "strangler:state", "revision", "1", "doc", string(old)); err != nil {
+		t.Fatal(err)
+	}
+	run(t, a, ha)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		st, err := a.Load(ctx)
+		return err == nil && st.Revision == 3
+	}, func() string { st, _ := a.Load(ctx); return "store at " + toJSON(st) })
+	if ev, _ := a.Audit(ctx, store.Query{Action: "reseed"}); len(ev) != 1 || !strings.Contains(ev[0].Reason, "went back from revision 3 to 1") {
+		t.Fatalf("reseed events %s", toJSON(ev))
+	}
+	st, err := a.Update(ctx, flip("r", "new"))
+	if err != nil || st.Revision != 4 || !ha.Apply(st, "local") {
+		t.Fatalf("next change %+v %v", st, err)
+	}
 }
