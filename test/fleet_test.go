@@ -511,7 +511,10 @@ func TestFleetShadowEvidenceIsPooled(t *testing.T) {
 		testutil.Eventually(t, 10*time.Second, func() bool {
 			_, doc := r.admin("GET", "/admin/shadow", "")
 			return strings.Contains(fmt.Sprint(doc), "mismatch:5")
-		}, func() string { _, doc := r.admin("GET", "/admin/shadow", ""); return r.name + " reports " + fmt.Sprint(doc) })
+		}, func() string {
+			_, doc := r.admin("GET", "/admin/shadow", "")
+			return r.name + " reports " + fmt.Sprint(doc)
+		})
 		_, doc := r.admin("GET", "/admin/shadow/course-detail/mismatches", "")
 		if n := len(doc["mismatches"].([]any)); n != 5 {
 			t.Fatalf("%s lists %d mismatches, want the fleet's 5", r.name, n)
