@@ -26,27 +26,39 @@ type Gateway interface {
 	Generation() int64
 	Reload() (*routing.Table, error)
 	// ShadowStore is nil before the shadow engine starts.
-	ShadowStore() *shadow.Store
+	ShadowStore() shadow.Store
 }
 
-// API is the admin API, served on the operator listener only. Reads are
-// open unless configured otherwise; mutations need a bearer token, and
-// without any token configured the API is read-only. Every mutation is an
-// audit event in the log and a count in metrics.
+// API is the admin API, served on the operator listener only. Reads of
+// state are open unless configured otherwise; reads that return request
+// or response data (shadow results) need a token unless configured
+// otherwise; mutations need a token, and without any token configured
+// the API is read-only. Every mutation is an audit event in the log and a
+// count in metrics.
 type API struct {
 	gw        Gateway
 	overrides *Overrides
 	metrics   *Metrics
 	tokens    map[string]string // token -> name
 	readAuth  bool
+	dataAuth  bool
 	log       *slog.Logger
 }
 
 // New returns the admin API over gw and the live overrides. tokens map a
 // bearer token to the name audit events show (LoadTokens); readAuth makes
-// reads require a token too.
+// every read require a token. Reads of request and response data require
+// one by default: see OpenData.
 func New(gw Gateway, ov *Overrides, tokens map[string]string, readAuth bool, m *Metrics, log *slog.Logger) *API {
-	return &API{gw: gw, overrides: ov, metrics: m, tokens: tokens, readAuth: readAuth, log: log.With("component", "admin")}
+	return &API{gw: gw, overrides: ov, metrics: m, tokens: tokens, readAuth: readAuth, dataAuth: true, log: log.With("component", "admin")}
+}
+
+// OpenData lets reads of request and response data (the shadow report
+// and mismatches) through without a token (server.admin.
+// data_requires_token: false); they still need one when every read does.
+func (a *API) OpenData(open bool) *API {
+	a.dataAuth = !open
+	return a
 }
 
 // Register adds the API's endpoints to mux.
@@ -54,8 +66,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/routes", a.read(a.routes))
 	mux.HandleFunc("GET /admin/overrides", a.read(a.listOverrides))
 	mux.HandleFunc("GET /admin/upstreams", a.read(a.upstreams))
-	mux.HandleFunc("GET /admin/shadow", a.read(a.shadow))
-	mux.HandleFunc("GET /admin/shadow/{route}/mismatches", a.read(a.mismatches))
+	mux.HandleFunc("GET /admin/shadow", a.readData(a.shadow))
+	mux.HandleFunc("GET /admin/shadow/{route}/mismatches", a.readData(a.mismatches))
 	mux.HandleFunc("POST /admin/routes/{id}/side", a.mutate("side", a.setSide))
 	mux.HandleFunc("POST /admin/routes/{id}/canary", a.mutate("canary", a.setCanary))
 	mux.HandleFunc("DELETE /admin/routes/{id}/override", a.mutate("unflip", a.unflip))
@@ -122,6 +134,32 @@ func (a *API) caller(r *http.Request) (string, bool) {
 		}
 	}
 	return name, found == 1
+}
+
+// readData serves a read that returns request or response data: it needs
+// a valid token unless data reads are open.
+func (a *API) readData(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	if !a.dataAuth {
+		return a.read(f)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			writeAPIError(w, &apiError{status: 403, code: "no_token", msg: "this endpoint returns request and response data and needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file (or server.admin.data_requires_token: false)"})
+			return
+		}
+		if _, ok := a.caller(r); !ok {
+			a.log.Warn("admin data read refused", "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
+			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required: this endpoint returns request and response data"})
+			return
+		}
+		v, err := f(r)
+		if err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		writeJSON(w, 200, v)
+	}
 }
 
 func (a *API) read(f func(r *http.Request) (any, error)) http.HandlerFunc {
@@ -230,11 +268,22 @@ type RouteState struct {
 	Fallback      bool              `json:"fallback,omitempty"`
 	NewUpstream   string            `json:"new_upstream,omitempty"`
 	Breaker       string            `json:"breaker,omitempty"`
-	Shadow        *struct {
-		Percent   float64 `json:"percent"`
-		Compared  int64   `json:"compared"`
-		MatchRate float64 `json:"match_rate"`
-	} `json:"shadow,omitempty"`
+	Shadow        *ShadowState      `json:"shadow,omitempty"`
+	// Settings are the route's routes.yaml settings, flattened
+	// ("shadow.percent": "5"; plugin configurations as digests), for
+	// strangler diff.
+	Settings map[string]string `json:"settings,omitempty"`
+}
+
+// ShadowState is a shadowed route's summary in /admin/routes: counts and
+// the verdict, no request or response data.
+type ShadowState struct {
+	Percent   float64 `json:"percent"`
+	Compared  int64   `json:"compared"`
+	MatchRate float64 `json:"match_rate"`
+	// Verdict is ready, not_ready or not_enough_evidence; Summary says why.
+	Verdict string `json:"verdict"`
+	Summary string `json:"summary"`
 }
 
 func (a *API) routeState(r *routing.Route) RouteState {
@@ -259,17 +308,15 @@ func (a *API) routeState(r *routing.Route) RouteState {
 	}
 	rs.Effective = r.Plan(ov).String()
 	if sh := r.Shadow; sh != nil {
-		rs.Shadow = &struct {
-			Percent   float64 `json:"percent"`
-			Compared  int64   `json:"compared"`
-			MatchRate float64 `json:"match_rate"`
-		}{Percent: sh.Percent()}
+		rs.Shadow = &ShadowState{Percent: sh.Percent()}
+		var t *shadow.Tally
 		if store := a.gw.ShadowStore(); store != nil {
-			if rep, ok := store.RouteReport(r.ID); ok {
-				rs.Shadow.Compared, rs.Shadow.MatchRate = rep.Compared, rep.MatchRate
-			}
+			t = store.Tally(r.ID)
 		}
+		v := shadow.Judge(t, sh.Experiment.Ready)
+		rs.Shadow.Compared, rs.Shadow.MatchRate, rs.Shadow.Verdict, rs.Shadow.Summary = v.Compared, v.MatchRate, v.State, v.Summary
 	}
+	rs.Settings = r.Settings
 	return rs
 }
 
@@ -473,12 +520,46 @@ func (a *API) forceBreaker(r *http.Request, who string) (any, error) {
 	return map[string]string{"upstream": name, "breaker": up.Breaker.State()}, nil
 }
 
-func (a *API) shadow(*http.Request) (any, error) {
-	store := a.gw.ShadowStore()
-	if store == nil {
-		return map[string]any{"routes": []shadow.RouteReport{}}, nil
+// shadow reports every shadowed route of the serving table (and any route
+// with results a reload removed, under the default thresholds): the
+// verdict first, then counts, differing paths with examples, noise and
+// shapes. ?top=N sets how many paths and shapes (default 10).
+func (a *API) shadow(r *http.Request) (any, error) {
+	top := 10
+	if s := r.URL.Query().Get("top"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, badRequest("top must be a number from 1 to 1000")
+		}
+		top = n
 	}
-	return map[string]any{"routes": store.Report()}, nil
+	store := a.gw.ShadowStore()
+	out := []shadow.RouteReport{}
+	seen := map[string]bool{}
+	for _, rt := range a.gw.Table().Routes {
+		if rt.Shadow == nil {
+			continue
+		}
+		seen[rt.ID] = true
+		var t *shadow.Tally
+		if store != nil {
+			t = store.Tally(rt.ID)
+		}
+		if t == nil {
+			t = shadow.NewTally()
+		}
+		out = append(out, t.Report(rt.ID, rt.Shadow.Experiment.Ready, top))
+	}
+	if store != nil {
+		for _, id := range store.Routes() {
+			if !seen[id] {
+				rep, _ := shadow.Report(store, id, shadow.DefaultReadiness, top)
+				out = append(out, rep)
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y shadow.RouteReport) int { return strings.Compare(x.Route, y.Route) })
+	return map[string]any{"routes": out}, nil
 }
 
 func (a *API) mismatches(r *http.Request) (any, error) {

@@ -42,6 +42,8 @@ var (
 	out      = flag.String("out", "bench/RESULTS.md", "results file (full runs)")
 	bigBytes = flag.Int64("big", 2<<30, "streamed response size")
 	upBytes  = flag.Int64("upload", 512<<20, "streamed upload size")
+	baseline = flag.String("baseline", "", "git revision of strangler to measure beside this checkout (plain config), e.g. a commit before a change")
+	only     = flag.String("only", "", "comma-separated target names to run (default: all)")
 )
 
 func main() {
@@ -72,6 +74,17 @@ func main() {
 		{name: "strangler + access log", start: func() (string, int, func()) { return startStrangler(work, bin, be, "log") }},
 		{name: "strangler + JWT", header: "Authorization: Bearer " + benchToken(), start: func() (string, int, func()) { return startStrangler(work, bin, be, "jwt") }},
 		{name: "strangler + shadow 100%", start: func() (string, int, func()) { return startStrangler(work, bin, be, "shadow:"+shadowBE) }},
+	}
+	if *baseline != "" {
+		base := buildRevision(work, *baseline)
+		targets = append(targets, &target{name: "strangler @" + *baseline, start: func() (string, int, func()) { return startStrangler(work, base, be, "plain") }})
+	}
+	if *only != "" {
+		keep := strings.Split(*only, ",")
+		if *baseline != "" {
+			keep = append(keep, "strangler @"+*baseline)
+		}
+		targets = slices.DeleteFunc(targets, func(t *target) bool { return !slices.Contains(keep, t.name) })
 	}
 	for _, t := range targets {
 		t.addr, t.pid, t.stop = t.start()
@@ -396,6 +409,20 @@ func benchToken() string {
 	m := hmac.New(sha256.New, []byte(benchSecret))
 	m.Write([]byte(h + "." + p))
 	return h + "." + p + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+// buildRevision builds strangler at a git revision (in a temporary
+// worktree) and returns the binary.
+func buildRevision(work, rev string) string {
+	dir := filepath.Join(work, "baseline-src")
+	run("git", "worktree", "add", "--detach", dir, rev)
+	defer run("git", "worktree", "remove", "--force", dir)
+	bin := filepath.Join(work, "strangler-baseline")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/strangler")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+	return bin
 }
 
 func startStrangler(work, bin, be, variant string) (string, int, func()) {

@@ -44,9 +44,11 @@ type ServerSpec struct {
 	// clients can quote them in bug reports. Default false: clients never
 	// learn which system answered.
 	ExposeRoute bool `yaml:"expose_route"`
-	// PublicHealth serves /healthz and /readyz on the public listener too.
-	// Default true; set false if the legacy system owns those paths.
-	PublicHealth *bool `yaml:"public_health"`
+	// PublicHealth also answers /healthz and /readyz on the public
+	// listener. Default false: every public path belongs to the upstreams
+	// (a legacy app may serve its own /healthz); probes use the operator
+	// listener.
+	PublicHealth bool `yaml:"public_health"`
 	// AccessLog is where the JSON access log goes: "stdout" (default),
 	// "stderr", "off", or a file path (appended to).
 	AccessLog string `yaml:"access_log"`
@@ -78,6 +80,11 @@ type AdminSpec struct {
 	// ReadRequiresToken makes GET endpoints require a token too. Default
 	// false (the operator listener is loopback-only by default).
 	ReadRequiresToken bool `yaml:"read_requires_token"`
+	// DataRequiresToken makes the GET endpoints that return request or
+	// response data (the shadow report and mismatches) require a token.
+	// Default true; false opens them to anyone who reaches the operator
+	// listener.
+	DataRequiresToken *bool `yaml:"data_requires_token"`
 	// StateFile persists on-call overrides (written atomically before the
 	// API answers; re-applied on restart). Default
 	// "strangler-overrides.json" in the working directory. With a shared
@@ -352,11 +359,16 @@ type ShadowSpec struct {
 	MaxBodyBytes string `yaml:"max_body_bytes"`
 	// Timeout bounds the shadow call. Default 5s.
 	Timeout string `yaml:"timeout"`
-	// Headers compared besides the status and body. Default
-	// [Content-Type] (compared by media type).
+	// Headers compared besides the status and body, each as the ordered
+	// list of its values (names are case-insensitive). They extend the
+	// defaults, Content-Type (compared by media type), Location and Link,
+	// unless DefaultHeaders is false.
 	Headers []string `yaml:"headers"`
+	// DefaultHeaders false compares only Headers, not the defaults.
+	// Default true.
+	DefaultHeaders *bool `yaml:"default_headers"`
 	// Ignore lists JSON paths never compared ("$.data[*].updated_at",
-	// "$..request_id").
+	// "$..request_id") and headers never compared ("header:Link").
 	Ignore []string `yaml:"ignore"`
 	// Unordered lists JSON paths of arrays compared ignoring order.
 	Unordered []string `yaml:"unordered"`
@@ -365,6 +377,52 @@ type ShadowSpec struct {
 	// of the same implementation are noise and excluded from mismatches
 	// from then on (reported with evidence). Default 0.
 	Noise *float64 `yaml:"noise"`
+	// MaxDiffs is the budget of differences kept per comparison: the
+	// whole response is compared and every difference counted, but beyond
+	// the budget only the differing paths are kept and the result is
+	// marked truncated (the report counts truncated results). Default
+	// 100; must be positive.
+	MaxDiffs int `yaml:"max_diffs"`
+	// Normalize rewrites what varies for reasons that do not matter
+	// (nonces, CSRF tokens) in text bodies and JSON strings before they
+	// are compared. Default none.
+	Normalize []NormalizeSpec `yaml:"normalize"`
+	// StoreValues keeps the values of differing fields (cut at 200 bytes)
+	// in results, the results file and the admin API. Default false: only
+	// their types, lengths and digests, so response data is never stored.
+	StoreValues bool `yaml:"store_values"`
+	// Redact lists what is never stored, besides the built-in credentials
+	// (Authorization, Cookie, access_token...): "query:NAME" and
+	// "header:NAME" of the request (exact names, case-insensitive) and
+	// JSON paths of the responses ("$.user.email", "$..password"), whose
+	// values are stored as their type only even with StoreValues.
+	Redact []string `yaml:"redact"`
+	// Ready sets the thresholds of the route's readiness verdict.
+	Ready *ReadySpec `yaml:"ready"`
+}
+
+// NormalizeSpec is one shadow normaliser: every match of Regex (Go RE2
+// syntax) is replaced by Replace ($1 expands a group; "" removes the
+// match).
+type NormalizeSpec struct {
+	Regex   string `yaml:"regex"`
+	Replace string `yaml:"replace"`
+}
+
+// ReadySpec are the thresholds of a shadowed route's readiness verdict
+// (ready, not ready, not enough evidence).
+type ReadySpec struct {
+	// MatchRate is the percentage of compared requests that must match
+	// (noise accounted for). Default 99; 0 to 100 with at most two
+	// decimals.
+	MatchRate *float64 `yaml:"match_rate"`
+	// MinRequests is the compared requests needed before a verdict of
+	// ready. Default 100; must be positive.
+	MinRequests int `yaml:"min_requests"`
+	// MinShapes is the distinct request shapes (method, path template,
+	// query parameter names) the requests must cover. Default 1; must be
+	// positive.
+	MinShapes int `yaml:"min_shapes"`
 }
 
 // ShadowSettings configure the shadow engine.

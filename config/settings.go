@@ -29,6 +29,7 @@ type ServerSettings struct {
 
 	AdminTokensFile string
 	AdminReadAuth   bool
+	AdminDataAuth   bool
 	AdminStateFile  string
 	ReloadWatch     time.Duration
 	// Store is the store URL ("file" for the local file).

@@ -17,10 +17,11 @@ func (c *compiler) compileServer(s *config.ServerSpec) *config.ServerSettings {
 		Listen:         s.Listen,
 		OperatorListen: s.OperatorListen,
 		ExposeRoute:    s.ExposeRoute,
-		PublicHealth:   s.PublicHealth == nil || *s.PublicHealth,
+		PublicHealth:   s.PublicHealth,
 		AccessLog:      s.AccessLog,
 	}
 	sc.AdminTokensFile, sc.AdminReadAuth, sc.AdminStateFile = s.Admin.TokensFile, s.Admin.ReadRequiresToken, s.Admin.StateFile
+	sc.AdminDataAuth = s.Admin.DataRequiresToken == nil || *s.Admin.DataRequiresToken
 	if sc.AdminStateFile == "" {
 		sc.AdminStateFile = defaultStateFile
 	}

@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"net/textproto"
+	"regexp"
+	"regexp/syntax"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,8 +19,12 @@ const (
 	defaultShadowMaxBody  = 64 << 10
 	defaultShadowTimeout  = 5 * time.Second
 	defaultShadowFileMax  = 64 << 20
-	defaultShadowMaxDiffs = 50
+	defaultShadowMaxDiffs = 100
 )
+
+// defaultShadowHeaders are compared on every shadowed route unless its
+// default_headers is false: what a client acts on besides the body.
+var defaultShadowHeaders = []string{"Content-Type", "Location", "Link"}
 
 // compileShadowSettings turns the top-level shadow section into engine
 // options.
@@ -76,26 +84,28 @@ func (c *compiler) compileShadow(path string, ss *config.ShadowSpec, r *routing.
 		}
 	}
 	x := &shadow.Experiment{Route: r.ID}
+	if r.Pattern != nil {
+		x.Template = shapeTemplate(r.Pattern)
+	}
 	x.MaxBody = c.ix.Size(sp+".max_body_bytes", ss.MaxBodyBytes, defaultShadowMaxBody, false)
 	x.Timeout = c.ix.Duration(sp+".timeout", ss.Timeout, defaultShadowTimeout, false)
-	x.Headers = []string{"Content-Type"}
-	if ss.Headers != nil {
-		x.Headers = nil
-		for _, h := range ss.Headers {
-			x.Headers = append(x.Headers, textproto.CanonicalMIMEHeaderKey(h))
+	if ss.DefaultHeaders == nil || *ss.DefaultHeaders {
+		x.Headers = slices.Clone(defaultShadowHeaders)
+	}
+	for i, h := range ss.Headers {
+		if !headerNameOK(h) {
+			c.errorf(fmt.Sprintf("%s.headers[%d]", sp, i), "bad header name %q", h)
+			continue
+		}
+		if canon := textproto.CanonicalMIMEHeaderKey(h); !slices.Contains(x.Headers, canon) {
+			x.Headers = append(x.Headers, canon)
 		}
 	}
 	for i, p := range ss.Ignore {
 		ip := fmt.Sprintf("%s.ignore[%d]", sp, i)
 		if name, ok := strings.CutPrefix(p, "header:"); ok {
 			canon := textproto.CanonicalMIMEHeaderKey(name)
-			kept := x.Headers[:0]
-			for _, h := range x.Headers {
-				if h != canon {
-					kept = append(kept, h)
-				}
-			}
-			x.Headers = kept
+			x.Headers = slices.DeleteFunc(x.Headers, func(h string) bool { return h == canon })
 			continue
 		}
 		jp, err := shadow.ParseJSONPath(p)
@@ -113,7 +123,79 @@ func (c *compiler) compileShadow(path string, ss *config.ShadowSpec, r *routing.
 		}
 		x.JSON.Unordered = append(x.JSON.Unordered, jp)
 	}
-	x.JSON.Max = defaultShadowMaxDiffs
+	for i, n := range ss.Normalize {
+		np := fmt.Sprintf("%s.normalize[%d]", sp, i)
+		if n.Regex == "" {
+			c.errorf(np+".regex", "missing regex: what to replace")
+			continue
+		}
+		re, err := regexp.Compile(n.Regex)
+		if err != nil {
+			var se *syntax.Error
+			if errors.As(err, &se) {
+				err = fmt.Errorf("%s: `%s`", se.Code, se.Expr)
+			}
+			c.errorf(np+".regex", "bad regex %q: %v", n.Regex, err)
+			continue
+		}
+		x.JSON.Normalize = append(x.JSON.Normalize, shadow.Normalizer{Regex: re, Replace: n.Replace})
+	}
+	x.JSON.Values.Store = ss.StoreValues
+	for i, e := range ss.Redact {
+		ep := fmt.Sprintf("%s.redact[%d]", sp, i)
+		switch {
+		case strings.HasPrefix(e, "query:") && len(e) > len("query:"):
+			x.RedactQueries = append(x.RedactQueries, strings.ToLower(e[len("query:"):]))
+		case strings.HasPrefix(e, "header:") && headerNameOK(e[len("header:"):]):
+			x.RedactHeaders = append(x.RedactHeaders, textproto.CanonicalMIMEHeaderKey(e[len("header:"):]))
+		case strings.HasPrefix(e, "$"):
+			jp, err := shadow.ParseJSONPath(e)
+			if err != nil {
+				c.errorf(ep, "bad JSON path %q: %v", e, err)
+				continue
+			}
+			x.JSON.Values.Redact = append(x.JSON.Values.Redact, jp)
+		default:
+			c.errorf(ep, "bad entry %q: use query:NAME, header:NAME or a JSON path like $.user.email", e)
+		}
+	}
+	x.JSON.Max = c.ix.Positive(sp+".max_diffs", ss.MaxDiffs, defaultShadowMaxDiffs)
+	x.Ready = shadow.DefaultReadiness
+	if rs := ss.Ready; rs != nil {
+		if rs.MatchRate != nil {
+			if bp, ok := c.basisPoints(sp+".ready.match_rate", rs.MatchRate); ok && bp == 0 {
+				c.errorf(sp+".ready.match_rate", "must be above 0: at 0 every route would be ready")
+			} else if ok {
+				x.Ready.MinMatchRate = float64(bp) / 100
+			}
+		}
+		x.Ready.MinRequests = int64(c.ix.Positive(sp+".ready.min_requests", rs.MinRequests, int(shadow.DefaultReadiness.MinRequests)))
+		x.Ready.MinShapes = c.ix.Positive(sp+".ready.min_shapes", rs.MinShapes, shadow.DefaultReadiness.MinShapes)
+	}
 	sh.Experiment = x
 	return sh
+}
+
+// shapeTemplate is a route's pattern as a request shape shows it:
+// "/api/courses/{id}", or "/static/*" for a prefix.
+func shapeTemplate(p *routing.Pattern) string {
+	s := p.String()
+	if t, ok := strings.CutPrefix(s, "prefix "); ok {
+		return strings.TrimSuffix(t, "/") + "/*"
+	}
+	return strings.TrimPrefix(s, "path ")
+}
+
+// headerNameOK reports whether h is a header name (RFC 9110 §5.1 token).
+func headerNameOK(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }

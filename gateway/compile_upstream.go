@@ -73,7 +73,7 @@ func (c *compiler) compileUpstreams() {
 }
 
 func (c *compiler) compileUpstream(path, name string, us *config.UpstreamSpec, legacy bool) *upstream.Upstream {
-	up := &upstream.Upstream{Name: name, Selector: &upstream.RoundRobin{}, HostHeader: us.HostHeader}
+	up := &upstream.Upstream{Name: name, Selector: &upstream.RoundRobin{}, HostHeader: us.HostHeader, Metrics: c.opts.Metrics.Upstream}
 	if up.HostHeader == "" {
 		up.HostHeader = "upstream"
 	} else if up.HostHeader != "upstream" && up.HostHeader != "client" && !proxy.ValidHost([]byte(up.HostHeader)) {

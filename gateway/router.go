@@ -30,6 +30,7 @@ type Router struct {
 
 	shadowOnce sync.Once
 	shadow     atomic.Pointer[shadow.Engine]
+	pooled     *shadow.Pooled // the engine's store in a fleet
 
 	path       string // the routes file, for reloads
 	reloadMu   sync.Mutex
@@ -82,10 +83,23 @@ func (rt *Router) Load(path string) (*routing.Table, error) {
 func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	// The shadow engine outlives tables; the first one configures it.
 	rt.shadowOnce.Do(func() {
-		e := shadow.NewEngine(t.Shadow, rt.metrics.Shadow, rt.log)
+		opts := t.Shadow
+		if t.Server.Store != "" && t.Server.Store != "file" && opts.Store == nil {
+			// A fleet pools its shadow results (the server syncs it).
+			rt.pooled = shadow.NewPooled(opts.Recent)
+			opts.Store = rt.pooled
+		}
+		e := shadow.NewEngine(opts, rt.metrics.Shadow, rt.log)
 		rt.shadow.Store(e)
 		rt.proxy.SetShadow(e)
 	})
+	var xs []*shadow.Experiment
+	for _, r := range t.Routes {
+		if r.Shadow != nil {
+			xs = append(xs, r.Shadow.Experiment)
+		}
+	}
+	rt.shadow.Load().SetExperiments(xs)
 	old := rt.proxy.Swap(t)
 	if rt.overrides != nil {
 		// Forced breakers apply to the new table's breakers too.
@@ -107,7 +121,7 @@ func (rt *Router) Generation() int64 { return rt.generation.Load() }
 func (rt *Router) Shadow() *shadow.Engine { return rt.shadow.Load() }
 
 // ShadowStore returns the shadow results (nil before the first Swap).
-func (rt *Router) ShadowStore() *shadow.Store {
+func (rt *Router) ShadowStore() shadow.Store {
 	if e := rt.shadow.Load(); e != nil {
 		return e.Store()
 	}

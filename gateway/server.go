@@ -72,6 +72,9 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	// Add "Connection: close" to responses once shutdown starts.
 	fs.CloseOnShutdown = true
 	fs.ExpectHandler = p.ExpectHandler
+	// The upstream's Date is passed on; the proxy dates the responses it
+	// makes itself (proxy/date.go).
+	fs.NoDefaultDate = true
 	// Once the headers are in, the body is governed by read_body, not by
 	// read_header: fasthttp reads bodies up to BodyLimit before the
 	// handler runs, under whatever deadline is set, so without this a
@@ -172,13 +175,13 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 			defer s.bg.Done()
 			ov.Run(ctx)
 		}()
-		if ss := s.Router.ShadowStore(); ss != nil && s.fleet != nil {
+		if ss := s.Router.pooled; ss != nil && s.fleet != nil {
 			// Shadow results are pooled with the fleet's: the admin API's
 			// report and mismatches cover every replica.
 			s.bg.Add(1)
 			go func() {
 				defer s.bg.Done()
-				ss.SyncShared(ctx, s.fleet.ShadowPool(), 2*time.Second, s.log)
+				ss.Sync(ctx, s.fleet.ShadowPool(), 2*time.Second, s.log)
 			}()
 		}
 		go func() {
@@ -301,7 +304,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).Register(s.OpsMux)
+	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth).Register(s.OpsMux)
 	return nil
 }
 

@@ -116,18 +116,18 @@ type identityPlugin struct {
 }
 
 // Outbound removes client copies and signs the verified identity.
-func (p *identityPlugin) Outbound(r plugin.Request, req *fasthttp.Request) {
-	req.Header.Del(p.user)
-	req.Header.Del(p.time)
-	req.Header.Del(p.sig)
+func (p *identityPlugin) Outbound(r plugin.Request, req plugin.OutboundRequest) {
+	req.DelHeader(p.user)
+	req.DelHeader(p.time)
+	req.DelHeader(p.sig)
 	user := r.Identity()
 	if user == "" {
 		return
 	}
 	ts := strconv.FormatInt(p.now().Unix(), 10)
-	req.Header.Set(p.user, user)
-	req.Header.Set(p.time, ts)
-	req.Header.Set(p.sig, Sign(p.secret, user, ts, string(req.Header.Method()), string(req.Header.RequestURI())))
+	req.SetHeader(p.user, user)
+	req.SetHeader(p.time, ts)
+	req.SetHeader(p.sig, Sign(p.secret, user, ts, string(req.Method()), string(req.RequestURI())))
 }
 
 // Inbound implements plugin.UpstreamPlugin; identity has nothing to do.

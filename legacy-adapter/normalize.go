@@ -122,7 +122,7 @@ type normalizePlugin struct {
 }
 
 // Outbound implements plugin.UpstreamPlugin; nothing to do.
-func (p *normalizePlugin) Outbound(plugin.Request, *fasthttp.Request) {}
+func (p *normalizePlugin) Outbound(plugin.Request, plugin.OutboundRequest) {}
 
 // Inbound applies the first matching rule.
 func (p *normalizePlugin) Inbound(r plugin.Request, resp *fasthttp.Response) int {

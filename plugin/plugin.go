@@ -54,13 +54,29 @@ type UpstreamSpec interface {
 type UpstreamPlugin interface {
 	// Outbound edits the request about to be sent (after the gateway's
 	// own header handling and any rewrite: req's URI is final).
-	Outbound(r Request, req *fasthttp.Request)
+	Outbound(r Request, req OutboundRequest)
 	// Inbound sees the response headers (and, through r.UpstreamBody, a
 	// small body) before anything reaches the client. It may change resp
 	// and returns the status the response really means, or 0: breakers,
 	// retries, metrics and shadow comparison use that status even when the
 	// client is shown the original.
 	Inbound(r Request, resp *fasthttp.Response) int
+}
+
+// OutboundRequest is the request an UpstreamPlugin's Outbound edits, as it
+// will be sent. Header names compare case-insensitively (a client's
+// "x-legacy-user" is the same header as "X-Legacy-User"); the names the
+// gateway forwards keep the case the client wrote them in.
+type OutboundRequest interface {
+	Method() []byte
+	// RequestURI is the request target the upstream receives.
+	RequestURI() []byte
+	// Header returns the first value of a header, or nil.
+	Header(name string) []byte
+	// SetHeader replaces every value of a header, whatever its case.
+	SetHeader(name, value string)
+	// DelHeader removes a header, whatever its case.
+	DelHeader(name string)
 }
 
 // Registry maps plugin names to their Specs, of either kind. A name names

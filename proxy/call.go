@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"math/rand/v2"
 	"time"
@@ -224,6 +225,15 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		report(upstream.Failed)
 		return p.upstreamError(r, x, err)
 	}
+	if x.resp.StatusCode() == 101 {
+		// Switching Protocols, unasked: the connection is no longer HTTP
+		// (it is never reused, see upstream.checkedConn) and the answer
+		// means nothing to the client.
+		x.resp.SetConnectionClose()
+		_ = x.resp.CloseBodyStream()
+		report(upstream.Failed)
+		return p.upstreamError(r, x, errUnsolicitedUpgrade)
+	}
 	for _, pl := range up.Plugins {
 		if m := pl.Inbound(r, &x.resp); m != 0 {
 			x.meant = m
@@ -236,6 +246,8 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 	}
 	return nil
 }
+
+var errUnsolicitedUpgrade = errors.New("upstream answered 101 Switching Protocols to a request that asked for no upgrade")
 
 // upstreamError classifies a failed upstream call, counts and logs it.
 func (p *Proxy) upstreamError(r plugin.Request, x *exchange, err error) *upstream.Error {
@@ -255,40 +267,44 @@ func (p *Proxy) buildRequest(c *fiber.Ctx, st *reqState, tgt *routing.Target, in
 	up := tgt.Upstream
 	in := &st.fctx.Request
 	out.Reset()
+	h := &out.Header
+	// Names as the client wrote them (see forwardRequestHeaders); the
+	// gateway's own lookups on h go through package hdr.
+	h.DisableNormalizing()
+	h.SetNoDefaultContentType(true)
 	srv := st.table.Server
-	in.Header.CopyTo(&out.Header)
 	b := st.bufs
+	h.SetMethodBytes(in.Header.Method())
 	b.target = tgt.AppendTarget(b.target[:0], &st.path)
-	out.Header.SetRequestURIBytes(b.target)
+	h.SetRequestURIBytes(b.target)
 	if inst.TLS {
 		out.URI().SetScheme("https")
 	}
-	out.Header.SetProtocol("HTTP/1.1")
-	out.Header.ResetConnectionClose()
+	h.SetProtocol("HTTP/1.1")
 
 	isTrusted := len(srv.TrustedProxies) > 0 && srv.Trusted(st.peer)
-	stripRequest(&out.Header, &st.facts, isTrusted)
-	injectForwarding(st, &out.Header, in, isTrusted)
+	forwardRequestHeaders(h, in.Header.RawHeaders(), &st.facts, isTrusted, b.injects)
+	injectForwarding(st, h, in, isTrusted)
 
 	switch up.HostHeader {
 	case "upstream":
-		out.Header.SetHost(inst.Host)
+		h.SetHost(inst.Host)
 	case "client":
-		// keep the client's Host (validated by scanHeaders)
+		host := in.Header.Host()
+		if len(host) == 0 {
+			// HTTP/1.0 without Host: there is nothing to send. The
+			// client's request, not the upstream, is at fault.
+			return errNoHostForUpstream
+		}
+		h.SetHostBytes(host)
 	default:
-		out.Header.SetHost(up.HostHeader)
+		h.SetHost(up.HostHeader)
 	}
 	out.UseHostHeader = true
-	out.Header.SetBytesV(fiber.HeaderXRequestID, b.reqID)
-	for _, op := range b.injects {
-		if op.del {
-			out.Header.Del(op.name)
-		} else {
-			out.Header.Set(op.name, op.value)
-		}
-	}
+	h.SetBytesV(headerRequestID, b.reqID)
+	applyInjects(h, b.injects)
 	for _, pl := range up.Plugins {
-		pl.Outbound(st, out)
+		pl.Outbound(st, outboundRequest{out})
 	}
 	if withBody {
 		switch {

@@ -10,6 +10,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// headerRequestID is the request id header, in the case the gateway
+// writes it.
+const headerRequestID = "X-Request-Id"
+
 // The client's own failures while its body is read. They are
 // RequestErrors like every rejection: 4xx, counted by code, never against
 // a breaker.
@@ -17,6 +21,9 @@ var (
 	errBodyTooLarge  = reject(413, "body_too_large", "request body too large")
 	errClientTimeout = reject(408, "client_timeout", "request body not received in time")
 	errClientBody    = reject(400, "bad_body", "malformed or truncated request body")
+	// An upstream configured with host_header: client needs the client's
+	// Host; an HTTP/1.0 request may have none.
+	errNoHostForUpstream = reject(400, "bad_host", "missing Host header")
 )
 
 // writeError maps an error from a route's handler chain to the client
@@ -80,6 +87,7 @@ func statusText(code int) string {
 // show, and the request id. Never internals, never request data.
 func writeJSONError(fctx *fasthttp.RequestCtx, status int, code, msg string, reqID []byte) {
 	fctx.SetStatusCode(status)
+	addDate(&fctx.Response.Header)
 	fctx.Response.Header.SetContentType("application/json")
 	fctx.Response.Header.Set(fiber.HeaderCacheControl, "no-store")
 	b := fctx.Response.Body()[:0]
@@ -90,7 +98,7 @@ func writeJSONError(fctx *fasthttp.RequestCtx, status int, code, msg string, req
 	if len(reqID) > 0 {
 		b = append(b, `,"request_id":`...)
 		b = strconv.AppendQuote(b, b2s(reqID))
-		fctx.Response.Header.SetBytesV(fiber.HeaderXRequestID, reqID)
+		fctx.Response.Header.SetBytesV(headerRequestID, reqID)
 	}
 	b = append(b, "}\n"...)
 	fctx.Response.SetBodyRaw(b)

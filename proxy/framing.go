@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/strangler/strangler/internal/ascii"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/routing"
@@ -18,7 +17,7 @@ func (p *Proxy) checkEdge(st *reqState) *plugin.RequestError {
 	srv := st.table.Server
 	b := st.bufs
 
-	if id := h.Peek(fiber.HeaderXRequestID); validRequestID(id) {
+	if id := h.Peek(headerRequestID); validRequestID(id) {
 		b.reqID = append(b.reqID[:0], id...)
 	} else {
 		b.reqID = appendRequestID(b.reqID[:0])

@@ -7,6 +7,7 @@ import (
 
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/internal/ascii"
+	"github.com/strangler/strangler/internal/hdr"
 	"github.com/valyala/fasthttp"
 )
 
@@ -108,23 +109,108 @@ func Reserved(name string) bool {
 // write as a dry run).
 const stranglerPrefix = "x-strangler-"
 
-// stripRequest removes what the client must not control from the outbound
-// request headers. It runs before anything is injected.
-func stripRequest(h *fasthttp.RequestHeader, f *reqFacts, trustedPeer bool) {
-	for i := range hopHeaders {
-		hh := &hopHeaders[i]
-		if f.present&hh.bit == 0 || hh.forwarding && trustedPeer {
+// forwardRequestHeaders writes the client's headers into out (whose
+// normalisation is off) from the header block as the client sent it, so
+// names keep the case the client wrote (a PHP or WordPress upstream that
+// compares X-WP-Nonce case-sensitively sees X-WP-Nonce), and nothing
+// fasthttp merged into the request afterwards (chunked trailers, which
+// skip every check below) can reach the upstream. It leaves out, in one
+// pass: hop-by-hop headers, every header a Connection header nominates,
+// names with underscores and the gateway's X-Strangler-* namespace,
+// forwarding headers from untrusted peers (and X-Forwarded-For from anyone:
+// injectForwarding rebuilds it), the framing headers (the body sets them),
+// Host (the Host policy sets it), X-Request-Id (the gateway sets one), and
+// every header a plugin sets or removes (its value replaces the client's).
+func forwardRequestHeaders(out *fasthttp.RequestHeader, raw []byte, f *reqFacts, trustedPeer bool, injects []headerOp) {
+	for len(raw) > 0 {
+		eol := bytes.IndexByte(raw, '\n')
+		if eol < 0 {
+			break
+		}
+		line := bytes.TrimSuffix(raw[:eol], []byte{'\r'})
+		raw = raw[eol+1:]
+		if len(line) == 0 {
+			break
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue // scanHeaders rejected anything malformed
+		}
+		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		if !forwardable(name, f, trustedPeer, injects) {
 			continue
 		}
-		h.Del(hh.name)
-	}
-	for _, name := range f.del[:f.ndel] {
-		h.DelBytes(name)
+		out.AddBytesKV(name, value)
 	}
 	if f.teTrailers {
-		h.Set("Te", "trailers")
+		out.Set("Te", "trailers")
 	}
 }
+
+// forwardable reports whether a client header line is forwarded as is.
+func forwardable(name []byte, f *reqFacts, trustedPeer bool, injects []headerOp) bool {
+	if bit := hopHeaderBit(name); bit != 0 {
+		hh := hopHeaderOf(bit)
+		return hh.forwarding && trustedPeer && bit != hXForwardedFor
+	}
+	switch {
+	case ascii.EqualFold(name, "Host"), ascii.EqualFold(name, "Content-Length"), ascii.EqualFold(name, "X-Request-Id"):
+		return false
+	}
+	for _, d := range f.del[:f.ndel] {
+		if ascii.EqualFold(name, b2s(d)) {
+			return false
+		}
+	}
+	for i := range injects {
+		if ascii.EqualFold(name, injects[i].name) {
+			return false
+		}
+	}
+	return true
+}
+
+// hopHeaderOf returns the entry of a known header's bit.
+func hopHeaderOf(bit uint32) *hopHeader {
+	for i := range hopHeaders {
+		if hopHeaders[i].bit == bit {
+			return &hopHeaders[i]
+		}
+	}
+	return nil
+}
+
+// applyInjects applies the header changes plugins asked for: for each
+// name, the last change wins (a set after a removal sets; a removal after
+// a set removes). The client's headers of those names were never copied.
+func applyInjects(out *fasthttp.RequestHeader, injects []headerOp) {
+	for i := range injects {
+		op := &injects[i]
+		if op.del {
+			continue
+		}
+		last := true
+		for j := i + 1; j < len(injects); j++ {
+			if strings.EqualFold(injects[j].name, op.name) {
+				last = false
+				break
+			}
+		}
+		if last {
+			out.Add(op.name, op.value)
+		}
+	}
+}
+
+// outboundRequest is the plugin.OutboundRequest an upstream plugin edits:
+// header names compare case-insensitively.
+type outboundRequest struct{ r *fasthttp.Request }
+
+func (o outboundRequest) Method() []byte               { return o.r.Header.Method() }
+func (o outboundRequest) RequestURI() []byte           { return o.r.Header.RequestURI() }
+func (o outboundRequest) Header(name string) []byte    { return hdr.PeekRequest(&o.r.Header, name) }
+func (o outboundRequest) SetHeader(name, value string) { hdr.SetRequest(&o.r.Header, name, value) }
+func (o outboundRequest) DelHeader(name string)        { hdr.DelRequest(&o.r.Header, name) }
 
 // injectForwarding sets X-Forwarded-For, -Proto and -Host. From a trusted
 // proxy the peer address is appended to its X-Forwarded-For and its -Proto
@@ -181,26 +267,56 @@ func clientFromXFF(h *fasthttp.RequestHeader, srv *config.ServerSettings, peer n
 	return client
 }
 
-// stripResponse removes hop-by-hop headers, and every header the upstream's
-// Connection header names, from a response.
-func stripResponse(h *fasthttp.ResponseHeader) {
+// stripResponse removes, in one pass over the upstream's headers, the
+// hop-by-hop headers present and every header its Connection header
+// names; names compare case-insensitively (they are kept as the upstream
+// wrote them). It reports whether the upstream sent a Date, which is then
+// passed on instead of the gateway's.
+func stripResponse(h *fasthttp.ResponseHeader) (hasDate bool) {
 	var nominated [maxNominated][]byte
 	n := 0
-	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-		ascii.ForEachToken(v, func(tok []byte) {
-			if n < len(nominated) && !ascii.EqualFold(tok, "close") && !ascii.EqualFold(tok, "keep-alive") &&
-				!ascii.EqualFold(tok, "Content-Length") && !ascii.EqualFold(tok, "Transfer-Encoding") {
-				nominated[n] = append([]byte(nil), tok...)
-				n++
-			}
-		})
-	}
-	for i := range hopHeaders {
-		if hopHeaders[i].resp {
-			h.Del(hopHeaders[i].name)
+	var drop [maxNominated + 8][]byte
+	nd := 0
+	for k, v := range h.All() {
+		switch {
+		case ascii.EqualFold(k, "Connection"):
+			ascii.ForEachToken(v, func(tok []byte) {
+				if n < len(nominated) && !ascii.EqualFold(tok, "close") && !ascii.EqualFold(tok, "keep-alive") &&
+					!ascii.EqualFold(tok, "Content-Length") && !ascii.EqualFold(tok, "Transfer-Encoding") {
+					nominated[n] = tok
+					n++
+				}
+			})
+		case ascii.EqualFold(k, "Date"):
+			hasDate = true
+		}
+		if bit := hopHeaderBit(k); bit != 0 && hopHeaderOf(bit).resp && nd < len(drop) {
+			drop[nd] = k
+			nd++
 		}
 	}
-	for _, name := range nominated[:n] {
-		h.DelBytes(name)
+	// Copy the names before deleting (deleting rearranges the header's
+	// storage), on the stack: this runs on every response.
+	var buf [1024]byte
+	var ends [maxNominated + 8 + maxNominated]int
+	used, m := 0, 0
+	add := func(name []byte) {
+		if used+len(name) <= len(buf) && m < len(ends) {
+			used += copy(buf[used:], name)
+			ends[m] = used
+			m++
+		}
 	}
+	for _, k := range drop[:nd] {
+		add(k)
+	}
+	for _, k := range nominated[:n] {
+		add(k)
+	}
+	start := 0
+	for _, end := range ends[:m] {
+		hdr.DelResponse(h, b2s(buf[start:end]))
+		start = end
+	}
+	return hasDate
 }

@@ -24,6 +24,7 @@ type Metrics struct {
 	Retries                 *prometheus.CounterVec   // strangler_retries_total{upstream,reason}
 	RetryBudgetExhausted    *prometheus.CounterVec   // strangler_retry_budget_exhausted_total{upstream}
 	Shed                    *prometheus.CounterVec   // strangler_shed_total{scope,name}
+	TrailersDropped         prometheus.Counter       // strangler_request_trailers_dropped_total
 
 	routes sync.Map // route id -> *routeMetrics
 }
@@ -84,6 +85,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_shed_total",
 			Help: "Requests shed with 503 because a bulkhead was full, by scope (route or upstream) and name.",
 		}, []string{"scope", "name"}),
+		TrailersDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strangler_request_trailers_dropped_total",
+			Help: "Trailer fields of chunked client requests, dropped: trailers are never forwarded or treated as headers.",
+		}),
 	}
 	reg.MustRegister(m.Collectors()...)
 	return m
@@ -92,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Collectors lists every collector.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Requests, m.Duration, m.ResponseBytes, m.CanaryDecisions, m.Rejected,
-		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed}
+		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed, m.TrailersDropped}
 }
 
 // routeMetrics caches the label children of one route so the request path

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/internal/ascii"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
@@ -47,6 +49,8 @@ type Proxy struct {
 	ready    atomic.Bool
 	draining atomic.Bool
 	inflight atomic.Int64
+
+	trailersLogged atomic.Bool
 }
 
 // New returns a Proxy with no table; Swap one in before serving.
@@ -137,6 +141,14 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		// parsed as the next request.
 		fctx.SetConnectionClose()
 	}
+	if st.facts.present&hTransferEncoding != 0 {
+		// fasthttp's chunked parser ends a trailer section at a bare LF,
+		// so the bytes after it could parse as a second request that a
+		// stricter proxy in front saw as part of this one. Nothing after a
+		// chunked request is read on this connection.
+		fctx.SetConnectionClose()
+		p.dropTrailers(st)
+	}
 	if !st.streaming {
 		p.finish(st, nil)
 	}
@@ -158,6 +170,44 @@ func (p *Proxy) end(st *reqState) {
 	p.inflight.Add(-1)
 	p.metrics.InFlight.Dec()
 	st.release()
+}
+
+// dropTrailers counts the trailer fields a chunked request carried. They
+// are never forwarded (outbound headers come from the client's header
+// block, see forwardRequestHeaders); fasthttp merged them into the request
+// headers, so a name absent from the header block is a trailer.
+func (p *Proxy) dropTrailers(st *reqState) {
+	raw := st.fctx.Request.Header.RawHeaders()
+	n := 0
+	for k := range st.fctx.Request.Header.All() {
+		if !rawHasName(raw, k) {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	p.metrics.TrailersDropped.Add(float64(n))
+	if p.trailersLogged.CompareAndSwap(false, true) {
+		p.log.Warn("request trailers dropped: they are never forwarded (counted in strangler_request_trailers_dropped_total; logged once)",
+			"route", st.RouteID(), "request_id", b2s(st.reqID()))
+	}
+}
+
+// rawHasName reports whether a raw header block has a header named name.
+func rawHasName(raw, name []byte) bool {
+	for len(raw) > 0 {
+		eol := bytes.IndexByte(raw, '\n')
+		if eol < 0 {
+			return false
+		}
+		line := raw[:eol]
+		raw = raw[eol+1:]
+		if colon := bytes.IndexByte(line, ':'); colon > 0 && ascii.EqualFold(line[:colon], b2s(name)) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasBody(h *fasthttp.RequestHeader) bool {
@@ -191,6 +241,7 @@ func (p *Proxy) ExpectHandler(fctx *fasthttp.RequestCtx) int {
 
 func (p *Proxy) health(st *reqState) {
 	fctx := st.fctx
+	addDate(&fctx.Response.Header)
 	fctx.Response.Header.SetContentType("application/json")
 	fctx.Response.Header.Set("Cache-Control", "no-store")
 	switch {

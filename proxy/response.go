@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/internal/hdr"
 	"github.com/strangler/strangler/upstream"
 )
 
@@ -20,22 +20,28 @@ func (p *Proxy) copyResponse(st *reqState, x *exchange) {
 	// (Deleting the Connection header resets fasthttp's close flag, so it
 	// is restored after stripping.)
 	clientClose := out.ConnectionClose()
+	// The upstream's header names arrive as it wrote them (the pools do
+	// not normalise them) and are copied as they are.
 	up.Header.CopyTo(&out.Header)
 	out.Header.SetNoDefaultContentType(true)
-	stripResponse(&out.Header)
+	if stripResponse(&out.Header) {
+		hdr.KeepDate(&out.Header) // the upstream's Date, not the gateway's
+	} else {
+		addDate(&out.Header) // the upstream sent none
+	}
 	out.Header.ResetConnectionClose()
 	if clientClose {
 		out.SetConnectionClose()
 	}
 	if id := st.reqID(); len(id) > 0 {
-		out.Header.SetBytesV(fiber.HeaderXRequestID, id)
+		hdr.SetResponseBytes(&out.Header, headerRequestID, id)
 	}
 	if st.fallback != "" {
-		out.Header.Set("X-Strangler-Fallback", st.fallback)
+		hdr.SetResponse(&out.Header, "X-Strangler-Fallback", st.fallback)
 	}
 	if st.table.Server.ExposeRoute {
-		out.Header.Set("X-Strangler-Side", st.side.String())
-		out.Header.Set("X-Strangler-Route", st.route.ID)
+		hdr.SetResponse(&out.Header, "X-Strangler-Side", st.side.String())
+		hdr.SetResponse(&out.Header, "X-Strangler-Route", st.route.ID)
 	}
 	if x.peekFull {
 		out.SetBodyRaw(x.peek)

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/internal/hdr"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/upstream"
+	"github.com/valyala/fasthttp"
 )
 
 // shadowSampled decides whether the request joins its route's experiment:
@@ -64,16 +66,16 @@ func (p *Proxy) startShadow(c *fiber.Ctx, st *reqState) {
 		return
 	}
 	j := &shadow.Job{Experiment: x, RequestID: reqID, Method: strings.Clone(st.method), Path: strings.Clone(st.path.Dec), Candidate: cand}
+	query := ""
 	if st.path.HasQuery {
-		j.Query = shadow.RedactQuery(string(st.path.Query))
+		query = string(st.path.Query)
+		j.Query = x.RedactQuery(query)
 	}
-	j.Header = redactedRequestHeaders(st)
+	j.Shape = shadow.Shape(j.Method, x.Template, query)
+	j.Header = redactedRequestHeaders(st, x)
 	resp := &st.bufs.ex.resp
 	j.Control = shadow.Observation{Name: st.side.String(), Status: st.bufs.ex.status(), ContentType: string(resp.Header.ContentType()),
-		Header: map[string]string{}, Duration: time.Since(st.callStart)}
-	for _, h := range x.Headers {
-		j.Control.Header[h] = string(resp.Header.Peek(h))
-	}
+		Encoding: string(resp.Header.ContentEncoding()), Header: observedHeaders(&resp.Header, x.Headers), Duration: time.Since(st.callStart)}
 	if sh.NoiseBasisPoints > 0 && uint64(st.shadowBk)*10000 < uint64(sh.Sample.BasisPoints)*uint64(sh.NoiseBasisPoints) {
 		if noise, skip := p.shadowCall(c, st, r.Target(st.side), reqID+"-noise"); skip == "" {
 			j.Noise = noise
@@ -101,8 +103,8 @@ func (p *Proxy) shadowCall(c *fiber.Ctx, st *reqState, tgt *routing.Target, reqI
 	x := &sc.x
 	x.up, x.inst = up, inst
 	_ = p.buildRequest(c, st, tgt, inst, &x.out, false)
-	x.out.Header.Set(fiber.HeaderXRequestID, reqID)
-	x.out.Header.Set("X-Strangler-Shadow", "1")
+	hdr.SetRequest(&x.out.Header, headerRequestID, reqID)
+	hdr.SetRequest(&x.out.Header, "X-Strangler-Shadow", "1")
 	if st.bodyRaw != nil {
 		x.out.SetBody(st.bodyRaw) // a copy: the client's buffer is reused
 	}
@@ -152,10 +154,8 @@ func (sc *shadowCall) Do(timeout time.Duration, maxBody int64) (shadow.Observati
 	resp := &sc.x.resp
 	o.Status = sc.x.status()
 	o.ContentType = string(resp.Header.ContentType())
-	o.Header = make(map[string]string, len(sc.headers))
-	for _, h := range sc.headers {
-		o.Header[h] = string(resp.Header.Peek(h))
-	}
+	o.Encoding = string(resp.Header.ContentEncoding())
+	o.Header = observedHeaders(&resp.Header, sc.headers)
 	body, rerr := sc.body(maxBody)
 	o.Duration = time.Since(start)
 	switch {
@@ -207,12 +207,31 @@ func (sc *shadowCall) Identity() string                    { return sc.identity 
 func (sc *shadowCall) LegacyOnly(error)                    {}
 func (sc *shadowCall) UpstreamBody(max int) ([]byte, bool) { return sc.x.upstreamBody(max) }
 
+// observedHeaders copies the compared headers of a response: each name's
+// values in the order they came (names compare case-insensitively).
+func observedHeaders(h *fasthttp.ResponseHeader, names []string) map[string][]string {
+	out := make(map[string][]string, len(names))
+	for _, name := range names {
+		vals := h.PeekAll(name)
+		if len(vals) == 0 {
+			continue
+		}
+		vs := make([]string, len(vals))
+		for i, v := range vals {
+			vs[i] = string(v) // a copy: the response is reused
+		}
+		out[name] = vs
+	}
+	return out
+}
+
 // redactedRequestHeaders keeps the client's request headers for the
-// mismatch store, with credentials and the headers plugins set redacted.
-func redactedRequestHeaders(st *reqState) map[string]string {
+// mismatch store, with credentials, the route's redacted headers and the
+// headers plugins set redacted.
+func redactedRequestHeaders(st *reqState, x *shadow.Experiment) map[string]string {
 	out := map[string]string{}
 	secret := func(k string) bool {
-		if shadow.SecretHeader(k) {
+		if x.RedactHeader(k) {
 			return true
 		}
 		for _, op := range st.bufs.injects {

@@ -90,6 +90,11 @@ type Route struct {
 
 	// Shadow is the route's shadow experiment, nil when none.
 	Shadow *Shadow
+
+	// Settings are the route's routes.yaml settings, flattened
+	// (config.FlattenRoute), for strangler diff; nil for the default
+	// route.
+	Settings map[string]string
 }
 
 // Target returns the side's target (nil for a side the route lacks).

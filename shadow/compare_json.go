@@ -12,11 +12,15 @@ import (
 
 // Diff is one difference between a control and a candidate response: a
 // JSON path ("$.price.currency"), "status", "header:Content-Type" or
-// "body", with both values rendered (cut at 200 bytes).
+// "body" (Line and CandidateLine then say where a text body differs), with
+// both values rendered as Values says (types, lengths and digests unless
+// the route stores values).
 type Diff struct {
-	Path      string `json:"path"`
-	Control   string `json:"control"`
-	Candidate string `json:"candidate"`
+	Path          string `json:"path"`
+	Line          int    `json:"line,omitempty"`
+	CandidateLine int    `json:"candidate_line,omitempty"`
+	Control       string `json:"control"`
+	Candidate     string `json:"candidate"`
 }
 
 // JSONPath is a compiled JSON path pattern: "$.a.b", "$.items[*].id",
@@ -121,8 +125,56 @@ type JSONComparer struct {
 	Ignore []JSONPath
 	// Unordered lists paths of arrays compared ignoring order.
 	Unordered []JSONPath
-	// Max stops the comparison after this many differences; 0: no limit.
+	// Normalize rewrites strings before they are compared.
+	Normalize []Normalizer
+	// Max is the budget of differences kept: the whole document is still
+	// compared and every difference counted, but beyond Max only their
+	// generic paths are kept and the comparison is marked truncated.
+	// 0: no limit.
 	Max int
+	// Values says what is kept of differing values.
+	Values Values
+}
+
+// Comparison is what comparing two answers found.
+type Comparison struct {
+	// Diffs are the differences kept: at most the budget.
+	Diffs []Diff
+	// Count is every difference found.
+	Count int
+	// More counts the differences beyond the budget by generic path (at
+	// most maxMorePaths paths), so per-path counts stay complete.
+	More map[string]int
+}
+
+// Truncated reports whether differences were found beyond the budget.
+func (c *Comparison) Truncated() bool { return c.Count > len(c.Diffs) }
+
+// maxMorePaths bounds the generic paths a truncated comparison lists.
+const maxMorePaths = 100
+
+// sink collects differences within a budget.
+type sink struct {
+	max int
+	cmp Comparison
+}
+
+func (s *sink) full() bool { return s.max > 0 && len(s.cmp.Diffs) >= s.max }
+
+// add records a difference at path (rendered by mk only when it is kept).
+func (s *sink) add(path string, mk func() Diff) {
+	s.cmp.Count++
+	if !s.full() {
+		s.cmp.Diffs = append(s.cmp.Diffs, mk())
+		return
+	}
+	g := GenericPath(path)
+	if s.cmp.More == nil {
+		s.cmp.More = map[string]int{}
+	}
+	if _, ok := s.cmp.More[g]; ok || len(s.cmp.More) < maxMorePaths {
+		s.cmp.More[g]++
+	}
 }
 
 // decodeJSON parses a document keeping numbers exact.
@@ -140,10 +192,14 @@ func decodeJSON(b []byte) (any, bool) {
 }
 
 // Compare returns the differences between control and candidate.
-func (jc *JSONComparer) Compare(control, candidate any) []Diff {
-	var out []Diff
-	jc.walk(nil, control, candidate, &out)
-	return out
+func (jc *JSONComparer) Compare(control, candidate any) Comparison {
+	s := &sink{max: jc.Max}
+	jc.compare(control, candidate, s)
+	return s.cmp
+}
+
+func (jc *JSONComparer) compare(control, candidate any, s *sink) {
+	jc.walk(nil, control, candidate, s)
 }
 
 func (jc *JSONComparer) ignored(path []string) bool {
@@ -164,10 +220,13 @@ func (jc *JSONComparer) isUnordered(path []string) bool {
 	return false
 }
 
-func (jc *JSONComparer) walk(path []string, a, b any, out *[]Diff) {
-	if jc.Max > 0 && len(*out) >= jc.Max {
-		return
-	}
+func (jc *JSONComparer) differ(path []string, a, b any, aok, bok bool, s *sink) {
+	s.add(renderPath(path), func() Diff {
+		return Diff{Path: renderPath(path), Control: jc.Values.json(path, a, aok), Candidate: jc.Values.json(path, b, bok)}
+	})
+}
+
+func (jc *JSONComparer) walk(path []string, a, b any, s *sink) {
 	if jc.ignored(path) {
 		return
 	}
@@ -193,9 +252,9 @@ func (jc *JSONComparer) walk(path []string, a, b any, out *[]Diff) {
 			p := append(path[:len(path):len(path)], k)
 			switch {
 			case aok && bok:
-				jc.walk(p, av, bv, out)
+				jc.walk(p, av, bv, s)
 			case !jc.ignored(p):
-				*out = append(*out, Diff{Path: renderPath(p), Control: render(av, aok), Candidate: render(bv, bok)})
+				jc.differ(p, av, bv, aok, bok, s)
 			}
 		}
 		return
@@ -211,7 +270,7 @@ func (jc *JSONComparer) walk(path []string, a, b any, out *[]Diff) {
 			p := append(path[:len(path):len(path)], "["+strconv.Itoa(i)+"]")
 			switch {
 			case i < len(x) && i < len(y):
-				jc.walk(p, x[i], y[i], out)
+				jc.walk(p, x[i], y[i], s)
 			case !jc.ignored(p):
 				var av, bv any
 				if i < len(x) {
@@ -220,7 +279,7 @@ func (jc *JSONComparer) walk(path []string, a, b any, out *[]Diff) {
 				if i < len(y) {
 					bv = y[i]
 				}
-				*out = append(*out, Diff{Path: renderPath(p), Control: render(av, i < len(x)), Candidate: render(bv, i < len(y))})
+				jc.differ(p, av, bv, i < len(x), i < len(y), s)
 			}
 		}
 		return
@@ -228,12 +287,16 @@ func (jc *JSONComparer) walk(path []string, a, b any, out *[]Diff) {
 		if y, ok := b.(json.Number); ok && numbersEqual(x, y) {
 			return
 		}
+	case string:
+		if y, ok := b.(string); ok && (x == y || len(jc.Normalize) > 0 && normalize(jc.Normalize, x) == normalize(jc.Normalize, y)) {
+			return
+		}
 	default:
-		if a == b { // strings, bools, nil
+		if a == b { // bools, nil
 			return
 		}
 	}
-	*out = append(*out, Diff{Path: renderPath(path), Control: render(a, true), Candidate: render(b, true)})
+	jc.differ(path, a, b, true, true, s)
 }
 
 func numbersEqual(a, b json.Number) bool {
@@ -276,25 +339,6 @@ func renderPath(path []string) string {
 		sb.WriteString(s)
 	}
 	return sb.String()
-}
-
-// render shows a value, "(absent)" for a missing one, cut at 200 bytes.
-func render(v any, present bool) string {
-	if !present {
-		return "(absent)"
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return cut(string(b), 200)
-}
-
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // GenericPath replaces array indices with [*] ("$.a[3].b" is "$.a[*].b").

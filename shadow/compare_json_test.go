@@ -42,7 +42,7 @@ func TestJSONPatterns(t *testing.T) {
 func TestJSONCompare(t *testing.T) {
 	ign, _ := ParseJSONPath("$..ts")
 	uno, _ := ParseJSONPath("$.set")
-	jc := &JSONComparer{Ignore: []JSONPath{ign}, Unordered: []JSONPath{uno}}
+	jc := &JSONComparer{Ignore: []JSONPath{ign}, Unordered: []JSONPath{uno}, Values: Values{Store: true}}
 	cases := []struct {
 		name, a, b string
 		want       []string // "path control candidate"
@@ -66,7 +66,8 @@ func TestJSONCompare(t *testing.T) {
 			t.Fatalf("%s: bad test JSON", c.name)
 		}
 		var got []string
-		for _, d := range jc.Compare(a, b) {
+		cmp := jc.Compare(a, b)
+		for _, d := range cmp.Diffs {
 			got = append(got, d.Path+" "+d.Control+" "+d.Candidate)
 		}
 		if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
@@ -99,10 +100,10 @@ func FuzzJSONCompare(f *testing.F) {
 		if !ok1 || !ok2 {
 			return
 		}
-		if d := jc.Compare(av, av); len(d) != 0 {
-			t.Fatalf("%s differs from itself: %v", a, d)
+		if d := jc.Compare(av, av); d.Count != 0 {
+			t.Fatalf("%s differs from itself: %v", a, d.Diffs)
 		}
-		if x, y := len(jc.Compare(av, bv)), len(jc.Compare(bv, av)); x != y {
+		if x, y := jc.Compare(av, bv).Count, jc.Compare(bv, av).Count; x != y {
 			t.Fatalf("asymmetric: %d vs %d differences for %s / %s", x, y, a, b)
 		}
 	})
@@ -125,14 +126,14 @@ func BenchmarkJSONCompare(b *testing.B) {
 	}
 	a, c := doc("EUR"), doc("eur")
 	ign, _ := ParseJSONPath("$..updated_at")
-	jc := &JSONComparer{Ignore: []JSONPath{ign}, Max: 50}
+	jc := &JSONComparer{Ignore: []JSONPath{ign}, Max: 100}
 	b.SetBytes(int64(len(a)))
 	b.ReportAllocs()
 	for b.Loop() {
 		av, _ := decodeJSON(a)
 		cv, _ := decodeJSON(c)
-		if d := jc.Compare(av, cv); len(d) != 30 {
-			b.Fatalf("%d diffs", len(d))
+		if d := jc.Compare(av, cv); len(d.Diffs) != 30 {
+			b.Fatalf("%d diffs", len(d.Diffs))
 		}
 	}
 }

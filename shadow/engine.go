@@ -16,11 +16,14 @@ type Engine struct {
 	queue   chan *Job
 	metrics *Metrics
 	log     *slog.Logger
-	store   *Store
+	store   Store
 	file    *jsonlFile
-	wg      sync.WaitGroup
-	closed  atomic.Bool
-	mu      sync.Mutex // guards close of queue
+	// experiments are the current table's, by route: the readiness gauge
+	// judges each with its thresholds.
+	experiments atomic.Pointer[map[string]*Experiment]
+	wg          sync.WaitGroup
+	closed      atomic.Bool
+	mu          sync.Mutex // guards close of queue
 }
 
 // NewEngine starts the workers; m may be nil (tests).
@@ -40,7 +43,13 @@ func NewEngine(o Options, m *Metrics, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{queue: make(chan *Job, o.Queue), metrics: m, log: log.With("component", "shadow"), store: NewStore(o.Recent)}
+	if o.Store == nil {
+		o.Store = NewMemoryStore(o.Recent)
+	}
+	e := &Engine{queue: make(chan *Job, o.Queue), metrics: m, log: log.With("component", "shadow"), store: o.Store}
+	if m != nil {
+		m.readiness.setSource(e.readiness)
+	}
 	if o.File != "" {
 		e.file = &jsonlFile{path: o.File, max: o.FileMaxBytes}
 	}
@@ -52,7 +61,40 @@ func NewEngine(o Options, m *Metrics, log *slog.Logger) *Engine {
 }
 
 // Store is where results are kept.
-func (e *Engine) Store() *Store { return e.store }
+func (e *Engine) Store() Store { return e.store }
+
+// SetExperiments tells the engine the serving table's experiments (on
+// every swap), so the readiness gauge covers each shadowed route, with
+// its thresholds, from its first request on.
+func (e *Engine) SetExperiments(xs []*Experiment) {
+	m := make(map[string]*Experiment, len(xs))
+	for _, x := range xs {
+		m[x.Route] = x
+	}
+	e.experiments.Store(&m)
+}
+
+// Experiment returns the serving table's experiment for route, nil when
+// the route has none.
+func (e *Engine) Experiment(route string) *Experiment {
+	if m := e.experiments.Load(); m != nil {
+		return (*m)[route]
+	}
+	return nil
+}
+
+// readiness judges every current experiment, for the gauge.
+func (e *Engine) readiness() map[string]float64 {
+	m := e.experiments.Load()
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]float64, len(*m))
+	for route, x := range *m {
+		out[route] = Judge(e.store.Tally(route), x.Ready).Value()
+	}
+	return out
+}
 
 // Close stops accepting jobs and waits for the workers; what is still
 // queued is dropped, counted.
@@ -117,6 +159,11 @@ func (e *Engine) work() {
 func (e *Engine) run(j *Job) {
 	x := j.Experiment
 	route := x.Route
+	if j.truncated {
+		// The control's body went past the cap as it streamed.
+		e.Skip(route, "body_too_large")
+		return
+	}
 	cand, skip := j.Candidate.Do(x.Timeout, x.MaxBody)
 	if skip != "" {
 		e.Skip(route, skip)
@@ -126,30 +173,82 @@ func (e *Engine) run(j *Job) {
 		e.metrics.Duration.WithLabelValues(route, cand.Name).Observe(cand.Duration.Seconds())
 	}
 	res := &Result{Time: time.Now().UTC(), Route: route, RequestID: j.RequestID, Method: j.Method, Path: j.Path, Query: j.Query,
-		Header: j.Header, Control: &j.Control, Candidate: &cand}
+		Shape: j.Shape, Header: j.Header, Control: &j.Control, Candidate: &cand}
 	if cand.Err != "" {
 		res.Result = "error"
 		e.log.Debug("shadow candidate failed", "route", route, "request_id", j.RequestID, "err", cand.Err)
 	} else {
-		diffs := x.Compare(&j.Control, &cand)
-		if j.Noise != nil {
-			again, skip2 := j.Noise.Do(x.Timeout, x.MaxBody)
-			if again.Err == "" && skip2 == "" {
-				for _, d := range x.Compare(&j.Control, &again) {
-					e.store.AddNoise(route, d)
-				}
-			}
+		cmp, err := x.Compare(&j.Control, &cand)
+		if err != nil {
+			e.Skip(route, "body_too_large")
+			return
 		}
-		diffs, res.Noisy = e.store.WithoutNoise(route, diffs)
-		res.Diffs = diffs
+		if j.Noise != nil {
+			e.probeNoise(j)
+		}
+		e.withoutNoise(res, &cmp)
 		res.Result = "match"
-		if len(diffs) > 0 {
+		if len(res.Diffs)+len(res.More) > 0 {
 			res.Result = "mismatch"
 		}
 	}
 	// Keep what a person needs, not the bodies.
 	j.Control.Body, j.Control.Header, cand.Body, cand.Header = nil, nil, nil, nil
 	e.count(route, res.Result)
+	e.publish(res)
+}
+
+// withoutNoise moves the differences at paths known to be noise out of
+// the comparison into res.Noisy.
+func (e *Engine) withoutNoise(res *Result, cmp *Comparison) {
+	noise := e.store.Noise(res.Route)
+	res.Differences = cmp.Count
+	for _, d := range cmp.Diffs {
+		if noise[GenericPath(d.Path)] {
+			res.Noisy = append(res.Noisy, d.Path)
+			res.Differences--
+			continue
+		}
+		res.Diffs = append(res.Diffs, d)
+	}
+	for p, n := range cmp.More {
+		if noise[p] {
+			res.Differences -= n
+			continue
+		}
+		if res.More == nil {
+			res.More = map[string]int{}
+		}
+		res.More[p] = n
+	}
+	res.Truncated = len(res.More) > 0
+	if len(res.Diffs)+len(res.More) == 0 {
+		res.Differences = 0
+	}
+}
+
+// probeNoise calls the control's side a second time and records what
+// differs between its two answers as noise (Diffy's idea).
+func (e *Engine) probeNoise(j *Job) {
+	x := j.Experiment
+	again, skip := j.Noise.Do(x.Timeout, x.MaxBody)
+	if again.Err != "" || skip != "" {
+		return
+	}
+	cmp, err := x.Compare(&j.Control, &again)
+	if err != nil {
+		return
+	}
+	again.Body, again.Header = nil, nil
+	ctl := j.Control
+	ctl.Body, ctl.Header = nil, nil
+	e.publish(&Result{Time: time.Now().UTC(), Route: x.Route, Result: "noise", RequestID: j.RequestID + "-noise",
+		Method: j.Method, Path: j.Path, Query: j.Query, Shape: j.Shape, Control: &ctl, Candidate: &again,
+		Diffs: cmp.Diffs, Differences: cmp.Count, Truncated: cmp.Truncated(), More: cmp.More})
+}
+
+// publish stores a result and appends it to the results file.
+func (e *Engine) publish(res *Result) {
 	e.store.Add(res)
 	if e.file != nil {
 		if err := e.file.write(res); err != nil {

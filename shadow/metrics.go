@@ -1,6 +1,8 @@
 package shadow
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -10,6 +12,7 @@ type Metrics struct {
 	Skipped    *prometheus.CounterVec   // strangler_shadow_skipped_total{route,reason}
 	Duration   *prometheus.HistogramVec // strangler_shadow_candidate_duration_seconds{route,side}
 	FileErrors prometheus.Counter       // strangler_shadow_file_errors_total
+	readiness  *readinessCollector      // strangler_shadow_readiness{route}
 }
 
 // NewMetrics registers the collectors on reg; buckets are the latency
@@ -33,6 +36,9 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) *Metrics {
 			Name: "strangler_shadow_file_errors_total",
 			Help: "Shadow results that could not be written to the results file.",
 		}),
+		readiness: &readinessCollector{desc: prometheus.NewDesc("strangler_shadow_readiness",
+			"Each shadowed route's readiness verdict (shadow.ready thresholds): 1 ready to flip, 0 not enough evidence, -1 not ready.",
+			[]string{"route"}, nil)},
 	}
 	reg.MustRegister(m.Collectors()...)
 	return m
@@ -40,5 +46,35 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) *Metrics {
 
 // Collectors lists every collector.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Results, m.Skipped, m.Duration, m.FileErrors}
+	return []prometheus.Collector{m.Results, m.Skipped, m.Duration, m.FileErrors, m.readiness}
+}
+
+// readinessCollector reports the verdicts the engine judges at scrape
+// time, from the current tallies and the serving table's thresholds.
+type readinessCollector struct {
+	desc   *prometheus.Desc
+	mu     sync.Mutex
+	source func() map[string]float64
+}
+
+func (c *readinessCollector) setSource(f func() map[string]float64) {
+	c.mu.Lock()
+	c.source = f
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *readinessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	f := c.source
+	c.mu.Unlock()
+	if f == nil {
+		return
+	}
+	for route, v := range f() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, route)
+	}
 }

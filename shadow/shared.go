@@ -3,16 +3,15 @@ package shadow
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
 )
 
-// Shared pools the shadow results of a fleet's replicas, so that the
-// admin API's report and recent mismatches cover every replica (package
-// store's Redis implements it). A Store backed by one (SyncShared) keeps
-// adding locally without ever waiting on it: what accumulates is pushed,
-// and the fleet's view pulled, in the background.
+// Shared pools the shadow results of a fleet's replicas, so that reports,
+// verdicts and recent mismatches cover every replica (package store's
+// Redis implements it).
 type Shared interface {
 	// Push merges tallies of new results (by route) into the fleet's, and
 	// appends new mismatches (oldest first) to each route's recent ones.
@@ -22,131 +21,135 @@ type Shared interface {
 	Pull(ctx context.Context, recent int) (map[string]*Tally, map[string][]Result, error)
 }
 
-// sharedView is what a Store backed by a Shared serves: the fleet's view
-// as last pulled plus what this replica added since it last pushed.
-type sharedView struct {
+// Pooled is a Store for a fleet's replica: it keeps this replica's
+// results in a MemoryStore and, once Sync runs, serves the fleet's view
+// (Tally, Routes, Recent): the tallies and mismatches last pulled from the
+// Shared, plus what this replica added since it last pushed. Adding never
+// waits on the Shared; pushing and pulling happen in Sync, in the
+// background. Noise is this replica's learned noise and the fleet's.
+type Pooled struct {
+	local  *MemoryStore
+	recent int
+
 	mu         sync.Mutex
+	synced     bool
 	pending    map[string]*Tally
 	pendingMis []Result
 	fleet      map[string]*Tally
-	recent     map[string][]Result
-	pulled     bool
+	fleetMis   map[string][]Result
 }
 
-// Merge adds o's counts to t (examples are kept from t when it has one).
-func (t *Tally) Merge(o *Tally) {
-	for k, v := range o.Counts {
-		t.Counts[k] += v
+// NewPooled keeps recent mismatches per route (default 100).
+func NewPooled(recent int) *Pooled {
+	if recent <= 0 {
+		recent = 100
 	}
-	merge := func(dst, src map[string]*PathStat) {
-		for k, ps := range src {
-			if d := dst[k]; d != nil {
-				d.Count += ps.Count
-				continue
-			}
-			c := *ps
-			dst[k] = &c
-		}
-	}
-	merge(t.Paths, o.Paths)
-	merge(t.Noise, o.Noise)
+	return &Pooled{local: NewMemoryStore(recent), recent: recent, pending: map[string]*Tally{},
+		fleet: map[string]*Tally{}, fleetMis: map[string][]Result{}}
 }
 
-// Clone returns a deep copy.
-func (t *Tally) Clone() *Tally {
-	c := NewTally()
-	c.Merge(t)
-	return c
-}
-
-func (v *sharedView) add(res *Result, keep int) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	t := v.pending[res.Route]
+// Add implements Store.
+func (p *Pooled) Add(res *Result) {
+	p.local.Add(res)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.pending[res.Route]
 	if t == nil {
 		t = NewTally()
-		v.pending[res.Route] = t
+		p.pending[res.Route] = t
 	}
 	t.Add(res)
 	if res.Result == "mismatch" {
-		v.pendingMis = append(v.pendingMis, *res)
-		if len(v.pendingMis) > 10*keep {
+		p.pendingMis = append(p.pendingMis, *res)
+		if max := 10 * p.recent; len(p.pendingMis) > max {
 			// The store has been unreachable for long: keep the newest.
-			v.pendingMis = slices.Delete(v.pendingMis, 0, len(v.pendingMis)-10*keep)
+			p.pendingMis = slices.Delete(p.pendingMis, 0, len(p.pendingMis)-max)
 		}
 	}
 }
 
-func (v *sharedView) addNoise(route string, d Diff) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	t := v.pending[route]
-	if t == nil {
-		t = NewTally()
-		v.pending[route] = t
+// Noise implements Store: the noise this replica learned, and the
+// fleet's.
+func (p *Pooled) Noise(route string) map[string]bool {
+	out := p.local.Noise(route)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f := p.fleet[route]; f != nil && len(f.Noise) > 0 {
+		if out == nil {
+			out = map[string]bool{}
+		}
+		for k := range f.Noise {
+			out[k] = true
+		}
 	}
-	t.AddNoise(d)
+	return out
 }
 
-// tally is the fleet's tally for route with this replica's unpushed
-// results; nil when there is none.
-func (v *sharedView) tally(route string) *Tally {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+// Tally implements Store.
+func (p *Pooled) Tally(route string) *Tally {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.synced {
+		return p.local.Tally(route)
+	}
 	var out *Tally
-	if f := v.fleet[route]; f != nil {
+	if f := p.fleet[route]; f != nil {
 		out = f.Clone()
 	}
-	if p := v.pending[route]; p != nil {
+	if pt := p.pending[route]; pt != nil {
 		if out == nil {
 			out = NewTally()
 		}
-		out.Merge(p)
+		out.Merge(pt)
 	}
 	return out
 }
 
-func (v *sharedView) routes() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var out []string
-	for r := range v.fleet {
-		out = append(out, r)
+// Routes implements Store.
+func (p *Pooled) Routes() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.synced {
+		return p.local.Routes()
 	}
-	for r := range v.pending {
-		if v.fleet[r] == nil {
-			out = append(out, r)
-		}
+	set := map[string]bool{}
+	for r := range p.fleet {
+		set[r] = true
 	}
-	slices.Sort(out)
-	return out
+	for r := range p.pending {
+		set[r] = true
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
-func (v *sharedView) recentOf(route string, keep int) []Result {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := slices.Clone(v.recent[route])
-	for _, m := range v.pendingMis {
+// Recent implements Store.
+func (p *Pooled) Recent(route string) []Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.synced {
+		return p.local.Recent(route)
+	}
+	out := slices.Clone(p.fleetMis[route])
+	for _, m := range p.pendingMis {
 		if m.Route == route {
 			out = append(out, m)
 		}
 	}
-	if len(out) > keep {
-		out = out[len(out)-keep:]
+	if len(out) > p.recent {
+		out = out[len(out)-p.recent:]
 	}
 	return out
 }
 
-// SyncShared backs s with sh until ctx ends: every period it pushes what
-// this replica added and pulls the fleet's view, which Report,
-// RouteReport and Recent then serve. While sh cannot be reached, results
-// wait (bounded) and the last view keeps serving. It returns when ctx
-// ends, after a last push.
-func (s *Store) SyncShared(ctx context.Context, sh Shared, period time.Duration, log *slog.Logger) {
-	v := &sharedView{pending: map[string]*Tally{}, fleet: map[string]*Tally{}, recent: map[string][]Result{}}
-	s.mu.Lock()
-	s.shared = v
-	s.mu.Unlock()
+// Sync pools p's results through sh until ctx ends: every period it
+// pushes what this replica added and pulls the fleet's view. While sh
+// cannot be reached, results wait (bounded) and the last view keeps
+// serving. A last push is made when ctx ends.
+func (p *Pooled) Sync(ctx context.Context, sh Shared, period time.Duration, log *slog.Logger) {
+	// Everything added so far is pending: the first round pushes it.
+	p.mu.Lock()
+	p.synced = true
+	p.mu.Unlock()
 	t := time.NewTicker(period)
 	defer t.Stop()
 	failing := false
@@ -157,45 +160,45 @@ func (s *Store) SyncShared(ctx context.Context, sh Shared, period time.Duration,
 			stop = true
 		case <-t.C:
 		}
-		v.mu.Lock()
-		tallies, mis := v.pending, v.pendingMis
-		v.pending, v.pendingMis = map[string]*Tally{}, nil
-		v.mu.Unlock()
-		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := error(nil)
+		p.mu.Lock()
+		tallies, mis := p.pending, p.pendingMis
+		p.pending, p.pendingMis = map[string]*Tally{}, nil
+		p.mu.Unlock()
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var err error
 		if len(tallies) > 0 || len(mis) > 0 {
-			err = sh.Push(pctx, tallies, mis)
+			err = sh.Push(cctx, tallies, mis)
 		}
 		if err != nil {
 			// Keep them for the next push, under what came meanwhile.
-			v.mu.Lock()
-			for r, tl := range v.pending {
+			p.mu.Lock()
+			for r, tl := range p.pending {
 				if tallies[r] == nil {
 					tallies[r] = NewTally()
 				}
 				tallies[r].Merge(tl)
 			}
-			v.pending, v.pendingMis = tallies, append(mis, v.pendingMis...)
-			v.mu.Unlock()
+			p.pending, p.pendingMis = tallies, append(mis, p.pendingMis...)
+			p.mu.Unlock()
 		}
 		var fleet map[string]*Tally
 		var recent map[string][]Result
 		if err == nil && !stop {
-			fleet, recent, err = sh.Pull(pctx, s.recent)
+			fleet, recent, err = sh.Pull(cctx, p.recent)
 		}
 		cancel()
 		switch {
 		case err != nil && !failing:
 			failing = true
-			log.Warn("shadow results not shared: the store is unreachable; this replica's results wait and the last fleet view is served", "err", err)
+			log.Warn("shadow results not pooled: the store is unreachable; this replica's results wait and the last fleet view is served", "err", err)
 		case err == nil && failing:
 			failing = false
-			log.Info("shadow results shared again")
+			log.Info("shadow results pooled again")
 		}
 		if err == nil && fleet != nil {
-			v.mu.Lock()
-			v.fleet, v.recent, v.pulled = fleet, recent, true
-			v.mu.Unlock()
+			p.mu.Lock()
+			p.fleet, p.fleetMis = fleet, recent
+			p.mu.Unlock()
 		}
 		if stop {
 			return

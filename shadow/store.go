@@ -6,13 +6,39 @@ import (
 	"sync"
 )
 
-// Store keeps every route's Tally and its recent mismatches. Backed by a
-// Shared (SyncShared), its reports and recent mismatches are the fleet's.
-type Store struct {
+// Store keeps every route's Tally and its recent mismatches. The Engine
+// adds results; the admin API and the gateway read them. MemoryStore
+// serves one replica; a shared implementation (Redis) lets every replica
+// add to and read the same tallies, so the verdict covers the fleet.
+type Store interface {
+	// Add records a result: it counts in the route's tally; a mismatch is
+	// kept among the recent ones; a noise result teaches noise.
+	Add(res *Result)
+	// Noise returns the route's noisy generic paths (nil: none).
+	Noise(route string) map[string]bool
+	// Tally returns a copy of the route's tally, nil when it has none.
+	Tally(route string) *Tally
+	// Routes lists the routes with results, sorted.
+	Routes() []string
+	// Recent returns the route's recent mismatches, newest last.
+	Recent(route string) []Result
+}
+
+// Report summarises a route's results in s under r, with the top most
+// frequent paths and shapes; ok false when it has none.
+func Report(s Store, route string, r Readiness, top int) (rep RouteReport, ok bool) {
+	t := s.Tally(route)
+	if t == nil {
+		return NewTally().Report(route, r, top), false
+	}
+	return t.Report(route, r, top), true
+}
+
+// MemoryStore is a Store in this process's memory.
+type MemoryStore struct {
 	mu     sync.Mutex
 	recent int
 	routes map[string]*routeResults
-	shared *sharedView // nil: this replica's results only
 }
 
 type routeResults struct {
@@ -20,12 +46,15 @@ type routeResults struct {
 	mismatch []*Result // ring, newest last
 }
 
-// NewStore keeps recent mismatches per route.
-func NewStore(recent int) *Store {
-	return &Store{recent: recent, routes: map[string]*routeResults{}}
+// NewMemoryStore keeps recent mismatches per route (default 100).
+func NewMemoryStore(recent int) *MemoryStore {
+	if recent <= 0 {
+		recent = 100
+	}
+	return &MemoryStore{recent: recent, routes: map[string]*routeResults{}}
 }
 
-func (s *Store) route(id string) *routeResults {
+func (s *MemoryStore) route(id string) *routeResults {
 	r := s.routes[id]
 	if r == nil {
 		r = &routeResults{tally: NewTally()}
@@ -34,15 +63,12 @@ func (s *Store) route(id string) *routeResults {
 	return r
 }
 
-// Add records a result; a mismatch is kept among the recent ones.
-func (s *Store) Add(res *Result) {
+// Add implements Store.
+func (s *MemoryStore) Add(res *Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.route(res.Route)
 	r.tally.Add(res)
-	if s.shared != nil {
-		s.shared.add(res, s.recent)
-	}
 	if res.Result != "mismatch" {
 		return
 	}
@@ -52,75 +78,43 @@ func (s *Store) Add(res *Result) {
 	}
 }
 
-// AddNoise records a difference between two answers of the same side.
-func (s *Store) AddNoise(route string, d Diff) {
+// Noise implements Store.
+func (s *MemoryStore) Noise(route string) map[string]bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.route(route).tally.AddNoise(d)
-	if s.shared != nil {
-		s.shared.addNoise(route, d)
+	r := s.routes[route]
+	if r == nil || len(r.tally.Noise) == 0 {
+		return nil
 	}
-}
-
-// WithoutNoise drops differences at paths known to be noisy.
-func (s *Store) WithoutNoise(route string, diffs []Diff) (kept []Diff, noisy []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.route(route).tally
-	for _, d := range diffs {
-		if t.IsNoise(d.Path) {
-			noisy = append(noisy, d.Path)
-			continue
-		}
-		kept = append(kept, d)
-	}
-	return kept, noisy
-}
-
-// Report summarises every route, sorted by route id.
-func (s *Store) Report() []RouteReport {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []RouteReport{}
-	if sv := s.shared; sv != nil {
-		for _, id := range sv.routes() {
-			if t := sv.tally(id); t != nil {
-				out = append(out, t.Report(id, 10))
-			}
-		}
-		return out
-	}
-	for _, id := range slices.Sorted(maps.Keys(s.routes)) {
-		out = append(out, s.routes[id].tally.Report(id, 10))
+	out := make(map[string]bool, len(r.tally.Noise))
+	for p := range r.tally.Noise {
+		out[p] = true
 	}
 	return out
 }
 
-// RouteReport summarises one route (ok false when it has no results).
-func (s *Store) RouteReport(id string) (RouteReport, bool) {
+// Tally implements Store.
+func (s *MemoryStore) Tally(route string) *Tally {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sv := s.shared; sv != nil {
-		t := sv.tally(id)
-		if t == nil {
-			return RouteReport{}, false
-		}
-		return t.Report(id, 10), true
-	}
-	r := s.routes[id]
+	r := s.routes[route]
 	if r == nil {
-		return RouteReport{}, false
+		return nil
 	}
-	return r.tally.Report(id, 10), true
+	return r.tally.Clone()
 }
 
-// Recent returns a route's recent mismatches, newest last.
-func (s *Store) Recent(route string) []Result {
+// Routes implements Store.
+func (s *MemoryStore) Routes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sv := s.shared; sv != nil {
-		return sv.recentOf(route, s.recent)
-	}
+	return slices.Sorted(maps.Keys(s.routes))
+}
+
+// Recent implements Store.
+func (s *MemoryStore) Recent(route string) []Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r := s.routes[route]
 	if r == nil {
 		return nil

@@ -247,6 +247,19 @@ shadow_problems.yaml:22:5: routes[1].shadow: a shadow compares the route's two s
 shadow_problems.yaml:23:16: routes[1].shadow.percent: bad percentage 200: must be a number from 0 to 100 with at most two decimals`,
 	},
 	{
+		name: "shadow_compare_problems.yaml",
+		want: `shadow_compare_problems.yaml:16:17: routes[0].shadow.headers[0]: bad header name "X Total"
+shadow_compare_problems.yaml:17:18: routes[0].shadow.max_diffs: must be positive
+shadow_compare_problems.yaml:19:18: routes[0].shadow.normalize[0].regex: bad regex "nonce=([": missing closing ]: ` + "`[`" + `
+shadow_compare_problems.yaml:20:11: routes[0].shadow.normalize[1].regex: missing regex: what to replace
+shadow_compare_problems.yaml:21:16: routes[0].shadow.redact[0]: bad entry "author": use query:NAME, header:NAME or a JSON path like $.user.email
+shadow_compare_problems.yaml:21:26: routes[0].shadow.redact[1]: bad entry "query:": use query:NAME, header:NAME or a JSON path like $.user.email
+shadow_compare_problems.yaml:21:36: routes[0].shadow.redact[2]: bad JSON path "$.a[x]": bad index [x]: a number, * or a quoted name
+shadow_compare_problems.yaml:23:21: routes[0].shadow.ready.match_rate: bad percentage 101: must be a number from 0 to 100 with at most two decimals
+shadow_compare_problems.yaml:24:23: routes[0].shadow.ready.min_requests: must be positive
+shadow_compare_problems.yaml:25:21: routes[0].shadow.ready.min_shapes: must be positive`,
+	},
+	{
 		name: "several_problems.yaml",
 		want: `several_problems.yaml:6:16: upstreams.legacy.timeouts.connect: bad duration "5": use a number with a unit, like 500ms, 5s or 2m
 several_problems.yaml:8:12: upstreams.catalog.urls[0]: bad URL "ftp://127.0.0.1:9082": scheme must be http or https
@@ -388,7 +401,7 @@ func TestConfigRepoRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tbl.Summary(), "7 routes (3 new, 1 canary, 3 legacy), 3 upstreams, legacy upstream legacy-php"; got != want {
+	if got, want := tbl.Summary(), "8 routes (3 new, 1 canary, 4 legacy), 3 upstreams, legacy upstream legacy-php"; got != want {
 		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 	var ids []string
@@ -396,7 +409,7 @@ func TestConfigRepoRoutes(t *testing.T) {
 		ids = append(ids, r.ID)
 	}
 	sort.Strings(ids)
-	if got, want := strings.Join(ids, ","), "account,course-detail,course-list,export,login,login-token,me"; got != want {
+	if got, want := strings.Join(ids, ","), "account,course-detail,course-list,course-seats,export,login,login-token,me"; got != want {
 		t.Errorf("route ids = %s, want %s", got, want)
 	}
 }

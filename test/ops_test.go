@@ -123,12 +123,13 @@ func TestMetricsExposition(t *testing.T) {
 }
 
 // TestOperatorEndpointsStayOffThePublicListener proves /metrics belongs to
-// whoever the route table says (here the legacy app), and that health
-// endpoints answer on both listeners unless the legacy app owns them.
+// whoever the route table says (here the legacy app); health endpoints
+// answer on the public listener only when public_health asks for it, and
+// otherwise the legacy app's own /healthz answers.
 func TestOperatorEndpointsStayOffThePublicListener(t *testing.T) {
 	t.Parallel()
 	legacy := newRecorder(t, "legacy")
-	g := startGateway(t, opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
+	g := startGateway(t, "server: {public_health: true}\n"+opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
 
 	resp, body := g.get("/metrics")
 	if resp.StatusCode != 200 || body != "ok from legacy" {
@@ -154,10 +155,10 @@ func TestOperatorEndpointsStayOffThePublicListener(t *testing.T) {
 		t.Error("/healthz on the public listener reached legacy")
 	}
 
-	// With public_health off, the legacy app's own /healthz answers.
-	g2 := startGateway(t, "server: {public_health: false}\n"+opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
+	// By default the legacy app's own /healthz answers.
+	g2 := startGateway(t, opsYAML, map[string]string{"legacy": legacy.URL, "new": legacy.URL})
 	if _, body := g2.get("/healthz"); body != "ok from legacy" {
-		t.Errorf("public /healthz with public_health false = %q, want legacy's", body)
+		t.Errorf("public /healthz by default = %q, want legacy's", body)
 	}
 }
 

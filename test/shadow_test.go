@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ routes:
       ignore: ["$..updated_at", "header:X-Ignored"]
       unordered: ["$.tags"]
       headers: [Content-Type, X-Version, X-Ignored]
+      store_values: true
   - id: writes
     match: {prefix: /api/orders}
     side: legacy
@@ -142,12 +144,8 @@ func (e *shadowEnv) waitResults(t *testing.T, route, result string, n float64) {
 }
 
 func (e *shadowEnv) report(route string) shadow.RouteReport {
-	for _, r := range e.g.srv.Router.Shadow().Store().Report() {
-		if r.Route == route {
-			return r
-		}
-	}
-	return shadow.RouteReport{}
+	rep, _ := shadow.Report(e.g.srv.Router.ShadowStore(), route, shadow.DefaultReadiness, 10)
+	return rep
 }
 
 // TestShadowCompare: structural JSON comparison, ignore rules, header and
@@ -184,7 +182,7 @@ func TestShadowCompare(t *testing.T) {
 	}
 	for path, vals := range want {
 		p, ok := got[path]
-		if !ok || p.Count != 1 || p.Example.Control != vals[0] || p.Example.Candidate != vals[1] {
+		if !ok || p.Requests != 1 || p.Example.Control != vals[0] || p.Example.Candidate != vals[1] || p.Example.ControlSide != "legacy" || p.Example.CandidateSide != "new" {
 			t.Errorf("top path %s = %+v, want count 1, %s vs %s", path, p, vals[0], vals[1])
 		}
 	}
@@ -386,5 +384,108 @@ routes:
 		waitFor(t, func() bool {
 			return g.metric("strangler_shadow_results_total", map[string]string{"route": route, "result": "match"}) == 1
 		})
+	}
+}
+
+const shadowShedYAML = `
+legacy: legacy
+shadow: {workers: 1, queue: 100}
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  new:
+    urls: ["{{new}}"]
+    max_inflight: 1
+    retry: {attempts: 1}
+    breaker: {consecutive_failures: 2, open_for: 1h}
+routes:
+  - id: shed
+    match: {prefix: /shed}
+    side: legacy
+    new: {upstream: new}
+    shadow: {percent: 100}
+  - id: hold
+    match: {prefix: /hold}
+    side: new
+    new: {upstream: new}
+`
+
+// TestShadowGoesThroughTheOutboundPath: shadow candidates are sent through
+// the proxy's one outbound path, so the candidate side's bulkhead and
+// breaker apply to them: a full bulkhead or an open breaker sheds the
+// shadow call (counted as skipped, with the reason) and the new service
+// never sees it. The client always gets legacy's answer.
+func TestShadowGoesThroughTheOutboundPath(t *testing.T) {
+	t.Parallel()
+	legacy := jsonUpstream(t, "legacy", func(*http.Request) (int, string, http.Header) { return 200, `{"ok":true}`, nil })
+	release := make(chan struct{})
+	var failing atomic.Bool
+	newSvc := newRecorder(t, "new")
+	newSvc.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/hold") {
+			<-release
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if failing.Load() {
+			w.WriteHeader(503)
+		}
+		io.WriteString(w, `{"ok":true}`)
+	})
+	g := startGateway(t, shadowShedYAML, map[string]string{"legacy": legacy.URL, "new": newSvc.URL})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the servers close, whatever failed
+	skipped := func(reason string) float64 {
+		return max(g.metric("strangler_shadow_skipped_total", map[string]string{"route": "shed", "reason": reason}), 0)
+	}
+	shadowHits := func() int {
+		n := 0
+		for _, r := range newSvc.requests() {
+			if strings.HasPrefix(r.RequestURI, "/shed") {
+				n++
+			}
+		}
+		return n
+	}
+	clientGetsLegacy := func() {
+		t.Helper()
+		resp, body := g.get("/shed")
+		if resp.StatusCode != 200 || body != `{"ok":true}` {
+			t.Fatalf("client got %d %q, want legacy's 200", resp.StatusCode, body)
+		}
+	}
+
+	// Hold the new upstream's only bulkhead slot.
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		_, _ = g.get("/hold")
+	}()
+	testutil.Eventually(t, 5*time.Second, func() bool { return newSvc.count() == 1 },
+		func() string { return "the holding request did not reach the new service" })
+	clientGetsLegacy()
+	testutil.Eventually(t, 5*time.Second, func() bool { return skipped("overloaded") == 1 },
+		func() string { return fmt.Sprintf("skipped{overloaded} = %v, want 1", skipped("overloaded")) })
+	if n := shadowHits(); n != 0 {
+		t.Fatalf("the new service saw %d shadow calls while its bulkhead was full", n)
+	}
+	unblock()
+	<-held
+
+	// Two failing shadow calls open the new side's breaker; the next
+	// shadow call is shed without reaching the new service.
+	failing.Store(true)
+	for i := 1; i <= 2; i++ {
+		clientGetsLegacy()
+		testutil.Eventually(t, 5*time.Second, func() bool { return shadowHits() == i },
+			func() string { return fmt.Sprintf("%d shadow calls reached the new service, want %d", shadowHits(), i) })
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return g.metric("strangler_breaker_state", map[string]string{"breaker": "new"}) == 2
+	}, func() string { return "the new side's breaker did not open after two failed shadow calls" })
+	clientGetsLegacy()
+	testutil.Eventually(t, 5*time.Second, func() bool { return skipped("breaker_open") == 1 },
+		func() string { return fmt.Sprintf("skipped{breaker_open} = %v, want 1", skipped("breaker_open")) })
+	if n := shadowHits(); n != 2 {
+		t.Fatalf("the new service saw %d shadow calls, want 2: an open breaker must shed them", n)
 	}
 }

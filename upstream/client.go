@@ -3,20 +3,20 @@ package upstream
 import (
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"strings"
-	"syscall"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 // newHostClient builds the keep-alive pool of one instance.
 func newHostClient(inst *Instance, up *Upstream, maxBuffered int64) *fasthttp.HostClient {
-	t := up.Timeouts
 	hc := &fasthttp.HostClient{
-		Addr:                     inst.Addr,
-		IsTLS:                    inst.TLS,
+		Addr: inst.Addr,
+		// TLS is dialled here (see dial) so that the connection checks
+		// sit above it.
+		IsTLS:                    false,
 		NoDefaultUserAgentHeader: true,
 		MaxConns:                 up.MaxConns,
 		MaxIdleConnDuration:      up.IdleConn,
@@ -30,41 +30,55 @@ func newHostClient(inst *Instance, up *Upstream, maxBuffered int64) *fasthttp.Ho
 		// Forward the canonical path byte for byte (fasthttp would
 		// otherwise re-encode and re-normalise it).
 		DisablePathNormalizing: true,
+		// Keep the upstream's header names as it wrote them (X-WP-Total,
+		// ETag): clients may compare them case-sensitively. The gateway's
+		// own lookups on responses go through package internal/hdr.
+		DisableHeaderNamesNormalizing: true,
 		// Stream response bodies: fasthttp's client buffers whole
 		// responses otherwise (fasthttp#593, #1267).
 		StreamResponseBody:  true,
 		MaxResponseBodySize: int(maxBuffered),
-		// One retry, and only when a pooled connection turned out to be
-		// closed before anything came back, and only for methods that are
-		// safe to repeat. Everything else is the retry issue's business.
+		// The client library never re-sends a request that was sent: only
+		// the gateway's retry policy does, and counts it. The one retry
+		// allowed here is for a pooled connection found unusable before
+		// anything was written on it (checkedConn), for any method.
 		MaxIdemponentCallAttempts: 2,
-		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, attempts < 2 && safeMethod(req.Header.Method()) && isStaleConnErr(err)
+		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, attempts < 2 && errors.Is(err, ErrStaleConnection)
 		},
-		Dial: func(addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: t.Connect}
-			c, err := d.Dial("tcp", addr)
-			if err != nil {
-				return nil, err
-			}
-			return &upstreamConn{Conn: c, headerTimeout: t.ResponseHeader, idle: t.Idle}, nil
-		},
-	}
-	if inst.TLS {
-		hc.TLSConfig = &tls.Config{ServerName: strings.Trim(strings.Split(inst.Host, ":")[0], "[]"), MinVersion: tls.VersionTLS12}
+		Dial: func(addr string) (net.Conn, error) { return dial(inst, up, addr) },
 	}
 	return hc
 }
 
-func safeMethod(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS":
-		return true
+// dial opens one pooled connection: TCP with the upstream's timeout
+// discipline, TLS when the instance is https, and the exchange checks on
+// top (checkedConn).
+func dial(inst *Instance, up *Upstream, addr string) (net.Conn, error) {
+	t := up.Timeouts
+	d := net.Dialer{Timeout: t.Connect}
+	raw, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
 	}
-	return false
-}
-
-func isStaleConnErr(err error) bool {
-	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	var c net.Conn = &upstreamConn{Conn: raw, headerTimeout: t.ResponseHeader, idle: t.Idle}
+	if inst.TLS {
+		tc := tls.Client(c, &tls.Config{ServerName: strings.Trim(strings.Split(inst.Host, ":")[0], "[]"), MinVersion: tls.VersionTLS12})
+		if t.Connect > 0 {
+			_ = raw.SetDeadline(time.Now().Add(t.Connect))
+		}
+		if err := tc.Handshake(); err != nil {
+			_ = raw.Close()
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
+		}
+		_ = raw.SetDeadline(time.Time{})
+		c = tc
+	}
+	name := up.Name
+	m := up.Metrics
+	return &checkedConn{Conn: c, raw: raw, discard: func(reason string) {
+		if m != nil {
+			m.ConnsDiscarded.WithLabelValues(name, reason).Inc()
+		}
+	}}, nil
 }

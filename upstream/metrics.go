@@ -9,6 +9,7 @@ type Metrics struct {
 	BreakerTransitions *prometheus.CounterVec // strangler_breaker_transitions_total{breaker,from,to}
 	BreakerRejected    *prometheus.CounterVec // strangler_breaker_rejected_total{breaker}
 	Errors             *prometheus.CounterVec // strangler_upstream_errors_total{upstream,kind}
+	ConnsDiscarded     *prometheus.CounterVec // strangler_upstream_connections_discarded_total{upstream,reason}
 }
 
 // NewMetrics registers the collectors on reg.
@@ -30,6 +31,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_upstream_errors_total",
 			Help: "Failed upstream calls by upstream and kind (connect_refused, connect_timeout, timeout, reset, protocol, saturated, body).",
 		}, []string{"upstream", "kind"}),
+		ConnsDiscarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_upstream_connections_discarded_total",
+			Help: "Pooled upstream connections closed before reuse, by reason: unsolicited (the upstream sent bytes nobody asked for), closed (the upstream closed it while idle), upgrade (it answered 101 and left HTTP). The request then went on a fresh connection.",
+		}, []string{"upstream", "reason"}),
 	}
 	reg.MustRegister(m.Collectors()...)
 	return m
@@ -37,5 +42,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Collectors lists every collector, for registration and tests.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors}
+	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors, m.ConnsDiscarded}
 }

@@ -36,6 +36,9 @@ type Upstream struct {
 	Bulkhead *Bulkhead
 	// Plugins run on every call (the legacy adapter).
 	Plugins []plugin.UpstreamPlugin
+	// Metrics counts what happens to the upstream's connections; nil in
+	// tests.
+	Metrics *Metrics
 	// Fingerprint identifies the settings that shape pools and breakers;
 	// equal fingerprints across a reload keep them.
 	Fingerprint string

@@ -5,7 +5,7 @@
 //	strangler validate [-config routes.yaml]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml]
-//	strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+//	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
 //	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler version
@@ -35,7 +35,7 @@ usage:
   strangler validate [-config routes.yaml]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml]
-  strangler shadow report [-file strangler-shadow.jsonl] [-route ID]
+  strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
   strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler version
@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cli.Diff(env, rest)
 	case "shadow":
 		if len(rest) == 0 || rest[0] != "report" {
-			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID]")
+			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
 			return 2
 		}
 		return cli.ShadowReport(env, rest[1:])

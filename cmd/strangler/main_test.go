@@ -70,7 +70,7 @@ func lineOf(t *testing.T, s string) string {
 
 func TestValidate(t *testing.T) {
 	code, out, errOut := runCLI("validate", "-config", repoRoutes)
-	if code != 0 || out != repoRoutes+": OK: 7 routes (3 new, 1 canary, 3 legacy), 3 upstreams, legacy upstream legacy-php\n" || errOut != "" {
+	if code != 0 || out != repoRoutes+": OK: 8 routes (3 new, 1 canary, 4 legacy), 3 upstreams, legacy upstream legacy-php\n" || errOut != "" {
 		t.Errorf("validate repo routes.yaml = %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 
@@ -261,14 +261,20 @@ func listenLoopback(t *testing.T) net.Listener {
 	return ln
 }
 
+// TestShadowReport: the report reads the results file and prints the
+// verdicts first, then per route the requests (counted in requests, not
+// array elements), the differing paths with an example request (redacted
+// as stored) and both values labelled by side, noise, shapes.
 func TestShadowReport(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "shadow.jsonl")
+	ctl := `"control":{"side":"legacy","status":200,"duration_ns":1000},"candidate":{"side":"new","status":200,"duration_ns":2000}`
 	lines := []string{
-		`{"route":"course-detail","result":"match"}`,
-		`{"route":"course-detail","result":"mismatch","diffs":[{"path":"$.items[0].price.currency","control":"\"EUR\"","candidate":"\"eur\""}]}`,
-		`{"route":"course-detail","result":"mismatch","diffs":[{"path":"$.items[3].price.currency","control":"\"EUR\"","candidate":"\"eur\""},{"path":"status","control":"200","candidate":"404"}],"noisy":["$.nonce"]}`,
-		`{"route":"course-detail","result":"match"}`,
-		`{"route":"course-list","result":"error"}`,
+		`{"route":"course-detail","result":"match","shape":"GET /api/courses/{id}",` + ctl + `}`,
+		`{"route":"course-detail","result":"mismatch","method":"GET","path":"/api/courses/1","query":"author=1&access_token=[redacted]","request_id":"r1-shadow","shape":"GET /api/courses/{id}?access_token&author",` + ctl + `,"diffs":[{"path":"$.items[0].price.currency","control":"\"EUR\"","candidate":"\"eur\""},{"path":"$.items[1].price.currency","control":"\"EUR\"","candidate":"\"eur\""}],"differences":3,"truncated":true,"more_paths":{"$.items[*].price.currency":1}}`,
+		`{"route":"course-detail","result":"mismatch","method":"GET","path":"/api/courses/2","shape":"GET /api/courses/{id}",` + ctl + `,"diffs":[{"path":"$.items[3].price.currency","control":"\"EUR\"","candidate":"\"eur\""},{"path":"status","control":"200","candidate":"404"}]}`,
+		`{"route":"course-detail","result":"noise","shape":"GET /api/courses/{id}","control":{"side":"legacy"},"candidate":{"side":"legacy"},"diffs":[{"path":"$.nonce","control":"1","candidate":"2"}]}`,
+		`{"route":"course-detail","result":"match","shape":"GET /api/courses/{id}",` + ctl + `}`,
+		`{"route":"course-list","result":"error","shape":"GET /api/courses","control":{"side":"new","status":200},"candidate":{"side":"legacy","error":"timeout"}}`,
 		`{"route":"course-list","result":"dropped"}`,
 		`not json`,
 	}
@@ -276,17 +282,57 @@ func TestShadowReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runCLI("shadow", "report", "-file", file)
-	want := `route course-detail: 4 compared, 50.00% matched
-  $.items[*].price.currency            2 mismatches  e.g. "EUR" vs "eur"
-  status                               1 mismatches  e.g. 200 vs 404
-  noisy (ignored): $.nonce
-route course-list: 0 compared, 0.00% matched (1 error, 1 dropped)
+	want := `ROUTE          VERDICT              COMPARED  MATCHED  WHY
+course-detail  not ready            4         50.00%   50.00% of 4 requests matched; $.items[*].price.currency in 2 requests
+course-list    not enough evidence  1         0.00%    1 of 100 requests compared; 0.00% of 1 requests matched
+
+route course-detail: not ready: 50.00% of 4 requests matched; $.items[*].price.currency in 2 requests
+  - 2 of 4 requests differed or failed (ready needs 99.00% over at least 100)
+  - differing most: $.items[*].price.currency in 2 requests, status in 1 request
+  thresholds: 99.00% matched over at least 100 requests and 1 shape
+  requests: 4 compared (control: legacy for 4): 2 matched, 2 with a difference, 0 failed
+  1 request hit the budget of differences (truncated: raise shadow.max_diffs to keep them all)
+  differences, by requests:
+    $.items[*].price.currency  2 requests, 4 differences
+      e.g. GET /api/courses/1?author=1&access_token=[redacted]  (request r1-shadow)
+        legacy (control):   "EUR"
+        new (candidate):    "eur"
+    status  1 request, 1 difference
+      e.g. GET /api/courses/2
+        legacy (control):   200
+        new (candidate):    404
+  noise: 1 of 1 probes (the control's side called twice) differed
+    $.nonce  in 1 probe
+        legacy (control):   1
+        legacy (again):     2
+  request shapes:
+    GET /api/courses/{id}  3 requests, 2 matched
+    GET /api/courses/{id}?access_token&author  1 request, 0 matched
+
+route course-list: not enough evidence: 1 of 100 requests compared; 0.00% of 1 requests matched
+  - 1 of 100 requests compared
+  thresholds: 99.00% matched over at least 100 requests and 1 shape
+  requests: 1 compared (control: new for 1): 0 matched, 0 with a difference, 1 failed
+  1 dropped (queue full)
+  candidate timeout: 1
+  request shapes:
+    GET /api/courses  1 request, 0 matched
 `
-	if code != 0 || out != want || errOut != "1 unreadable lines skipped\n" {
+	if code != 0 || out != want || errOut != file+": 1 unreadable lines skipped\n" {
 		t.Errorf("exit %d, stderr %q\ngot:\n%s\nwant:\n%s", code, errOut, out, want)
 	}
 	if code, out, _ := runCLI("shadow", "report", "-file", file, "-route", "course-list"); code != 0 || strings.Contains(out, "course-detail") {
 		t.Errorf("-route filter: %d %q", code, out)
+	}
+	code, out, _ = runCLI("shadow", "report", "-file", file, "-json")
+	var doc struct {
+		Routes []struct {
+			Route   string
+			Verdict struct{ State string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Routes) != 2 || doc.Routes[0].Verdict.State != "not_ready" {
+		t.Errorf("-json = %d %v %s", code, err, out)
 	}
 	if code, _, _ := runCLI("shadow"); code != 2 {
 		t.Errorf("bare shadow = %d, want 2", code)
@@ -297,12 +343,22 @@ route course-list: 0 compared, 0.00% matched (1 error, 1 dropped)
 // a routes change with strangler diff, against a file and the running one.
 func TestCtlAndDiff(t *testing.T) {
 	dir := t.TempDir()
-	up := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	// One upstream for both sides; the shadow copy (X-Strangler-Shadow: 1)
+	// gets the new service's lower-case currency.
+	up := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("X-Strangler-Shadow") == "1" {
+			io.WriteString(w, `{"currency":"eur"}`)
+			return
+		}
+		io.WriteString(w, `{"currency":"EUR"}`)
+	})}
 	ln := listenLoopback(t)
 	go func() { _ = up.Serve(ln) }()
 	t.Cleanup(func() { _ = up.Close() })
 	tokens := filepath.Join(dir, "tokens")
 	os.WriteFile(tokens, []byte("oncall ctl-test-token-0123456789\n"), 0o600)
+	shadowPct := "100"
 	yaml := func(side string, canary string) string {
 		return `server: {access_log: "off", admin: {tokens_file: "` + tokens + `", state_file: "` + filepath.Join(dir, "state.json") + `"}, reload: {watch: 0s}}
 legacy: legacy
@@ -311,7 +367,8 @@ upstreams:
   new: {urls: ["http://` + ln.Addr().String() + `"]}
 routes:
   - {id: courses, match: {prefix: /api/courses}, side: ` + side + `, new: {upstream: new}}
-  - {id: list, match: {prefix: /api/list}, side: legacy, canary: {percent: ` + canary + `}, new: {upstream: new}}
+  - {id: list, match: {prefix: /api/list}, side: legacy, canary: {percent: ` + canary + `}, new: {upstream: new},
+     shadow: {percent: ` + shadowPct + `, store_values: true}}
 `
 	}
 	cfg := writeFile(t, yaml("new", "10"))
@@ -348,10 +405,41 @@ routes:
 		t.Errorf("unknown ctl command = %d, want 2", code)
 	}
 
-	// diff: a flip and a canary change, against the file and the running
-	// gateway.
+	// ctl mismatches: the token is required; a person reads both values
+	// labelled by side and the request as stored (redacted); -json is the
+	// API's document.
+	resp, err := http.Get("http://" + srv.PublicAddr + "/api/list/x?author=1&access_token=secret-tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var out2 string
+	for range 200 {
+		if _, out2, _ = runCLI("ctl", "-addr", addr, "mismatches", "list"); strings.Contains(out2, "1 recent mismatch") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range []string{"list: 1 recent mismatch, newest last", "GET /api/list/x?author=1&access_token=[redacted]",
+		"shape: GET /api/list/*?access_token&author", "control legacy: 200", "$.currency", `legacy (control):   "EUR"`, `new (candidate):    "eur"`} {
+		if !strings.Contains(out2, want) {
+			t.Errorf("ctl mismatches lacks %q:\n%s", want, out2)
+		}
+	}
+	if code, out, _ := runCLI("ctl", "-addr", addr, "mismatches", "list", "-json"); code != 0 || !strings.Contains(out, `"mismatches": [`) {
+		t.Errorf("ctl mismatches -json = %d %s", code, out)
+	}
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "")
+	if code, _, errOut := runCLI("ctl", "-addr", addr, "mismatches", "list"); code != 1 || !strings.Contains(errOut, "unauthorized") {
+		t.Errorf("ctl mismatches without a token = %d %q", code, errOut)
+	}
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "ctl-test-token-0123456789")
+
+	// diff: a flip, a canary change and a shadow change, against the file
+	// and the running gateway.
+	shadowPct = "50"
 	next := writeFile(t, yaml("legacy", "25"))
-	want := "~ courses: side new -> legacy (flip)\n~ list: canary 10.00% -> 25.00%\n"
+	want := "~ courses: side new -> legacy (flip)\n~ list: canary 10.00% -> 25.00%\n~ list: shadow.percent 100 -> 50\n"
 	if code, out, errOut := runCLI("diff", "-config", next, "-against", cfg); code != 0 || out != want {
 		t.Errorf("diff against file = %d %q %q\nwant %q", code, out, errOut, want)
 	}
@@ -365,7 +453,7 @@ routes:
 	if code != 1 || !strings.Contains(errOut, `routes[0].side: bad side "sideways"`) {
 		t.Errorf("bad reload = %d %q", code, errOut)
 	}
-	os.WriteFile(cfg, []byte(yaml("legacy", "25")), 0o600)
+	os.WriteFile(cfg, []byte(yaml("legacy", "25")), 0o600) // shadowPct is 50 now
 	if code, out, _ := runCLI("ctl", "-addr", addr, "reload"); code != 0 || !strings.Contains(out, `"generation": 2`) {
 		t.Errorf("reload = %d %q", code, out)
 	}

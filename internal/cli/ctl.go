@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/store"
 )
 
@@ -24,7 +25,7 @@ const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
   unflip ROUTE                                  back to routes.yaml
   breaker UPSTREAM open|closed|auto [-reason WHY] [-ttl 1h]
   reload                                        reload routes.yaml (prints the problems of a bad one)
-  mismatches ROUTE                              recent shadow mismatches
+  mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
   fleet                                         the store, the replicas connected to it and the revision each applied
   audit [-route R] [-action A] [-limit N]       the audit trail, newest first (needs a token)
 The address and token default to $STRANGLER_ADMIN_ADDR and $STRANGLER_ADMIN_TOKEN.
@@ -32,7 +33,9 @@ Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 `
 
 // splitFlags pulls -name value / --name=value pairs out of args wherever
-// they are, so flags may follow the positional arguments.
+// they are, so flags may follow the positional arguments. known maps each
+// flag to whether it takes a value; one that does not (-json) is "true"
+// when given.
 func splitFlags(args []string, known map[string]bool) (map[string]string, []string, error) {
 	flags := map[string]string{}
 	var pos []string
@@ -47,8 +50,13 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 		if k, v, ok := strings.Cut(name, "="); ok {
 			name, val, hasVal = k, v, true
 		}
-		if !known[name] {
+		takesValue, ok := known[name]
+		if !ok {
 			return nil, nil, fmt.Errorf("unknown flag -%s", name)
+		}
+		if !takesValue && !hasVal {
+			flags[name] = "true"
+			continue
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
@@ -65,7 +73,7 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 // Ctl is strangler ctl: the on-call CLI over the admin API.
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true,
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "json": false,
 		"route": true, "action": true, "limit": true})
 	if err != nil || len(pos) == 0 {
 		if err != nil {
@@ -163,7 +171,20 @@ func Ctl(e Env, args []string) int {
 		if !need(2) {
 			return 2
 		}
-		return c.print(c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", ""))
+		r := c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", "")
+		if flags["json"] == "true" || r.err != nil || r.status != 200 {
+			return c.print(r)
+		}
+		var doc struct {
+			Route      string          `json:"route"`
+			Mismatches []shadow.Result `json:"mismatches"`
+		}
+		if err := json.Unmarshal(r.body, &doc); err != nil {
+			fmt.Fprintln(stderr, "strangler ctl:", err)
+			return 1
+		}
+		writeMismatches(stdout, pos[1], doc.Mismatches)
+		return 0
 	}
 	fmt.Fprintf(stderr, "strangler ctl: unknown command %q\n%s", pos[0], ctlUsage)
 	return 2
@@ -261,7 +282,7 @@ func (c *ctlClient) routes() int {
 		}
 		sh := "-"
 		if rs.Shadow != nil {
-			sh = fmt.Sprintf("%d compared, %.1f%% matched", rs.Shadow.Compared, 100*rs.Shadow.MatchRate)
+			sh = fmt.Sprintf("%s: %d compared, %.1f%% matched", strings.ReplaceAll(rs.Shadow.Verdict, "_", " "), rs.Shadow.Compared, 100*rs.Shadow.MatchRate)
 		}
 		br := rs.Breaker
 		if br == "" {

@@ -14,15 +14,21 @@ import (
 	"github.com/strangler/strangler/routing"
 )
 
-// diffRow is what strangler diff compares per route.
+// diffRow is what strangler diff compares per route: the headline facts,
+// and every setting as written (config.FlattenRoute), so a change to any
+// of them (a shadow section, a timeout, a plugin) is reported.
 type diffRow struct {
 	Match, Side, Canary, New string
+	Settings                 map[string]string
 }
+
+// headline are the settings the headline lines already report.
+var headline = map[string]bool{"id": true, "side": true, "canary.percent": true, "match.path": true, "match.prefix": true, "new.upstream": true}
 
 func rowsOfTable(t *routing.Table) map[string]diffRow {
 	out := map[string]diffRow{}
 	for _, r := range t.Routes {
-		row := diffRow{Match: r.Pattern.String(), Side: r.Side.String()}
+		row := diffRow{Match: r.Pattern.String(), Side: r.Side.String(), Settings: r.Settings}
 		if r.Canary != nil && r.Side == routing.SideLegacy {
 			row.Canary = fmt.Sprintf("%.2f%%", r.Canary.Percent())
 		}
@@ -36,7 +42,8 @@ func rowsOfTable(t *routing.Table) map[string]diffRow {
 
 // Diff is strangler diff: it previews what applying a routes file changes: routes added,
 // removed, flipped, canary percentages changed, matches or new upstreams
-// changed — against another file or the running gateway.
+// changed, and any other route setting changed (shadow, timeouts,
+// plugins...) — against another file or the running gateway.
 func Diff(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
 	flags, pos, err := splitFlags(args, map[string]bool{"config": true, "against": true, "addr": true, "token": true})
@@ -94,6 +101,7 @@ func Diff(e Env, args []string) int {
 		if b.New != a.New {
 			lines = append(lines, fmt.Sprintf("~ %s: new upstream %s -> %s", id, orNone(b.New), orNone(a.New)))
 		}
+		lines = append(lines, settingChanges(id, b.Settings, a.Settings)...)
 	}
 	for id, b := range before {
 		if _, ok := after[id]; !ok {
@@ -109,6 +117,38 @@ func Diff(e Env, args []string) int {
 		fmt.Fprintln(stdout, l)
 	}
 	return 0
+}
+
+// settingChanges lists every other setting that differs, "(unset)" for
+// one only one side has. A running gateway too old to report its settings
+// (nil) is compared on the headline only.
+func settingChanges(id string, before, after map[string]string) []string {
+	if before == nil || after == nil {
+		return nil
+	}
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		b, bok := before[k]
+		a, aok := after[k]
+		if headline[k] || bok == aok && a == b {
+			continue
+		}
+		if !bok {
+			b = "(unset)"
+		}
+		if !aok {
+			a = "(unset)"
+		}
+		out = append(out, fmt.Sprintf("~ %s: %s %s -> %s", id, k, b, a))
+	}
+	return out
 }
 
 func canaryText(c string) string {
@@ -154,7 +194,7 @@ func runningRows(addr, token string) (map[string]diffRow, error) {
 	}
 	out := map[string]diffRow{}
 	for _, rs := range doc.Routes {
-		row := diffRow{Match: rs.Match, Side: rs.Side, New: rs.NewUpstream}
+		row := diffRow{Match: rs.Match, Side: rs.Side, New: rs.NewUpstream, Settings: rs.Settings}
 		if rs.CanaryPercent != nil {
 			row.Canary = fmt.Sprintf("%.2f%%", *rs.CanaryPercent)
 		}

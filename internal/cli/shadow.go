@@ -8,24 +8,38 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
+	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/shadow"
 )
 
-// ShadowReport is strangler shadow report: it reads a shadow results file (server.shadow.file) and prints,
-// per route, how many requests were compared, the match rate, and the
-// paths that differed most with an example: the readiness report a
-// migration engineer reads before flipping a route.
+// ShadowReport is strangler shadow report: it reads a shadow results file
+// (shadow.file in routes.yaml) and prints, first, one readiness verdict
+// per route (ready, not ready, not enough evidence, under the thresholds
+// of the routes file's shadow.ready), then per route the requests
+// compared, the paths that differed in the most requests with an example
+// labelled by side, the noise and the request shapes: the report a
+// migration engineer reads before flipping a route. -json prints the
+// reports as JSON (the admin API's GET /admin/shadow shape).
 func ShadowReport(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
 	fs := flag.NewFlagSet("strangler shadow report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("file", "strangler-shadow.jsonl", "shadow results file (shadow.file in routes.yaml)")
 	only := fs.String("route", "", "report only this route")
-	top := fs.Int("top", 5, "differing paths to show per route")
+	top := fs.Int("top", 5, "differing paths and request shapes to show per route")
+	cfg := fs.String("config", "", "routes file with the shadow.ready thresholds (default: $STRANGLER_CONFIG or routes.yaml when it loads)")
+	asJSON := fs.Bool("json", false, "print the reports as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if fs.NArg() != 0 || *top < 1 {
+		fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
+		return 2
+	}
+	ready, shadowed, ok := thresholds(e, *cfg)
+	if !ok {
+		return 1
 	}
 	f, err := os.Open(*file)
 	if err != nil {
@@ -58,7 +72,35 @@ func ShadowReport(e Env, args []string) int {
 		fmt.Fprintf(stderr, "strangler shadow report: %s:%d: %v\n", *file, line+1, err)
 		return 1
 	}
-	if len(routes) == 0 {
+	// Shadowed routes of the routes file without results yet are reported
+	// too: not enough evidence, zero compared.
+	for _, id := range shadowed {
+		if routes[id] == nil && (*only == "" || id == *only) {
+			routes[id] = shadow.NewTally()
+		}
+	}
+	var reps []shadow.RouteReport
+	for _, id := range slices.Sorted(maps.Keys(routes)) {
+		r, ok := ready[id]
+		if !ok {
+			r = shadow.DefaultReadiness
+		}
+		reps = append(reps, routes[id].Report(id, r, *top))
+	}
+	if bad > 0 {
+		fmt.Fprintf(stderr, "%s: %d unreadable lines skipped\n", *file, bad)
+	}
+	if *asJSON {
+		if reps == nil {
+			reps = []shadow.RouteReport{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"routes": reps})
+		return 0
+	}
+	if len(reps) == 0 {
 		fmt.Fprintf(stdout, "%s: no shadow results", *file)
 		if *only != "" {
 			fmt.Fprintf(stdout, " for route %s", *only)
@@ -66,36 +108,42 @@ func ShadowReport(e Env, args []string) int {
 		fmt.Fprintln(stdout)
 		return 0
 	}
-	for _, id := range slices.Sorted(maps.Keys(routes)) {
-		rep := routes[id].Report(id, *top)
-		fmt.Fprintf(stdout, "route %s: %d compared, %.2f%% matched", id, rep.Compared, 100*rep.MatchRate)
-		var extra []string
-		for _, k := range []string{"error", "skipped", "dropped"} {
-			if rep.Counts[k] > 0 {
-				extra = append(extra, fmt.Sprintf("%d %s", rep.Counts[k], k))
-			}
-		}
-		if len(extra) > 0 {
-			fmt.Fprintf(stdout, " (%s)", strings.Join(extra, ", "))
-		}
-		fmt.Fprintln(stdout)
-		for _, p := range rep.TopPaths {
-			fmt.Fprintf(stdout, "  %-32s %5d mismatches  e.g. %s vs %s\n", p.Path, p.Count, p.Example.Control, p.Example.Candidate)
-		}
-		if rep.MorePaths > 0 {
-			fmt.Fprintf(stdout, "  ... %d more paths\n", rep.MorePaths)
-		}
-		if len(rep.Noisy) > 0 {
-			var names []string
-			for _, n := range rep.Noisy {
-				names = append(names, n.Path)
-			}
-			slices.Sort(names)
-			fmt.Fprintf(stdout, "  noisy (ignored): %s\n", strings.Join(names, ", "))
-		}
-	}
-	if bad > 0 {
-		fmt.Fprintf(stderr, "%d unreadable lines skipped\n", bad)
+	writeVerdicts(stdout, reps)
+	for _, r := range reps {
+		writeRouteReport(stdout, r)
 	}
 	return 0
+}
+
+// thresholds reads each shadowed route's readiness thresholds from the
+// routes file: the one named (an error if it does not load), else the
+// default one when it loads (a note otherwise: the default thresholds
+// apply).
+func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool) {
+	explicit := path != ""
+	if !explicit {
+		path = DefaultConfig()
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, true
+		}
+	}
+	t, err := gateway.Load(path, gateway.LoadOptions{Registry: e.Registry, Offline: true})
+	if err != nil {
+		if explicit {
+			printConfigError(e.Stderr, err)
+			return nil, nil, false
+		}
+		fmt.Fprintf(e.Stderr, "note: %s does not load (strangler validate says why); the default readiness thresholds apply\n", path)
+		return nil, nil, true
+	}
+	defer t.Close()
+	out := map[string]shadow.Readiness{}
+	var ids []string
+	for _, r := range t.Routes {
+		if r.Shadow != nil {
+			out[r.ID] = r.Shadow.Experiment.Ready
+			ids = append(ids, r.ID)
+		}
+	}
+	return out, ids, true
 }

@@ -169,6 +169,13 @@ STRANGLER_ADMIN_TOKEN, default %[4]s):
   curl -s %[2]s/admin/routes
   go run ./cmd/strangler ctl unflip course-detail
 
+Shadow comparison: is a route ready to flip? (course-detail and course-list
+differ on purpose, in $.price.currency; course-seats already agrees)
+
+  curl -s %[1]s/api/courses/1/seats > /dev/null   # course-seats: legacy answers, new is compared
+  go run ./cmd/strangler shadow report            # one verdict per route, then the differences
+  go run ./cmd/strangler ctl mismatches course-list
+
 Flip a route: edit routes.yaml (course-detail: side: legacy) and save;
 the gateway reloads it (no restart), and the same curl is answered by legacy.
 Preview a change with "strangler diff -config routes.yaml" and check with:

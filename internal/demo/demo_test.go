@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangler/strangler/internal/cli"
 	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugins"
+	"github.com/strangler/strangler/shadow"
 )
 
 // freePort returns a loopback port nothing listens on (for a moment).
@@ -298,30 +300,82 @@ func TestDemoOneLogin(t *testing.T) {
 	}
 }
 
-// TestDemoShadow: after a few requests the shadow report names the new
-// service's deliberate difference, on the route served by new (compared
-// with legacy) and on the one served by legacy (compared with new).
+// TestDemoShadow: after a few requests `strangler shadow report` prints a
+// verdict line per shadowed route, first: the two routes with the new
+// service's deliberate currency difference are not ready and name the
+// path with its count in requests (course-detail is served by new and
+// compared with legacy, course-list the other way round); course-seats
+// matches, so the demo shows matches as well as mismatches.
 func TestDemoShadow(t *testing.T) {
-	d, base := startDemo(t, repoRoutes(t, nil))
+	cfg := repoRoutes(t, nil)
+	d, base := startDemo(t, cfg)
 	for range 3 {
 		get(t, base+"/api/courses/1")
 		get(t, base+"/api/courses")
+		get(t, base+"/api/courses/2/seats")
 	}
-	want := map[string]string{"course-detail": "$.price.currency", "course-list": "$.courses[*].price.currency"}
+	file := shadowFile(t, cfg)
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		found := map[string]bool{}
-		for _, r := range d.Gateway.Router.Shadow().Store().Report() {
-			// course-detail is served by new (control "eur"), course-list
-			// by legacy (control "EUR").
-			if p, ok := want[r.Route]; ok && r.Counts["mismatch"] == 3 && len(r.TopPaths) == 1 && r.TopPaths[0].Path == p &&
-				r.TopPaths[0].Example.Control+r.TopPaths[0].Example.Candidate == map[bool]string{true: `"eur""EUR"`, false: `"EUR""eur"`}[r.Route == "course-detail"] {
-				found[r.Route] = true
-			}
-		}
-		return len(found) == len(want)
+		b, _ := os.ReadFile(file)
+		return strings.Count(string(b), "\n") >= 9
 	}, func() string {
-		return fmt.Sprintf("shadow report = %+v, want each of %v as the only differing path", d.Gateway.Router.Shadow().Store().Report(), want)
+		b, _ := os.ReadFile(file)
+		return fmt.Sprintf("shadow results file has %d lines, want 9", strings.Count(string(b), "\n"))
 	})
+	var out, errOut strings.Builder
+	env := cli.Env{Stdout: &out, Stderr: &errOut, Registry: plugins.Builtin()}
+	if code := cli.ShadowReport(env, []string{"-file", file, "-config", cfg}); code != 0 {
+		t.Fatalf("shadow report exit %d: %s", code, errOut.String())
+	}
+	report := out.String()
+	lines := strings.Split(report, "\n")
+	verdicts := map[string]string{}
+	for _, l := range lines[1:4] { // the verdict lines come first, after the header
+		f := strings.Fields(l)
+		if len(f) > 0 {
+			verdicts[f[0]] = l
+		}
+	}
+	want := map[string]*regexp.Regexp{
+		"course-detail": regexp.MustCompile(`^course-detail\s+not ready\s+3\s+0\.00%\s+.*\$\.price\.currency in 3 requests`),
+		"course-list":   regexp.MustCompile(`^course-list\s+not ready\s+3\s+0\.00%\s+.*\$\.courses\[\*\]\.price\.currency in 3 requests`),
+		"course-seats":  regexp.MustCompile(`^course-seats\s+not enough evidence\s+3\s+100\.00%\s+3 of 100 requests compared`),
+	}
+	for route, re := range want {
+		if !re.MatchString(verdicts[route]) {
+			t.Errorf("verdict line for %s = %q, want %s\nreport:\n%s", route, verdicts[route], re, report)
+		}
+	}
+	// The details label both values by side: legacy says "EUR", new "eur",
+	// whichever side is the control.
+	for _, want := range []string{
+		`legacy (candidate): "EUR"`, `new (control):      "eur"`, // course-detail, served by new
+		`legacy (control):   "EUR"`, `new (candidate):    "eur"`, // course-list, served by legacy
+		"e.g. GET /api/courses/1", "GET /api/courses/{id}/seats  3 requests, 3 matched",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	// The gateway's own view agrees: the admin API and the gauge.
+	st := d.Gateway.Router.ShadowStore()
+	if v := shadow.Judge(st.Tally("course-seats"), shadow.DefaultReadiness); v.State != shadow.NotEnoughEvidence || v.Matched != 3 {
+		t.Errorf("course-seats verdict = %+v", v)
+	}
+}
+
+// shadowFile is the results file the test's routes file names.
+func shadowFile(t *testing.T, cfg string) string {
+	t.Helper()
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^  file: (\S+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no shadow file in the routes file")
+	}
+	return string(m[1])
 }
 
 // TestDemoOnCall: on-call forces course-detail to legacy through the admin

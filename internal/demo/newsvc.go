@@ -17,7 +17,8 @@ import (
 )
 
 // CourseService is the sample new service: the course catalogue rewritten
-// in Go, answering /v2/courses and /v2/courses/{id}. It differs from the
+// in Go, answering /v2/courses, /v2/courses/{id} and
+// /v2/courses/{id}/seats. It differs from the
 // legacy monolith on purpose in one place: it renders currencies in lower
 // case ("eur"), the kind of difference shadow comparison exists to catch.
 // It answers a missing course with an honest 404.
@@ -104,6 +105,17 @@ func (s *CourseService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out = append(out, s.view(c))
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"courses": out})
+	case strings.HasPrefix(r.URL.Path, "/v2/courses/") && strings.HasSuffix(r.URL.Path, "/seats"):
+		// Seat availability: the same answer as legacy's /seats.php.
+		id, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v2/courses/"), "/seats"))
+		for _, c := range legacyadaptertest.Catalogue {
+			if err == nil && c.ID == id {
+				_ = json.NewEncoder(w).Encode(legacyadaptertest.Seats{Course: c.ID, Seats: c.Seats, Available: c.Seats > 0})
+				return
+			}
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"not_found","message":"course not found"}` + "\n"))
 	case strings.HasPrefix(r.URL.Path, "/v2/courses/"):
 		id, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/v2/courses/"))
 		for _, c := range legacyadaptertest.Catalogue {

@@ -88,6 +88,8 @@ func (l *Legacy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.courses(w)
 	case "/course.php":
 		l.course(w, r)
+	case "/seats.php":
+		l.seats(w, r)
 	case "/login.php":
 		l.login(w, r)
 	case "/logout.php":
@@ -150,6 +152,27 @@ func (l *Legacy) course(w http.ResponseWriter, r *http.Request) {
 	}
 	// The legacy quirk: a failure reported as 200 with an error envelope.
 	writeJSON(w, 200, map[string]any{"result": "fail", "code": 404, "message": "course not found"})
+}
+
+// seats answers a course's free seats: /seats.php?course=1. The demo's new
+// service answers the same (no deliberate difference here), so its shadow
+// comparison matches.
+func (l *Legacy) seats(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(r.URL.Query().Get("course"))
+	for _, c := range Catalogue {
+		if err == nil && c.ID == id {
+			writeJSON(w, 200, Seats{Course: c.ID, Seats: c.Seats, Available: c.Seats > 0})
+			return
+		}
+	}
+	writeJSON(w, 200, map[string]any{"result": "fail", "code": 404, "message": "course not found"})
+}
+
+// Seats is a course's seat availability, as both demo services render it.
+type Seats struct {
+	Course    int  `json:"course"`
+	Seats     int  `json:"seats"`
+	Available bool `json:"available"`
 }
 
 func (l *Legacy) login(w http.ResponseWriter, r *http.Request) {

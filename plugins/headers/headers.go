@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/internal/hdr"
 	"github.com/strangler/strangler/plugin"
 	"gopkg.in/yaml.v3"
 )
@@ -138,10 +139,10 @@ func (p *headersPlugin) Wrap(next fiber.Handler) fiber.Handler {
 		err := next(c)
 		rh := &c.Context().Response.Header
 		for _, name := range p.respDel {
-			rh.Del(name)
+			hdr.DelResponse(rh, name)
 		}
 		for _, h := range p.respSet {
-			rh.Set(h.k, h.v)
+			hdr.SetResponse(rh, h.k, h.v)
 		}
 		return err
 	}
