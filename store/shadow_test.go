@@ -60,5 +60,8 @@ func TestShadowPoolIsFleetWide(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		rep, ok := shadow.Report(sb, "r", shadow.DefaultReadiness, 10)
 		return ok && rep.Compared == 1
-	}, func() string { rep, _ := shadow.Report(sb, "r", shadow.DefaultReadiness, 10); return "after the restart " + toJSON(rep) })
+	}, func() string {
+		rep, _ := shadow.Report(sb, "r", shadow.DefaultReadiness, 10)
+		return "after the restart " + toJSON(rep)
+	})
 }
