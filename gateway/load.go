@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -36,9 +37,22 @@ type LoadOptions struct {
 // Load reads, strictly decodes, validates and compiles a routes file. On
 // failure the error is a config.ConfigErrors listing every problem.
 func Load(path string, opts LoadOptions) (*routing.Table, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("loading routes: %w", err)
+	}
+	defer f.Close()
+	// Never read more than the limit, whatever the file claims.
+	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("loading routes: %w", err)
+	}
+	if len(data) > config.MaxFileBytes {
+		size := int64(len(data))
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		return nil, config.TooLarge(path, size)
 	}
 	return Parse(path, data, opts)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/strangler/strangler/config"
@@ -99,8 +100,9 @@ func (e Env) Errorf(n *yaml.Node, format string, args ...any) error {
 }
 
 // ErrorIn returns a ConfigError for the value at sub, a dotted path inside
-// the plugin's configuration ("request.set.X-Api-Version"), located at that
-// key in n, or at n when it is not there.
+// the plugin's configuration ("request.set.X-Api-Version",
+// "issuers[1].jwks_url"), located at that key (or list element) in n, or
+// at n when it is not there.
 func (e Env) ErrorIn(n *yaml.Node, sub string, format string, args ...any) error {
 	at := n
 	if k := findKey(n, strings.Split(sub, ".")); k != nil {
@@ -109,25 +111,49 @@ func (e Env) ErrorIn(n *yaml.Node, sub string, format string, args ...any) error
 	return &config.ConfigError{File: e.File, Line: at.Line, Col: at.Column, Path: config.JoinPath(e.Path, sub), Err: fmt.Errorf(format, args...)}
 }
 
-// findKey follows keys through nested mappings and returns the key node of
-// the last one, or nil.
+// findKey follows keys through nested mappings, and "[i]" indices through
+// lists, and returns the key node of the last key (or the element of the
+// last index), or nil. A key that exists as written ("X[1]") is taken as
+// a key.
 func findKey(n *yaml.Node, keys []string) *yaml.Node {
 	var found *yaml.Node
 	for _, k := range keys {
-		if n == nil || n.Kind != yaml.MappingNode {
-			return nil
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				found, next = n.Content[i], n.Content[i+1]
-				break
+		name, idx := k, ""
+		if i := strings.IndexByte(k, '['); i >= 0 {
+			if key, _ := lookup(n, k); key == nil {
+				name, idx = k[:i], k[i+1:]
 			}
 		}
-		if next == nil {
-			return nil
+		if name != "" {
+			key, val := lookup(n, name)
+			if key == nil {
+				return nil
+			}
+			found, n = key, val
 		}
-		n = next
+		for idx != "" {
+			num, rest, ok := strings.Cut(idx, "]")
+			i, err := strconv.Atoi(num)
+			if !ok || err != nil || n == nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[i]
+			found = n
+			idx = strings.TrimPrefix(rest, "[")
+		}
 	}
 	return found
+}
+
+// lookup returns the key and value nodes of key in mapping n, or nils.
+func lookup(n *yaml.Node, key string) (k, v *yaml.Node) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i], n.Content[i+1]
+		}
+	}
+	return nil, nil
 }

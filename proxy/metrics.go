@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/strangler/strangler/routing"
 )
 
 // Metrics are the request path's collectors. Labels are route ids, sides
@@ -104,7 +103,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 // does no label lookups. Series are created when a route and side first
 // see traffic, not for every configured route.
 type routeMetrics struct {
-	sides [2]atomic.Pointer[sideMetrics]
+	sides [3]atomic.Pointer[sideMetrics] // legacy, new, gateway
 }
 
 type sideMetrics struct {
@@ -117,24 +116,31 @@ type sideMetrics struct {
 	codes    [600]atomic.Pointer[prometheus.Counter]
 }
 
-// forRoute returns the metrics of a route's side.
-func (m *Metrics) forRoute(route string, side routing.Side) *sideMetrics {
+// forRoute returns the metrics of a route's side: "legacy", "new" or
+// "gateway" (answers the gateway made before a side was decided).
+func (m *Metrics) forRoute(route string, s string) *sideMetrics {
 	v, ok := m.routes.Load(route)
 	if !ok {
 		v, _ = m.routes.LoadOrStore(route, &routeMetrics{})
 	}
 	rm := v.(*routeMetrics)
-	if sm := rm.sides[side].Load(); sm != nil {
+	i := 2
+	switch s {
+	case "legacy":
+		i = 0
+	case "new":
+		i = 1
+	}
+	if sm := rm.sides[i].Load(); sm != nil {
 		return sm
 	}
-	s := side.String()
 	sm := &sideMetrics{m: m, route: route, side: s,
 		duration: m.Duration.WithLabelValues(route, s),
 		bytes:    m.ResponseBytes.WithLabelValues(route, s),
 		canary:   m.CanaryDecisions.WithLabelValues(route, s),
 	}
-	rm.sides[side].CompareAndSwap(nil, sm)
-	return rm.sides[side].Load()
+	rm.sides[i].CompareAndSwap(nil, sm)
+	return rm.sides[i].Load()
 }
 
 func (sm *sideMetrics) observe(code int, seconds float64, bytes int64) {

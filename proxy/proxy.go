@@ -131,7 +131,6 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		return nil
 	}
 	st.route = t.Match(fctx.Method(), fctx.Request.Header.Host(), &st.path, &fctx.Request.Header)
-	st.side = st.route.Side
 	c.Locals(plugin.LocalsKey, st)
 	if err := st.route.Handler(c); err != nil {
 		p.writeError(st, err)
@@ -231,7 +230,7 @@ func (p *Proxy) ExpectHandler(fctx *fasthttp.RequestCtx) int {
 	}
 	r := t.Match(fctx.Method(), fctx.Request.Header.Host(), &st.path, &fctx.Request.Header)
 	if cl := fctx.Request.Header.ContentLength(); r.MaxBody >= 0 && int64(cl) > r.MaxBody {
-		st.route, st.side = r, r.Side
+		st.route = r
 		p.reject(st, errBodyTooLarge)
 		return errBodyTooLarge.Status
 	}

@@ -40,7 +40,7 @@ func (p *Proxy) copyResponse(st *reqState, x *exchange) {
 		hdr.SetResponse(&out.Header, "X-Strangler-Fallback", st.fallback)
 	}
 	if st.table.Server.ExposeRoute {
-		hdr.SetResponse(&out.Header, "X-Strangler-Side", st.side.String())
+		hdr.SetResponse(&out.Header, "X-Strangler-Side", st.sideLabel())
 		hdr.SetResponse(&out.Header, "X-Strangler-Route", st.route.ID)
 	}
 	if x.peekFull {

@@ -211,8 +211,11 @@ func (sc *shadowCall) UpstreamBody(max int) ([]byte, bool) { return sc.x.upstrea
 // values in the order they came (names compare case-insensitively).
 func observedHeaders(h *fasthttp.ResponseHeader, names []string) map[string][]string {
 	out := make(map[string][]string, len(names))
+	var buf [8][]byte
 	for _, name := range names {
-		vals := h.PeekAll(name)
+		// The upstream's names arrive as it wrote them (see
+		// internal/hdr): "x-version" is X-Version.
+		vals := hdr.PeekAllResponse(buf[:0], h, name)
 		if len(vals) == 0 {
 			continue
 		}

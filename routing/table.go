@@ -42,7 +42,7 @@ type Table struct {
 // default route. p.Caps receives the path parameters.
 func (t *Table) Match(method []byte, host []byte, p *Path, h HeaderPeeker) *Route {
 	m, _ := MethodOf(method)
-	host = HostWithoutPort(host)
+	host = CanonicalHost(host)
 	dec, fwd, caps := p.Dec, p.Fwd, &p.Caps
 	for _, r := range t.exact[dec] {
 		if r.matchesConstraints(m, host, h) {

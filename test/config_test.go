@@ -451,3 +451,24 @@ func TestConfigMissingFile(t *testing.T) {
 		t.Errorf("err = %q, want the prefix \"loading routes: \"", err)
 	}
 }
+
+// TestConfigTooLarge: loading a routes file far over the limit reads only
+// the limit and says so in one line; a hot reload of one keeps the running
+// table.
+func TestConfigTooLarge(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "routes.yaml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(50 << 20); err != nil { // 50 MiB, sparse
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = gateway.Load(path, gateway.LoadOptions{Registry: plugins.Builtin()})
+	want := path + ":1:1: file is 52428800 bytes: a routes file may have at most 2097152 (2 MiB); nothing was read past the limit"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load = %v, want %q", err, want)
+	}
+}

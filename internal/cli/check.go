@@ -20,6 +20,12 @@ func Validate(e Env, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		// A file named without -config would otherwise be ignored and
+		// the default one validated in its place.
+		fmt.Fprintln(stderr, "usage: strangler validate [-config routes.yaml]")
+		return 2
+	}
 	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry})
 	if err != nil {
 		printConfigError(stderr, err)

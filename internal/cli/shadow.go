@@ -33,8 +33,13 @@ func ShadowReport(e Env, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 0 || *top < 1 {
+	if fs.NArg() != 0 {
+		// A file named without -file would otherwise be ignored.
 		fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
+		return 2
+	}
+	if *top < 1 {
+		fmt.Fprintln(stderr, "strangler shadow report: -top must be at least 1")
 		return 2
 	}
 	ready, shadowed, ok := thresholds(e, *cfg)
