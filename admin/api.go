@@ -211,10 +211,11 @@ const StoreUnavailableHint = "every replica keeps serving the last state it appl
 
 // storeError maps a store failure to the API's answer.
 func (a *API) storeError(err error) error {
+	var ue *store.UnavailableError
 	switch {
-	case errors.Is(err, store.ErrUnavailable):
+	case errors.As(err, &ue):
 		return &apiError{status: 503, code: "store_unavailable",
-			msg:  fmt.Sprintf("the shared store (%s) is unreachable, so overrides cannot change: %v", a.overrides.store.Where(), errors.Unwrap(err)),
+			msg:  fmt.Sprintf("the shared store (%s) is unreachable, so overrides cannot change: %v", a.overrides.store.Where(), ue.Err),
 			hint: StoreUnavailableHint}
 	case errors.Is(err, store.ErrConflict):
 		return &apiError{status: 409, code: "conflict", msg: err.Error()}

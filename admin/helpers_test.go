@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/store"
 )
 
 // tableYAML is the route table the admin tests run against: a new route,
@@ -69,25 +71,26 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// memStore is a Store in memory that can be made to fail or to block in
-// Save, and counts saves.
+// memStore is a store.Store in memory that can be made to fail or to
+// block in Update, and counts the updates it stored.
 type memStore struct {
 	mu      sync.Mutex
-	saved   []routing.Override
+	state   store.State
+	events  []store.Event
 	saves   int
 	fail    error
-	block   chan struct{} // Save waits on it when set
-	entered chan struct{} // Save signals it has started when set
+	block   chan struct{} // Update waits on it when set
+	entered chan struct{} // Update signals it has started when set
 	loadErr error
 }
 
-func (s *memStore) Load() ([]routing.Override, error) {
+func (s *memStore) Load(context.Context) (store.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.saved), s.loadErr
+	return s.state.Clone(), s.loadErr
 }
 
-func (s *memStore) Save(ovs []routing.Override) error {
+func (s *memStore) Update(_ context.Context, change func(*store.State) ([]store.Event, error)) (store.State, error) {
 	s.mu.Lock()
 	block, entered := s.block, s.entered
 	s.mu.Unlock()
@@ -99,19 +102,45 @@ func (s *memStore) Save(ovs []routing.Override) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	next := s.state.Clone()
+	ev, err := change(&next)
+	if err != nil || len(ev) == 0 {
+		return s.state.Clone(), err
+	}
 	s.saves++
 	if s.fail != nil {
-		return s.fail
+		return store.State{}, s.fail
 	}
-	s.saved = slices.Clone(ovs)
+	next.Revision++
+	s.state = next
+	s.events = append(s.events, ev...)
+	return next.Clone(), nil
+}
+
+func (s *memStore) Record(_ context.Context, ev ...store.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, ev...)
 	return nil
 }
+
+func (s *memStore) Audit(context.Context, store.Query) ([]store.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.events)
+	slices.Reverse(out)
+	return out, nil
+}
+
+func (s *memStore) Kind() string  { return "memory" }
+func (s *memStore) Where() string { return "memory" }
+func (s *memStore) Close() error  { return nil }
 
 func (s *memStore) routes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for _, o := range s.saved {
+	for _, o := range s.state.Overrides {
 		out = append(out, o.Route)
 	}
 	return out

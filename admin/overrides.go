@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,32 +260,65 @@ func (o *Overrides) Breaker(name string) *store.BreakerOverride {
 	return b
 }
 
-// update stores a change and serves the result. A fleet store that lost
-// its state is re-seeded first (audited).
+// update stores a change and serves the result. Overrides whose TTL
+// passed are dropped by the same change, each with its expire event. A
+// fleet store that lost its state is re-seeded first (audited).
 func (o *Overrides) update(ctx context.Context, change func(*store.State) ([]store.Event, error)) ([]store.Event, error) {
 	var events []store.Event
+	expired := 0
 	wrapped := func(s *store.State) ([]store.Event, error) {
-		var err error
-		events, err = change(s)
-		return events, err
+		ev := o.expire(s, o.now())
+		more, err := change(s)
+		if err != nil {
+			return nil, err
+		}
+		if len(more) == 0 && len(ev) == 0 {
+			return nil, nil
+		}
+		expired = len(ev)
+		events = append(ev, more...)
+		return events, nil
 	}
 	st, err := o.store.Update(ctx, wrapped)
 	if errors.Is(err, store.ErrNoState) && o.redis != nil {
 		if _, serr := o.redis.Seed(ctx, o); serr != nil {
-			return nil, serr
+			return nil, fmt.Errorf("persisting overrides: %w", serr)
 		}
 		st, err = o.store.Update(ctx, wrapped)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("persisting overrides: %w", err)
 	}
 	if len(events) > 0 {
 		o.Apply(st, "local")
 		for _, e := range events {
 			o.log.Info("audit", e.Log()...)
 		}
+		if o.metrics != nil && expired > 0 {
+			o.metrics.Mutations.WithLabelValues("expire", "ok").Add(float64(expired))
+		}
 	}
 	return events, nil
+}
+
+// expire drops from s what expired at now and returns its events.
+func (o *Overrides) expire(s *store.State, now time.Time) []store.Event {
+	var ev []store.Event
+	for _, ov := range slices.Clone(s.Overrides) {
+		if ov.Expired(now) {
+			ev = append(ev, store.Event{Time: now.UTC(), Action: "expire", By: "ttl", Route: ov.Route, Reason: ov.Reason,
+				Previous: ov.Describe(), New: "routes.yaml"})
+			s.DeleteOverride(ov.Route)
+		}
+	}
+	for _, b := range slices.Clone(s.Breakers) {
+		if b.Expired(now) {
+			ev = append(ev, store.Event{Time: now.UTC(), Action: "expire", By: "ttl", Upstream: b.Upstream, Reason: b.Reason,
+				Previous: b.Describe(), New: "auto"})
+			s.DeleteBreaker(b.Upstream)
+		}
+	}
+	return ev
 }
 
 // Set makes ov live and returns the override it replaced, if any. action
@@ -319,10 +353,6 @@ func (o *Overrides) Delete(ctx context.Context, route, by string) (*routing.Over
 		c := *p
 		prev = &c
 		s.DeleteOverride(route)
-		if c.Expired(o.now()) {
-			prev = nil // it had expired: report none, and let Expire audit it
-			return nil, nil
-		}
 		return []store.Event{{Time: o.now().UTC(), Action: "unflip", By: by, Route: route, Previous: c.Describe(), New: "routes.yaml"}}, nil
 	})
 	return prev, err
@@ -379,27 +409,8 @@ func (o *Overrides) Expire(ctx context.Context) error {
 	if !due {
 		return nil
 	}
-	events, err := o.update(ctx, func(s *store.State) ([]store.Event, error) {
-		var ev []store.Event
-		for _, ov := range s.Overrides {
-			if ov.Expired(now) {
-				ev = append(ev, store.Event{Time: now.UTC(), Action: "expire", By: "ttl", Route: ov.Route, Reason: ov.Reason,
-					Previous: ov.Describe(), New: "routes.yaml"})
-				s.DeleteOverride(ov.Route)
-			}
-		}
-		for _, b := range s.Breakers {
-			if b.Expired(now) {
-				ev = append(ev, store.Event{Time: now.UTC(), Action: "expire", By: "ttl", Upstream: b.Upstream, Reason: b.Reason,
-					Previous: b.Describe(), New: "auto"})
-				s.DeleteBreaker(b.Upstream)
-			}
-		}
-		return ev, nil
-	})
-	if o.metrics != nil && len(events) > 0 {
-		o.metrics.Mutations.WithLabelValues("expire", "ok").Add(float64(len(events)))
-	}
+	// update drops what expired, with its events.
+	_, err := o.update(ctx, func(*store.State) ([]store.Event, error) { return nil, nil })
 	return err
 }
 

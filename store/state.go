@@ -41,13 +41,13 @@ func (b *BreakerOverride) Expired(now time.Time) bool {
 	return !b.Expires.IsZero() && !now.Before(b.Expires)
 }
 
-// Describe is the override in a few words: "forced open until ...", or
-// "auto" for none.
+// Describe is the override in a few words: "forced-open until ...", or
+// "auto" for none (the breaker's own logic decides).
 func (b *BreakerOverride) Describe() string {
 	if b == nil {
 		return "auto"
 	}
-	s := "forced " + b.State
+	s := "forced-" + b.State
 	if !b.Expires.IsZero() {
 		s += " until " + b.Expires.UTC().Format(time.RFC3339)
 	}

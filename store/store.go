@@ -53,12 +53,13 @@ var (
 	ErrConflict = errors.New("the state kept changing under this change; try again")
 )
 
-// unavailable wraps a connection failure as ErrUnavailable with its cause.
-type unavailable struct{ err error }
+// UnavailableError is a failure to reach the store; it matches
+// ErrUnavailable and Err is the cause.
+type UnavailableError struct{ Err error }
 
-func (u *unavailable) Error() string   { return ErrUnavailable.Error() + ": " + u.err.Error() }
-func (u *unavailable) Unwrap() []error { return []error{ErrUnavailable, u.err} }
-func wrapUnavailable(err error) error  { return &unavailable{err: err} }
+func (u *UnavailableError) Error() string   { return ErrUnavailable.Error() + ": " + u.Err.Error() }
+func (u *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, u.Err} }
+func wrapUnavailable(err error) error       { return &UnavailableError{Err: err} }
 func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 2*time.Second)
 }

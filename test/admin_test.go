@@ -163,7 +163,7 @@ func TestAdminFlip(t *testing.T) {
 	}
 
 	// A short TTL reverts by itself (and the janitor records it).
-	if code, _ := e.call(t, "POST", "/admin/routes/list/side", `{"side":"new","reason":"try","ttl":"100ms"}`, adminToken); code != 200 {
+	if code, _ := e.call(t, "POST", "/admin/routes/list/side", `{"side":"new","reason":"try","ttl":"1s"}`, adminToken); code != 200 {
 		t.Fatal("ttl flip refused")
 	}
 	if s := e.side(t, "/api/list"); s != "new" {
