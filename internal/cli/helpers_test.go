@@ -16,9 +16,9 @@ import (
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/internal/cli"
 	"github.com/strangler/strangler/plugins"
-	"github.com/strangler/strangler/store"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/store"
 )
 
 // routesYAML is the routes file most tests use: a migrated route with a
