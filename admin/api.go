@@ -397,10 +397,29 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 	if err := ov.Compile(); err != nil {
 		return nil, badRequest("%v", err)
 	}
-	if _, err := a.overrides.Set(r.Context(), ov, action); err != nil {
+	_, err := a.overrides.Set(r.Context(), ov, action)
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
 		return nil, a.storeError(err)
 	}
-	return a.routeState(route), nil
+	return changed(a.routeState(route), np), nil
+}
+
+// ChangeResult is a route after an on-call change: the change is live;
+// Persisted false means the state store could not keep it (it applies in
+// memory and is retried; it would not survive a restart), and Warning
+// says so in words.
+type ChangeResult struct {
+	RouteState
+	Persisted bool   `json:"persisted"`
+	Warning   string `json:"warning,omitempty"`
+}
+
+func changed(rs RouteState, np *NotPersistedError) ChangeResult {
+	if np == nil {
+		return ChangeResult{RouteState: rs, Persisted: true}
+	}
+	return ChangeResult{RouteState: rs, Warning: np.Error()}
 }
 
 func (a *API) setSide(r *http.Request, who string) (any, error) {
@@ -432,16 +451,20 @@ func (a *API) setCanary(r *http.Request, who string) (any, error) {
 func (a *API) unflip(r *http.Request, who string) (any, error) {
 	id := r.PathValue("id")
 	prev, err := a.overrides.Delete(r.Context(), id, who)
-	if err != nil {
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
 		return nil, a.storeError(err)
 	}
 	if prev == nil {
 		return nil, notFound("route %q has no override", id)
 	}
 	if route := a.gw.Table().Route(id); route != nil {
-		return a.routeState(route), nil
+		return changed(a.routeState(route), np), nil
 	}
-	return map[string]string{"route": id, "override": "removed"}, nil
+	if np != nil {
+		return map[string]any{"route": id, "override": "removed", "persisted": false, "warning": np.Error()}, nil
+	}
+	return map[string]any{"route": id, "override": "removed", "persisted": true}, nil
 }
 
 // UpstreamState is an upstream as /admin/upstreams shows it.
@@ -515,10 +538,15 @@ func (a *API) forceBreaker(r *http.Request, who string) (any, error) {
 		}
 		_, err = a.overrides.SetBreaker(r.Context(), b)
 	}
-	if err != nil {
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
 		return nil, a.storeError(err)
 	}
-	return map[string]string{"upstream": name, "breaker": up.Breaker.State()}, nil
+	out := map[string]any{"upstream": name, "breaker": up.Breaker.State(), "persisted": np == nil}
+	if np != nil {
+		out["warning"] = np.Error()
+	}
+	return out, nil
 }
 
 // shadow reports every shadowed route of the serving table (and any route

@@ -117,6 +117,27 @@ func (s *memStore) Update(_ context.Context, change func(*store.State) ([]store.
 	return next.Clone(), nil
 }
 
+func (s *memStore) Put(_ context.Context, st store.State, ev []store.Event) error {
+	s.mu.Lock()
+	block, entered := s.block, s.entered
+	s.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+	}
+	if block != nil {
+		<-block
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves++
+	if s.fail != nil {
+		return s.fail
+	}
+	s.state = st.Clone()
+	s.events = append(s.events, ev...)
+	return nil
+}
+
 func (s *memStore) Record(_ context.Context, ev ...store.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -213,3 +234,18 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.Counter.GetValue()
 }
+
+// casOnly is a memStore seen as a shared store: only Update changes it.
+type casOnly struct{ s *memStore }
+
+func (c casOnly) Load(ctx context.Context) (store.State, error) { return c.s.Load(ctx) }
+func (c casOnly) Update(ctx context.Context, f func(*store.State) ([]store.Event, error)) (store.State, error) {
+	return c.s.Update(ctx, f)
+}
+func (c casOnly) Record(ctx context.Context, ev ...store.Event) error { return c.s.Record(ctx, ev...) }
+func (c casOnly) Audit(ctx context.Context, q store.Query) ([]store.Event, error) {
+	return c.s.Audit(ctx, q)
+}
+func (c casOnly) Kind() string  { return c.s.Kind() }
+func (c casOnly) Where() string { return c.s.Where() }
+func (c casOnly) Close() error  { return nil }

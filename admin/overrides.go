@@ -40,7 +40,33 @@ type Overrides struct {
 	mu      sync.Mutex // serialises Apply
 	cur     atomic.Pointer[view]
 	started string // where the state came from at start: file, store, cache, none
+
+	// A single replica's store (putter): changes are computed here and
+	// written whole; one the store failed to keep waits in pending (with
+	// its audit events) and is retried every second. saveMu serialises
+	// them.
+	saveMu        sync.Mutex
+	pending       *store.State
+	pendingEvents []store.Event
+	failing       bool
 }
+
+// putter is a single replica's store (the file): it takes the whole state
+// the replica computed. A shared store compares and sets instead.
+type putter interface {
+	Put(ctx context.Context, s store.State, events []store.Event) error
+}
+
+// NotPersistedError means a change is live but the store could not keep
+// it (it would not survive a restart); the store is retried every second.
+// Only a single replica's store answers so: a fleet's refuses the change.
+type NotPersistedError struct{ Err error }
+
+func (e *NotPersistedError) Error() string {
+	return "applied, but not persisted (it will not survive a restart until the state file can be written; retrying every second): " + e.Err.Error()
+}
+
+func (e *NotPersistedError) Unwrap() error { return e.Err }
 
 // view is one applied state, indexed for the request path.
 type view struct {
@@ -264,6 +290,9 @@ func (o *Overrides) Breaker(name string) *store.BreakerOverride {
 // passed are dropped by the same change, each with its expire event. A
 // fleet store that lost its state is re-seeded first (audited).
 func (o *Overrides) update(ctx context.Context, change func(*store.State) ([]store.Event, error)) ([]store.Event, error) {
+	if p, ok := o.store.(putter); ok {
+		return o.updateLocal(ctx, p, change)
+	}
 	var events []store.Event
 	expired := 0
 	wrapped := func(s *store.State) ([]store.Event, error) {
@@ -299,6 +328,84 @@ func (o *Overrides) update(ctx context.Context, change func(*store.State) ([]sto
 		}
 	}
 	return events, nil
+}
+
+// updateLocal is update for a single replica: the change is computed on
+// the state it serves and written whole. Durable before live when the
+// store works; live anyway when it does not: the on-call lever must not
+// depend on the disk (a read-only or full state directory). A change the
+// store could not keep is reported (NotPersistedError), counted, logged
+// once, and retried by Tick until it is kept.
+func (o *Overrides) updateLocal(ctx context.Context, p putter, change func(*store.State) ([]store.Event, error)) ([]store.Event, error) {
+	o.saveMu.Lock()
+	defer o.saveMu.Unlock()
+	next := o.Applied().Clone()
+	expiredEv := o.expire(&next, o.now())
+	more, err := change(&next)
+	if err != nil {
+		return nil, err
+	}
+	events := append(expiredEv, more...)
+	if len(events) == 0 {
+		return nil, nil
+	}
+	next.Revision++
+	for i := range events {
+		events[i].Revision = next.Revision
+	}
+	o.pendingEvents = append(o.pendingEvents, events...)
+	saveErr := o.persist(ctx, p, &next)
+	o.Apply(next, "local")
+	for _, e := range events {
+		o.log.Info("audit", append(e.Log(), "persisted", saveErr == nil)...)
+	}
+	if o.metrics != nil && len(expiredEv) > 0 {
+		o.metrics.Mutations.WithLabelValues("expire", "ok").Add(float64(len(expiredEv)))
+	}
+	if saveErr != nil {
+		return events, &NotPersistedError{Err: saveErr}
+	}
+	return events, nil
+}
+
+// persist writes st with the pending events; o.saveMu is held. A failure
+// is logged once per streak, counted, and leaves st pending.
+func (o *Overrides) persist(ctx context.Context, p putter, st *store.State) error {
+	err := p.Put(ctx, *st, o.pendingEvents)
+	if err != nil {
+		o.pending = st
+		if o.metrics != nil {
+			o.metrics.Persisted.Set(0)
+			o.metrics.PersistFailures.Inc()
+		}
+		if !o.failing {
+			o.failing = true
+			o.log.Error("overrides not persisted; they apply in memory and are retried every second (logged once)", "err", err)
+		}
+		return err
+	}
+	o.pending, o.pendingEvents = nil, nil
+	if o.metrics != nil {
+		o.metrics.Persisted.Set(1)
+	}
+	if o.failing {
+		o.failing = false
+		o.log.Info("overrides persisted again")
+	}
+	return nil
+}
+
+// retryPersist writes a state a failed write left pending.
+func (o *Overrides) retryPersist(ctx context.Context) {
+	p, ok := o.store.(putter)
+	if !ok {
+		return
+	}
+	o.saveMu.Lock()
+	defer o.saveMu.Unlock()
+	if o.pending != nil {
+		_ = o.persist(ctx, p, o.pending)
+	}
 }
 
 // expire drops from s what expired at now and returns its events.
@@ -397,6 +504,7 @@ func (o *Overrides) DeleteBreaker(ctx context.Context, upstreamName, by, reason 
 // itself (Get and Tick check the TTL); in a fleet only the holder of the
 // expiry lease removes them, once for the fleet.
 func (o *Overrides) Expire(ctx context.Context) error {
+	o.retryPersist(ctx)
 	now := o.now()
 	due := false
 	v := o.cur.Load()
@@ -428,7 +536,8 @@ func (o *Overrides) Tick(ctx context.Context) {
 	if !o.lease.Held() {
 		return
 	}
-	if err := o.Expire(ctx); err != nil {
+	var np *NotPersistedError
+	if err := o.Expire(ctx); err != nil && !errors.As(err, &np) {
 		o.log.Warn("expiring overrides failed; retrying", "err", err)
 	}
 }

@@ -19,6 +19,9 @@ func (c *compiler) finishRoute(r *routing.Route, path string, own []config.Plugi
 		if cl, ok := p.(io.Closer); ok {
 			c.t.Closers = append(c.t.Closers, cl.Close)
 		}
+		if g, ok := p.(plugin.Guard); ok {
+			r.Guards = append(r.Guards, g.Guards()...)
+		}
 	}
 	h := c.opts.Terminal
 	if h == nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -41,7 +42,15 @@ type Server struct {
 	fleet    *store.Redis // nil without a shared store
 	stopOnce sync.Once
 	bg       sync.WaitGroup
+	// skipDelay: the next Shutdown drains at once (an interactive Ctrl-C,
+	// not an orchestrator's SIGTERM).
+	skipDelay atomic.Bool
 }
+
+// SkipShutdownDelay makes Shutdown drain without server.timeouts.
+// shutdown_delay: for an interactive stop (SIGINT), where no load balancer
+// needs time to stop sending.
+func (s *Server) SkipShutdownDelay() { s.skipDelay.Store(true) }
 
 // ServerOptions configure NewServer.
 type ServerOptions struct {
@@ -233,10 +242,14 @@ func (s *Server) shutdown(ctx context.Context) error {
 	rt := s.Router
 	s.stopBackground()
 	rt.proxy.Drain()
-	s.log.Info("draining", "delay", s.cfg.ShutdownDelay, "drain", s.cfg.DrainTimeout, "in_flight", rt.InFlight())
-	if s.cfg.ShutdownDelay > 0 {
+	delay := s.cfg.ShutdownDelay
+	if s.skipDelay.Load() {
+		delay = 0
+	}
+	s.log.Info("draining", "delay", delay, "drain", s.cfg.DrainTimeout, "in_flight", rt.InFlight())
+	if delay > 0 {
 		select {
-		case <-time.After(s.cfg.ShutdownDelay):
+		case <-time.After(delay):
 		case <-ctx.Done():
 		}
 	}

@@ -26,6 +26,7 @@ type File struct {
 	// AuditKeep is how many audit events the file keeps (default 1000).
 	AuditKeep int
 	mu        sync.Mutex
+	cleaned   bool
 }
 
 // fileDoc is the file's content. Files written before revisions existed
@@ -52,7 +53,22 @@ func (f *File) Where() string { return f.Path }
 // Close does nothing.
 func (f *File) Close() error { return nil }
 
+// cleanTemps removes, once, the temporary files of writes a crash
+// interrupted (".overrides-*" next to the file): no write is running
+// before the first read.
+func (f *File) cleanTemps() {
+	if f.cleaned {
+		return
+	}
+	f.cleaned = true
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(f.Path), ".overrides-*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
+}
+
 func (f *File) read() (fileDoc, error) {
+	f.cleanTemps()
 	var doc fileDoc
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -118,6 +134,21 @@ func (f *File) append(doc *fileDoc, events []Event, rev int64) {
 	if over := len(doc.Audit) - keep; over > 0 {
 		doc.Audit = append([]Event(nil), doc.Audit[over:]...)
 	}
+}
+
+// Put writes s, the state a single replica computed, and appends events,
+// durably. A file that cannot be read is not overwritten (its audit trail
+// would be lost): Put fails.
+func (f *File) Put(_ context.Context, s State, events []Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	doc, err := f.read()
+	if err != nil {
+		return err
+	}
+	doc.State = s
+	f.append(&doc, events, 0)
+	return f.write(doc)
 }
 
 // Record appends events, durably.

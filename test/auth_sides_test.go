@@ -135,6 +135,15 @@ func TestAuthDecidedOnTheEffectiveSide(t *testing.T) {
 			}
 		}
 	}
+	// The 401s the gateway made count for no side that never saw them.
+	if v := g.metric("strangler_requests_total", map[string]string{"route": "cfg-new", "side": "gateway", "code": "401"}); v <= 0 {
+		t.Errorf("strangler_requests_total{route=cfg-new,side=gateway,code=401} = %v, want the refusals counted there", v)
+	}
+	for _, side := range []string{"legacy", "new"} {
+		if v := g.metric("strangler_requests_total", map[string]string{"route": "cfg-new", "side": side, "code": "401"}); v > 0 {
+			t.Errorf("%v gateway refusals labelled side %s", v, side)
+		}
+	}
 	if newSvc.count() == 0 || legacy.count() == 0 {
 		t.Fatalf("the table did not exercise both sides (new %d, legacy %d requests)", newSvc.count(), legacy.count())
 	}

@@ -360,6 +360,9 @@ func TestConfigGoodFiles(t *testing.T) {
 	// must load without any.
 	wantWarnings := map[string]string{
 		"unused_upstream.yaml": `unused_upstream.yaml:6:3: upstreams.billing: upstream "billing" is not used by any route`,
+		// A guarded route whose case, trailing-slash and method near misses
+		// reach the unguarded catch-all; billing claims its own.
+		"near_miss.yaml": `near_miss.yaml:12:5: routes[0].match: near misses of this guarded route reach a less protected one: GET /Account (letter case) reaches route "default" (everything no route claims) without jwt required; GET /account/ (trailing slash) reaches route "default" (everything no route claims) without jwt required; GET /account. (trailing dot) reaches route "default" (everything no route claims) without jwt required; and 4 more; legacy servers often answer them as the same page: claim them with variants: true (and other_methods: deny)`,
 		// Shadowed writes load, with a warning validate prints.
 		"shadow.yaml": `shadow.yaml:24:22: routes[0].shadow.methods[1]: POST is shadowed: the write runs on both sides (the shadow request carries X-Strangler-Shadow: 1)`,
 	}

@@ -143,6 +143,11 @@ wait:
 				continue
 			}
 			log.Info("signal received", "signal", s.String())
+			if s == syscall.SIGINT {
+				// Ctrl-C: a person, not an orchestrator; no load
+				// balancer needs shutdown_delay to stop sending.
+				srv.SkipShutdownDelay()
+			}
 			break wait
 		case err := <-errs:
 			log.Error("listener failed", "err", err)

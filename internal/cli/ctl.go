@@ -250,6 +250,12 @@ func (c *ctlClient) print(r ctlResult) int {
 		return 1
 	}
 	_, _ = c.out.Write(r.body)
+	var w struct {
+		Warning string `json:"warning"`
+	}
+	if json.Unmarshal(r.body, &w) == nil && w.Warning != "" {
+		fmt.Fprintln(c.errw, "strangler ctl: warning:", w.Warning)
+	}
 	return 0
 }
 

@@ -78,6 +78,7 @@ func startDemo(t *testing.T, cfg string) (*Demo, string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		d.Gateway.SkipShutdownDelay()
 		_ = d.Gateway.Shutdown(ctx)
 		_ = d.Gateway.Close()
 		d.Close()
@@ -407,6 +408,7 @@ func TestDemoOnCall(t *testing.T) {
 	// Restart: a new demo process on the same routes file and state file.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	d.Gateway.SkipShutdownDelay()
 	_ = d.Gateway.Shutdown(ctx)
 	_ = d.Gateway.Close()
 	d.Close()

@@ -614,6 +614,19 @@ type jwtPlugin struct {
 	require []requirement
 }
 
+// Guards implements plugin.Guard: a required token, and the claims a
+// token must carry on this route.
+func (p *jwtPlugin) Guards() []string {
+	var out []string
+	if p.policy == policyRequired {
+		out = append(out, "jwt required")
+	}
+	for _, r := range p.require {
+		out = append(out, "jwt requires "+r.claim+" in ["+strings.Join(r.any, ", ")+"]")
+	}
+	return out
+}
+
 // Wrap implements plugin.Plugin.
 func (p *jwtPlugin) Wrap(next fiber.Handler) fiber.Handler {
 	v := p.v
