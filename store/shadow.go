@@ -22,20 +22,26 @@ func (r *Redis) ShadowPool() *ShadowPool { return &ShadowPool{r: r} }
 func (p *ShadowPool) tallyKey(route string) string  { return p.r.key("shadow:tally:" + route) }
 func (p *ShadowPool) recentKey(route string) string { return p.r.key("shadow:recent:" + route) }
 
-// Push implements shadow.Shared.
+// Push implements shadow.Shared: the tallies and mismatches land in one
+// transaction (all or nothing, retried when another replica pushed in
+// between), so a failed push can be pushed again without counting twice.
 func (p *ShadowPool) Push(ctx context.Context, tallies map[string]*shadow.Tally, mismatches []shadow.Result) error {
 	c := p.r.c
-	for route, delta := range tallies {
-		key := p.tallyKey(route)
-		merge := func(tx *redis.Tx) error {
+	var keys []string
+	for route := range tallies {
+		keys = append(keys, p.tallyKey(route))
+	}
+	push := func(tx *redis.Tx) error {
+		merged := map[string][]byte{}
+		for route, delta := range tallies {
 			cur := shadow.NewTally()
-			b, err := tx.Get(ctx, key).Bytes()
+			b, err := tx.Get(ctx, p.tallyKey(route)).Bytes()
 			switch {
 			case errors.Is(err, redis.Nil):
 			case err != nil:
 				return err
 			default:
-				if err := json.Unmarshal(b, cur); err != nil {
+				if json.Unmarshal(b, cur) != nil {
 					cur = shadow.NewTally() // unreadable: start again
 				}
 			}
@@ -44,42 +50,37 @@ func (p *ShadowPool) Push(ctx context.Context, tallies map[string]*shadow.Tally,
 			if err != nil {
 				return err
 			}
-			_, err = tx.TxPipelined(ctx, func(pp redis.Pipeliner) error {
-				pp.Set(ctx, key, nb, 0)
-				pp.SAdd(ctx, p.r.key("shadow:routes"), route)
-				return nil
-			})
-			return err
+			merged[route] = nb
 		}
-		var err error
-		for range 10 {
-			if err = c.Watch(ctx, merge, key); !errors.Is(err, redis.TxFailedErr) {
-				break
+		_, err := tx.TxPipelined(ctx, func(pp redis.Pipeliner) error {
+			routes := map[string]bool{}
+			for route, b := range merged {
+				pp.Set(ctx, p.tallyKey(route), b, 0)
+				routes[route] = true
 			}
+			for _, m := range mismatches {
+				b, err := json.Marshal(m)
+				if err != nil {
+					continue
+				}
+				pp.RPush(ctx, p.recentKey(m.Route), b)
+				routes[m.Route] = true
+			}
+			for route := range routes {
+				pp.LTrim(ctx, p.recentKey(route), -1000, -1)
+				pp.SAdd(ctx, p.r.key("shadow:routes"), route)
+			}
+			return nil
+		})
+		return err
+	}
+	var err error
+	for range 10 {
+		if err = c.Watch(ctx, push, keys...); !errors.Is(err, redis.TxFailedErr) {
+			break
 		}
-		if err != nil {
-			p.r.count("shadow")
-			return wrapUnavailable(err)
-		}
 	}
-	if len(mismatches) == 0 {
-		return nil
-	}
-	pipe := c.Pipeline()
-	routes := map[string]bool{}
-	for _, m := range mismatches {
-		b, err := json.Marshal(m)
-		if err != nil {
-			continue
-		}
-		pipe.RPush(ctx, p.recentKey(m.Route), b)
-		routes[m.Route] = true
-	}
-	for route := range routes {
-		pipe.LTrim(ctx, p.recentKey(route), -1000, -1)
-		pipe.SAdd(ctx, p.r.key("shadow:routes"), route)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err != nil {
 		p.r.count("shadow")
 		return wrapUnavailable(err)
 	}

@@ -517,7 +517,8 @@ func TestFleetShadowEvidenceIsPooled(t *testing.T) {
 		})
 		_, doc := r.admin("GET", "/admin/shadow/course-detail/mismatches", "")
 		if n := len(doc["mismatches"].([]any)); n != 5 {
-			t.Fatalf("%s lists %d mismatches, want the fleet's 5", r.name, n)
+			_, rep := r.admin("GET", "/admin/shadow", "")
+			t.Fatalf("%s lists %d mismatches, want the fleet's 5: %v\nreport %v", r.name, n, doc, rep)
 		}
 	}
 }
