@@ -25,7 +25,10 @@ import (
 // The fleet tests run real gateway processes: the binary is built once
 // for the package (buildStrangler) and each replica is `strangler serve`
 // in its own working directory (so each has its own local cache,
-// strangler-overrides.json) on one shared routes file.
+// strangler-overrides.json) on one shared routes file. They are not
+// parallel: Go runs them one by one before the parallel tests, so their
+// processes and load never compete with the streaming tests' gigabytes
+// for the two cores.
 
 const fleetToken = "fleet-test-token-0123456789"
 
@@ -269,7 +272,6 @@ func startFleet(t *testing.T, routes, store string, n int) []*replica {
 // hour away); 100 flips measure the propagation time; strangler ctl
 // fleet shows the three replicas at the same revision.
 func TestFleetFlipReachesEveryReplica(t *testing.T) {
-	t.Parallel()
 	rs := testutil.StartRedis(t)
 	routes := fleetRoutes(t, "")
 	fleet := startFleet(t, routes, rs.URL("resync=1h"), 3)
@@ -328,7 +330,6 @@ func TestFleetFlipReachesEveryReplica(t *testing.T) {
 // TestFleetTTLExpiresOnceForTheFleet: a TTL flip reverts on all three
 // replicas, and the store gets one expire event, not three.
 func TestFleetTTLExpiresOnceForTheFleet(t *testing.T) {
-	t.Parallel()
 	rs := testutil.StartRedis(t)
 	fleet := startFleet(t, fleetRoutes(t, ""), rs.URL("resync=1s"), 3)
 	if code, doc := fleet[1].flip("legacy", "2s"); code != 200 {
@@ -360,7 +361,6 @@ func TestFleetTTLExpiresOnceForTheFleet(t *testing.T) {
 // still flips. Redis restarted empty: the state is re-seeded from the
 // replicas, audited once, and writes work again.
 func TestFleetStoreDown(t *testing.T) {
-	t.Parallel()
 	rs := testutil.StartRedis(t)
 	routes := fleetRoutes(t, "")
 	fleet := startFleet(t, routes, rs.URL("resync=500ms"), 3)
@@ -458,7 +458,6 @@ func TestFleetStoreDown(t *testing.T) {
 // starts from its local cache and says so; one without a cache starts
 // with routes.yaml alone and says so.
 func TestFleetRestartWhileStoreDown(t *testing.T) {
-	t.Parallel()
 	rs := testutil.StartRedis(t)
 	routes := fleetRoutes(t, "")
 	url := rs.URL("resync=500ms")
@@ -498,7 +497,6 @@ func TestFleetRestartWhileStoreDown(t *testing.T) {
 // TestFleetShadowEvidenceIsPooled: shadow results from two replicas
 // show in each replica's /admin/shadow report and mismatches.
 func TestFleetShadowEvidenceIsPooled(t *testing.T) {
-	t.Parallel()
 	rs := testutil.StartRedis(t)
 	routes := fleetRoutes(t, "    shadow: {percent: 100}\n")
 	fleet := startFleet(t, routes, rs.URL(), 2)
