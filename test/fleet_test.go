@@ -513,6 +513,17 @@ func TestFleetShadowEvidenceIsPooled(t *testing.T) {
 			_, doc := r.admin("GET", "/admin/shadow", "")
 			return r.name + " reports " + fmt.Sprint(doc)
 		})
+		// strangler shadow report -addr reads the same pooled report.
+		out, err := exec.Command(buildStrangler(t), "shadow", "report", "-addr", r.Ops, "-token", fleetToken, "-json").CombinedOutput()
+		var rep struct {
+			Routes []struct {
+				Route    string `json:"route"`
+				Compared int64  `json:"compared"`
+			} `json:"routes"`
+		}
+		if err != nil || json.Unmarshal(out, &rep) != nil || len(rep.Routes) != 1 || rep.Routes[0].Compared != 5 {
+			t.Fatalf("shadow report -addr %s: %v\n%s", r.Ops, err, out)
+		}
 		_, doc := r.admin("GET", "/admin/shadow/course-detail/mismatches", "")
 		if n := len(doc["mismatches"].([]any)); n != 5 {
 			_, rep := r.admin("GET", "/admin/shadow", "")

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/shadow"
@@ -22,7 +24,7 @@ import (
 // migration engineer reads before flipping a route. -json prints the
 // reports as JSON (the admin API's GET /admin/shadow shape).
 func ShadowReport(e Env, args []string) int {
-	stdout, stderr := e.Stdout, e.Stderr
+	stderr := e.Stderr
 	fs := flag.NewFlagSet("strangler shadow report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("file", "strangler-shadow.jsonl", "shadow results file (shadow.file in routes.yaml)")
@@ -30,6 +32,8 @@ func ShadowReport(e Env, args []string) int {
 	top := fs.Int("top", 5, "differing paths and request shapes to show per route")
 	cfg := fs.String("config", "", "routes file with the shadow.ready thresholds (default: $STRANGLER_CONFIG or routes.yaml when it loads)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
+	addr := fs.String("addr", "", "read the running gateway's report from its admin API (a fleet's: every replica's results) instead of -file")
+	token := fs.String("token", "", "admin token for -addr (default $STRANGLER_ADMIN_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -41,6 +45,13 @@ func ShadowReport(e Env, args []string) int {
 	if *top < 1 {
 		fmt.Fprintln(stderr, "strangler shadow report: -top must be at least 1")
 		return 2
+	}
+	if *addr != "" {
+		reps, ok := apiShadowReports(e, *addr, *token, *top, *only)
+		if !ok {
+			return 1
+		}
+		return printShadowReports(e, reps, *asJSON, *addr, *only)
 	}
 	ready, shadowed, ok := thresholds(e, *cfg)
 	if !ok {
@@ -95,7 +106,14 @@ func ShadowReport(e Env, args []string) int {
 	if bad > 0 {
 		fmt.Fprintf(stderr, "%s: %d unreadable lines skipped\n", *file, bad)
 	}
-	if *asJSON {
+	return printShadowReports(e, reps, *asJSON, *file, *only)
+}
+
+// printShadowReports prints reports from source (a file or an admin
+// address).
+func printShadowReports(e Env, reps []shadow.RouteReport, asJSON bool, source, only string) int {
+	stdout := e.Stdout
+	if asJSON {
 		if reps == nil {
 			reps = []shadow.RouteReport{}
 		}
@@ -106,9 +124,9 @@ func ShadowReport(e Env, args []string) int {
 		return 0
 	}
 	if len(reps) == 0 {
-		fmt.Fprintf(stdout, "%s: no shadow results", *file)
-		if *only != "" {
-			fmt.Fprintf(stdout, " for route %s", *only)
+		fmt.Fprintf(stdout, "%s: no shadow results", source)
+		if only != "" {
+			fmt.Fprintf(stdout, " for route %s", only)
 		}
 		fmt.Fprintln(stdout)
 		return 0
@@ -151,4 +169,35 @@ func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool
 		}
 	}
 	return out, ids, true
+}
+
+// apiShadowReports reads GET /admin/shadow: the running gateway's reports,
+// pooled across a fleet's replicas when it has a shared store.
+func apiShadowReports(e Env, addr, token string, top int, only string) ([]shadow.RouteReport, bool) {
+	if token == "" {
+		token = os.Getenv("STRANGLER_ADMIN_TOKEN")
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	c := &ctlClient{base: strings.TrimRight(addr, "/"), token: token, out: e.Stdout, errw: e.Stderr}
+	r := c.do("GET", "/admin/shadow?top="+strconv.Itoa(top), "")
+	if r.err != nil || r.status != 200 {
+		c.print(r)
+		return nil, false
+	}
+	var doc struct {
+		Routes []shadow.RouteReport `json:"routes"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		fmt.Fprintln(e.Stderr, "strangler shadow report:", err)
+		return nil, false
+	}
+	var out []shadow.RouteReport
+	for _, rep := range doc.Routes {
+		if only == "" || rep.Route == only {
+			out = append(out, rep)
+		}
+	}
+	return out, true
 }
