@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -327,7 +328,14 @@ func (a *API) routes(*http.Request) (any, error) {
 	for _, r := range t.Routes {
 		out = append(out, a.routeState(r))
 	}
-	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "routes": out}, nil
+	// path is the file as this process opens it (absolute), so a client
+	// on the same machine can find it whatever its working directory
+	// (strangler apply installs a new version there).
+	path, err := filepath.Abs(t.File)
+	if err != nil {
+		path = ""
+	}
+	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "path": path, "routes": out}, nil
 }
 
 func (a *API) listOverrides(*http.Request) (any, error) {

@@ -308,8 +308,23 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
 	}
 	rt.overrides = ov
 	rt.proxy.SetOverrides(ov)
-	if n := len(ov.List()); n > 0 && sc.Kind == "file" {
-		log.Info("overrides re-applied", "count", n, "state_file", cfg.AdminStateFile)
+	// On-call's decisions outlive the process: say which came back, one
+	// line each, so whoever restarted the gateway sees the drift from
+	// routes.yaml without asking the API.
+	restored := ov.List()
+	if len(restored) > 0 && sc.Kind == "file" {
+		log.Info("overrides re-applied", "count", len(restored), "state_file", cfg.AdminStateFile)
+	}
+	for _, o := range restored {
+		what := "side " + o.Side
+		if o.Side == "" && o.Percent != nil {
+			what = fmt.Sprintf("canary %.2f%%", *o.Percent)
+		}
+		attrs := []any{"route", o.Route, "override", what, "by", o.By, "reason", o.Reason, "at", o.At}
+		if !o.Expires.IsZero() {
+			attrs = append(attrs, "expires", o.Expires)
+		}
+		log.Info("override restored", attrs...)
 	}
 	ov.Swapped(rt.Table())
 	tokens, err := admin.LoadTokens(cfg.AdminTokensFile)

@@ -234,10 +234,18 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		report(upstream.Failed)
 		return p.upstreamError(r, x, errUnsolicitedUpgrade)
 	}
+	sent := x.resp.StatusCode()
 	for _, pl := range up.Plugins {
 		if m := pl.Inbound(r, &x.resp); m != 0 {
 			x.meant = m
 		}
+	}
+	if x.resp.StatusCode() != sent {
+		// The upstream's reason phrase names its own status: a plugin that
+		// changed the status (the legacy adapter's normalize) leaves the
+		// phrase to fasthttp, which writes the standard one ("404 Not
+		// Found", never "404 OK").
+		x.resp.Header.SetStatusMessage(nil)
 	}
 	if tgt.Breaker != nil && tgt.Breaker.FailureStatus(x.status()) {
 		report(upstream.Failed)

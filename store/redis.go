@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -219,7 +220,18 @@ func (r *Redis) cas(ctx context.Context, ex expect, next State, events []Event) 
 // Update changes the state with a compare-and-set on its revision.
 // ErrNoState: the store lost its state; seed it (Seed) and try again.
 func (r *Redis) Update(ctx context.Context, change func(*State) ([]Event, error)) (State, error) {
-	for range 16 {
+	for attempt := range 50 {
+		if attempt > 0 {
+			// Another replica changed the state in between: back off a
+			// little (jittered, growing) so that writers racing each other
+			// all get through.
+			d := time.Duration(mrand.Int64N(int64(min(attempt, 20)) * int64(2*time.Millisecond)))
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return State{}, ctx.Err()
+			}
+		}
 		cur, err := r.Load(ctx)
 		if err != nil {
 			if !errors.Is(err, ErrNoState) {

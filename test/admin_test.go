@@ -144,6 +144,12 @@ func TestAdminFlip(t *testing.T) {
 	if resp, _ := g2.get("/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
 		t.Errorf("after restart: side %q, want the override", resp.Header.Get("X-Strangler-Side"))
 	}
+	// ...and says which, at start: route, what, who, why, until when.
+	if l := g2.logs(); !strings.Contains(l, `"msg":"overrides re-applied","count":1`) ||
+		!strings.Contains(l, `"msg":"override restored","route":"courses","override":"side legacy","by":"alice","reason":"new service 500s","at":`) ||
+		!strings.Contains(l, `"expires":`) {
+		t.Errorf("the restart does not log the restored override:\n%s", l)
+	}
 
 	// Canary override on a legacy route, then back to routes.yaml.
 	if code, v := e.call(t, "POST", "/admin/routes/list/canary", `{"percent":100,"reason":"ramp"}`, adminToken); code != 200 || v["effective"] != "legacy, 100.00% canary to new" {

@@ -1,13 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,7 +18,7 @@ import (
 	"github.com/strangler/strangler/store"
 )
 
-const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
+const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config routes.yaml] COMMAND
   routes                                        every route: configured and effective side, overrides
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
   canary ROUTE PERCENT -reason WHY [-ttl 1h]    override a route's canary share
@@ -27,23 +27,43 @@ const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
   fleet                                         the store, the replicas connected to it and the revision each applied
-  audit [-route R] [-action A] [-limit N]       the audit trail, newest first (needs a token)
-The address and token default to $STRANGLER_ADMIN_ADDR and $STRANGLER_ADMIN_TOKEN.
+  audit [-route R] [-action A] [-limit N]       the audit trail, newest first (needs the token)
+
+The admin API is found at -addr; else at server.operator_listen of -config;
+else $STRANGLER_ADMIN_ADDR; else at server.operator_listen of
+$STRANGLER_CONFIG or ./routes.yaml; else 127.0.0.1:9901.
+Changes need a token: -token, else $STRANGLER_ADMIN_TOKEN.
+Flags may come before or after the command's arguments.
 Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 `
 
+// ctlVerbs are ctl's commands and their argument counts (the verb
+// included).
+var ctlVerbs = map[string]int{"routes": 1, "flip": 3, "canary": 3, "unflip": 2, "breaker": 3, "reload": 1, "mismatches": 2,
+	"fleet": 1, "audit": 1}
+
+// errHelp is splitFlags' answer to -h.
+var errHelp = errors.New("help requested")
+
 // splitFlags pulls -name value / --name=value pairs out of args wherever
 // they are, so flags may follow the positional arguments. known maps each
-// flag to whether it takes a value; one that does not (-json) is "true"
-// when given.
+// flag to whether it takes a value; one that does not (-json, -yes) is
+// "true" when given. -h, -help and --help return errHelp.
 func splitFlags(args []string, known map[string]bool) (map[string]string, []string, error) {
 	flags := map[string]string{}
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			pos = append(pos, a)
 			continue
+		}
+		if IsHelp(a) {
+			return nil, nil, errHelp
 		}
 		name := strings.TrimLeft(a, "-")
 		val, hasVal := "", false
@@ -52,6 +72,9 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 		}
 		takesValue, ok := known[name]
 		if !ok {
+			if s := Suggest(name, slices.Sorted(maps.Keys(known))); s != "" {
+				return nil, nil, fmt.Errorf("unknown flag -%s; did you mean -%s?", name, s)
+			}
 			return nil, nil, fmt.Errorf("unknown flag -%s", name)
 		}
 		if !takesValue && !hasVal {
@@ -73,30 +96,39 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 // Ctl is strangler ctl: the on-call CLI over the admin API.
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "json": false,
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "config": true, "json": false,
 		"route": true, "action": true, "limit": true})
-	if err != nil || len(pos) == 0 {
-		if err != nil {
-			fmt.Fprintln(stderr, "strangler ctl:", err)
-		}
+	switch {
+	case errors.Is(err, errHelp), err == nil && len(pos) > 0 && pos[0] == "help":
+		fmt.Fprint(stdout, ctlUsage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "strangler ctl: %v\n\n%s", err, ctlUsage)
+		return 2
+	case len(pos) == 0:
 		fmt.Fprint(stderr, ctlUsage)
 		return 2
 	}
-	addr := flags["addr"]
-	if addr == "" {
-		addr = os.Getenv("STRANGLER_ADMIN_ADDR")
+	verb := pos[0]
+	n, ok := ctlVerbs[verb]
+	if !ok {
+		fmt.Fprintf(stderr, "strangler ctl: unknown command %q", verb)
+		if s := Suggest(verb, slices.Sorted(maps.Keys(ctlVerbs))); s != "" {
+			fmt.Fprintf(stderr, "; did you mean %s?", s)
+		}
+		fmt.Fprintf(stderr, "\n\n%s", ctlUsage)
+		return 2
 	}
-	if addr == "" {
-		addr = "127.0.0.1:9901"
+	if len(pos) != n {
+		fmt.Fprintf(stderr, "strangler ctl %s: takes %d argument(s), got %d\n\n%s", verb, n-1, len(pos)-1, ctlUsage)
+		return 2
 	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+	target, err := findAdmin(flags["addr"], flags["config"])
+	if err != nil {
+		fmt.Fprintln(stderr, "strangler ctl:", err)
+		return 1
 	}
-	token := flags["token"]
-	if token == "" {
-		token = os.Getenv("STRANGLER_ADMIN_TOKEN")
-	}
-	c := &ctlClient{base: strings.TrimRight(addr, "/"), token: token, out: stdout, errw: stderr}
+	c := newAdminClient(e, "strangler ctl", target, flags["token"])
 	body := func(kv ...any) string {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -108,28 +140,12 @@ func Ctl(e Env, args []string) int {
 		b, _ := json.Marshal(m)
 		return string(b)
 	}
-	need := func(n int) bool {
-		if len(pos) != n {
-			fmt.Fprint(stderr, ctlUsage)
-			return false
-		}
-		return true
-	}
-	switch pos[0] {
+	switch verb {
 	case "routes":
-		if !need(1) {
-			return 2
-		}
 		return c.routes()
 	case "flip":
-		if !need(3) {
-			return 2
-		}
 		return c.print(c.do("POST", "/admin/routes/"+url.PathEscape(pos[1])+"/side", body("side", pos[2], "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "canary":
-		if !need(3) {
-			return 2
-		}
 		pct, err := strconv.ParseFloat(pos[2], 64)
 		if err != nil {
 			fmt.Fprintf(stderr, "strangler ctl: bad percentage %q\n", pos[2])
@@ -137,29 +153,14 @@ func Ctl(e Env, args []string) int {
 		}
 		return c.print(c.do("POST", "/admin/routes/"+url.PathEscape(pos[1])+"/canary", body("percent", pct, "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "unflip":
-		if !need(2) {
-			return 2
-		}
 		return c.print(c.do("DELETE", "/admin/routes/"+url.PathEscape(pos[1])+"/override", ""))
 	case "breaker":
-		if !need(3) {
-			return 2
-		}
 		return c.print(c.do("POST", "/admin/upstreams/"+url.PathEscape(pos[1])+"/breaker", body("state", pos[2], "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "reload":
-		if !need(1) {
-			return 2
-		}
 		return c.print(c.do("POST", "/admin/reload", ""))
 	case "fleet":
-		if !need(1) {
-			return 2
-		}
 		return c.fleet()
 	case "audit":
-		if !need(1) {
-			return 2
-		}
 		q := url.Values{}
 		for _, k := range []string{"route", "action", "limit"} {
 			if v := flags[k]; v != "" {
@@ -167,12 +168,9 @@ func Ctl(e Env, args []string) int {
 			}
 		}
 		return c.audit(q.Encode())
-	case "mismatches":
-		if !need(2) {
-			return 2
-		}
+	default: // mismatches
 		r := c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", "")
-		if flags["json"] == "true" || r.err != nil || r.status != 200 {
+		if flags["json"] == "true" || r.err != nil || r.status != http.StatusOK {
 			return c.print(r)
 		}
 		var doc struct {
@@ -186,91 +184,12 @@ func Ctl(e Env, args []string) int {
 		writeMismatches(stdout, pos[1], doc.Mismatches)
 		return 0
 	}
-	fmt.Fprintf(stderr, "strangler ctl: unknown command %q\n%s", pos[0], ctlUsage)
-	return 2
 }
 
-type ctlClient struct {
-	base, token string
-	out, errw   io.Writer
-}
-
-type ctlResult struct {
-	status int
-	body   []byte
-	err    error
-}
-
-func (c *ctlClient) do(method, path, body string) ctlResult {
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if err != nil {
-		return ctlResult{err: err}
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	cl := &http.Client{Timeout: 30 * time.Second}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return ctlResult{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	return ctlResult{status: resp.StatusCode, body: b, err: err}
-}
-
-// print shows a success as indented JSON, a refusal as its message and
-// problems, and returns the exit code.
-func (c *ctlClient) print(r ctlResult) int {
-	if r.err != nil {
-		fmt.Fprintln(c.errw, "strangler ctl:", r.err)
-		return 1
-	}
-	if r.status != 200 {
-		var e struct {
-			Error    string   `json:"error"`
-			Message  string   `json:"message"`
-			Problems []string `json:"problems"`
-			Hint     string   `json:"hint"`
-		}
-		if json.Unmarshal(r.body, &e) != nil || e.Message == "" {
-			fmt.Fprintf(c.errw, "strangler ctl: HTTP %d: %s\n", r.status, bytes.TrimSpace(r.body))
-			return 1
-		}
-		fmt.Fprintf(c.errw, "strangler ctl: %s (%s)\n", e.Message, e.Error)
-		for _, p := range e.Problems {
-			fmt.Fprintln(c.errw, p)
-		}
-		if e.Hint != "" {
-			fmt.Fprintln(c.errw, e.Hint)
-		}
-		return 1
-	}
-	_, _ = c.out.Write(r.body)
-	var w struct {
-		Warning string `json:"warning"`
-	}
-	if json.Unmarshal(r.body, &w) == nil && w.Warning != "" {
-		fmt.Fprintln(c.errw, "strangler ctl: warning:", w.Warning)
-	}
-	return 0
-}
-
-func (c *ctlClient) routes() int {
-	r := c.do("GET", "/admin/routes", "")
-	if r.err != nil || r.status != 200 {
-		return c.print(r)
-	}
-	var doc struct {
-		Generation int64              `json:"generation"`
-		Routes     []admin.RouteState `json:"routes"`
-	}
-	if err := json.Unmarshal(r.body, &doc); err != nil {
-		fmt.Fprintln(c.errw, "strangler ctl:", err)
-		return 1
+func (c *adminClient) routes() int {
+	doc, r := c.routesDoc()
+	if doc == nil {
+		return c.fail(r)
 	}
 	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROUTE\tCONFIGURED\tEFFECTIVE\tOVERRIDE\tBREAKER\tSHADOW")
@@ -300,10 +219,10 @@ func (c *ctlClient) routes() int {
 	return 0
 }
 
-func (c *ctlClient) fleet() int {
+func (c *adminClient) fleet() int {
 	r := c.do("GET", "/admin/fleet", "")
 	if r.err != nil || r.status != 200 {
-		return c.print(r)
+		return c.fail(r)
 	}
 	var fs admin.FleetState
 	if err := json.Unmarshal(r.body, &fs); err != nil {
@@ -359,14 +278,14 @@ func dash(s string) string {
 	return s
 }
 
-func (c *ctlClient) audit(query string) int {
+func (c *adminClient) audit(query string) int {
 	path := "/admin/audit"
 	if query != "" {
 		path += "?" + query
 	}
 	r := c.do("GET", path, "")
 	if r.err != nil || r.status != 200 {
-		return c.print(r)
+		return c.fail(r)
 	}
 	var doc struct {
 		Events []store.Event `json:"events"`

@@ -15,6 +15,16 @@ import (
 	"github.com/strangler/strangler/shadow"
 )
 
+// ShadowUsage is strangler shadow report's synopsis and description.
+const ShadowUsage = `strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json] [-addr HOST:PORT [-token T]]
+
+Per route, first a readiness verdict (ready, not ready, not enough evidence,
+under the routes file's shadow.ready thresholds), then the requests compared,
+the paths that differed in the most requests with an example, the noise and
+the request shapes: the report to read before flipping a route. With -addr,
+the running gateway's report from its admin API (a fleet's: every
+replica's results pooled).`
+
 // ShadowReport is strangler shadow report: it reads a shadow results file
 // (shadow.file in routes.yaml) and prints, first, one readiness verdict
 // per route (ready, not ready, not enough evidence, under the thresholds
@@ -24,9 +34,13 @@ import (
 // migration engineer reads before flipping a route. -json prints the
 // reports as JSON (the admin API's GET /admin/shadow shape).
 func ShadowReport(e Env, args []string) int {
-	stderr := e.Stderr
+	stdout, stderr := e.Stdout, e.Stderr
 	fs := flag.NewFlagSet("strangler shadow report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", ShadowUsage)
+		fs.PrintDefaults()
+	}
 	file := fs.String("file", "strangler-shadow.jsonl", "shadow results file (shadow.file in routes.yaml)")
 	only := fs.String("route", "", "report only this route")
 	top := fs.Int("top", 5, "differing paths and request shapes to show per route")
@@ -34,12 +48,12 @@ func ShadowReport(e Env, args []string) int {
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
 	addr := fs.String("addr", "", "read the running gateway's report from its admin API (a fleet's: every replica's results) instead of -file")
 	token := fs.String("token", "", "admin token for -addr (default $STRANGLER_ADMIN_TOKEN)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
 		// A file named without -file would otherwise be ignored.
-		fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
+		fmt.Fprintf(stderr, "strangler shadow report: unexpected argument %q (the results file goes after -file)\nusage: %s\n", fs.Arg(0), strings.SplitN(ShadowUsage, "\n", 2)[0])
 		return 2
 	}
 	if *top < 1 {
@@ -153,7 +167,7 @@ func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool
 	t, err := gateway.Load(path, gateway.LoadOptions{Registry: e.Registry, Offline: true})
 	if err != nil {
 		if explicit {
-			printConfigError(e.Stderr, err)
+			PrintConfigError(e.Stderr, err, "")
 			return nil, nil, false
 		}
 		fmt.Fprintf(e.Stderr, "note: %s does not load (strangler validate says why); the default readiness thresholds apply\n", path)
@@ -174,16 +188,15 @@ func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool
 // apiShadowReports reads GET /admin/shadow: the running gateway's reports,
 // pooled across a fleet's replicas when it has a shared store.
 func apiShadowReports(e Env, addr, token string, top int, only string) ([]shadow.RouteReport, bool) {
-	if token == "" {
-		token = os.Getenv("STRANGLER_ADMIN_TOKEN")
+	target, err := findAdmin(addr, "")
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "strangler shadow report:", err)
+		return nil, false
 	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	c := &ctlClient{base: strings.TrimRight(addr, "/"), token: token, out: e.Stdout, errw: e.Stderr}
+	c := newAdminClient(e, "strangler shadow report", target, token)
 	r := c.do("GET", "/admin/shadow?top="+strconv.Itoa(top), "")
 	if r.err != nil || r.status != 200 {
-		c.print(r)
+		c.fail(r)
 		return nil, false
 	}
 	var doc struct {
