@@ -40,18 +40,31 @@ type API struct {
 	gw        Gateway
 	overrides *Overrides
 	metrics   *Metrics
-	tokens    map[string]string // token -> name
+	tokens    Tokens
 	readAuth  bool
 	dataAuth  bool
 	log       *slog.Logger
 }
 
 // New returns the admin API over gw and the live overrides. tokens map a
-// bearer token to the name audit events show (LoadTokens); readAuth makes
-// every read require a token. Reads of request and response data require
-// one by default: see OpenData.
-func New(gw Gateway, ov *Overrides, tokens map[string]string, readAuth bool, m *Metrics, log *slog.Logger) *API {
+// bearer token to the name audit events show and its role (LoadTokens):
+// any token reads, only admin tokens change state; readAuth makes every
+// read require a token. Reads of request and response data require one
+// by default: see OpenData.
+func New(gw Gateway, ov *Overrides, tokens Tokens, readAuth bool, m *Metrics, log *slog.Logger) *API {
 	return &API{gw: gw, overrides: ov, metrics: m, tokens: tokens, readAuth: readAuth, dataAuth: true, log: log.With("component", "admin")}
+}
+
+// Authenticate returns the token's name and role, comparing in constant
+// time (the operator console's login).
+func (a *API) Authenticate(token string) (Token, bool) {
+	return a.lookup([]byte(token))
+}
+
+// HandleRead registers a GET endpoint that reads state: open unless every
+// read needs a token (read_requires_token), like GET /admin/routes.
+func (a *API) HandleRead(mux *http.ServeMux, pattern string, f func(r *http.Request) (any, error)) {
+	mux.HandleFunc(pattern, a.read(f))
 }
 
 // OpenData lets reads of request and response data (the shadow report
@@ -74,7 +87,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/routes/{id}/override", a.mutate("unflip", a.unflip))
 	mux.HandleFunc("POST /admin/upstreams/{name}/breaker", a.mutate("breaker", a.forceBreaker))
 	mux.HandleFunc("POST /admin/reload", a.mutate("reload", a.reload))
-	mux.HandleFunc("GET /admin/audit", a.private(a.audit))
+	mux.HandleFunc("GET /admin/audit", a.readPrivate(a.audit))
 	mux.HandleFunc("GET /admin/fleet", a.read(a.fleet))
 }
 
@@ -121,20 +134,54 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	writeJSON(w, ae.status, body)
 }
 
-// caller returns the token's name, comparing in constant time.
+// caller returns the name of the request's token, of any role,
+// comparing in constant time.
 func (a *API) caller(r *http.Request) (string, bool) {
+	t, ok := a.callerToken(r)
+	return t.Name, ok
+}
+
+// callerToken returns the request's token's name and role.
+func (a *API) callerToken(r *http.Request) (Token, bool) {
 	h := r.Header.Get("Authorization")
 	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
+		return Token{}, false
 	}
-	got := []byte(strings.TrimSpace(h[7:]))
-	name, found := "", 0
-	for tok, n := range a.tokens {
-		if subtle.ConstantTimeCompare(got, []byte(tok)) == 1 {
-			name, found = n, 1
+	return a.lookup([]byte(strings.TrimSpace(h[7:])))
+}
+
+// lookup compares got with every token in constant time.
+func (a *API) lookup(got []byte) (Token, bool) {
+	var tok Token
+	found := 0
+	for t, v := range a.tokens {
+		if subtle.ConstantTimeCompare(got, []byte(t)) == 1 {
+			tok, found = v, 1
 		}
 	}
-	return name, found == 1
+	return tok, found == 1 && len(got) > 0
+}
+
+// readPrivate serves a read that always needs a token of any role,
+// whatever read_requires_token says (the audit trail: who did what, why).
+func (a *API) readPrivate(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			writeAPIError(w, &apiError{status: 403, code: "no_token", msg: "this endpoint needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
+			return
+		}
+		if _, ok := a.caller(r); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
+			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
+			return
+		}
+		v, err := f(r)
+		if err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		writeJSON(w, 200, v)
+	}
 }
 
 // readData serves a read that returns request or response data: it needs
@@ -181,28 +228,6 @@ func (a *API) read(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	}
 }
 
-// private is a read that always needs a token (the audit trail says who
-// did what and why).
-func (a *API) private(f func(r *http.Request) (any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if len(a.tokens) == 0 {
-			writeAPIError(w, &apiError{status: 403, code: "no_tokens", msg: "this endpoint needs a bearer token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
-			return
-		}
-		if _, ok := a.caller(r); !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
-			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
-			return
-		}
-		v, err := f(r)
-		if err != nil {
-			writeAPIError(w, err)
-			return
-		}
-		writeJSON(w, 200, v)
-	}
-}
-
 // StoreUnavailableHint is what a refused admin write says to do instead:
 // the routes file reaches every replica without the store.
 const StoreUnavailableHint = "every replica keeps serving the last state it applied. To flip a route without the store, " +
@@ -232,7 +257,7 @@ func (a *API) mutate(action string, f func(r *http.Request, who string) (any, er
 			writeAPIError(w, &apiError{status: 403, code: "read_only", msg: "the admin API is read-only: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
 			return
 		}
-		who, ok := a.caller(r)
+		tok, ok := a.callerToken(r)
 		if !ok {
 			count("denied")
 			a.log.Warn("admin mutation refused", "action", action, "path", r.URL.Path, "remote", r.RemoteAddr)
@@ -240,6 +265,13 @@ func (a *API) mutate(action string, f func(r *http.Request, who string) (any, er
 			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
 			return
 		}
+		if tok.Role != RoleAdmin {
+			count("denied")
+			a.log.Warn("admin mutation refused", "action", action, "path", r.URL.Path, "by", tok.Name, "role", string(tok.Role))
+			writeAPIError(w, &apiError{status: 403, code: "read_only_token", msg: fmt.Sprintf("token %q is read-only: changes need an admin token", tok.Name)})
+			return
+		}
+		who := tok.Name
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		v, err := f(r, who)
 		if err != nil {
@@ -458,7 +490,15 @@ func (a *API) setCanary(r *http.Request, who string) (any, error) {
 
 func (a *API) unflip(r *http.Request, who string) (any, error) {
 	id := r.PathValue("id")
-	prev, err := a.overrides.Delete(r.Context(), id, who)
+	// The reason is optional here (back to routes.yaml needs no excuse)
+	// and goes to the audit trail when given.
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	prev, err := a.overrides.Delete(r.Context(), id, who, req.Reason)
 	var np *NotPersistedError
 	if err != nil && !errors.As(err, &np) {
 		return nil, a.storeError(err)
@@ -649,8 +689,8 @@ func (a *API) audit(r *http.Request) (any, error) {
 		Action: r.URL.Query().Get("action"), Before: r.URL.Query().Get("before")}
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
-			return nil, badRequest("bad limit %q: a positive number (at most 1000)", l)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, badRequest("limit must be a number from 1 to 1000")
 		}
 		q.Limit = n
 	}
@@ -661,7 +701,7 @@ func (a *API) audit(r *http.Request) (any, error) {
 		}
 		return nil, a.storeError(err)
 	}
-	return map[string]any{"events": events}, nil
+	return map[string]any{"events": events, "kept": a.overrides.AuditKept()}, nil
 }
 
 // FleetState is what /admin/fleet shows: the store, this replica, and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,7 @@ type memStore struct {
 	mu      sync.Mutex
 	state   store.State
 	events  []store.Event
+	seq     int
 	saves   int
 	fail    error
 	block   chan struct{} // Update waits on it when set
@@ -113,7 +115,7 @@ func (s *memStore) Update(_ context.Context, change func(*store.State) ([]store.
 	}
 	next.Revision++
 	s.state = next
-	s.events = append(s.events, ev...)
+	s.keep(ev)
 	return next.Clone(), nil
 }
 
@@ -134,22 +136,44 @@ func (s *memStore) Put(_ context.Context, st store.State, ev []store.Event) erro
 		return s.fail
 	}
 	s.state = st.Clone()
-	s.events = append(s.events, ev...)
+	s.keep(ev)
 	return nil
 }
 
 func (s *memStore) Record(_ context.Context, ev ...store.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.events = append(s.events, ev...)
+	s.keep(ev)
 	return nil
 }
 
-func (s *memStore) Audit(context.Context, store.Query) ([]store.Event, error) {
+// keep appends events with sequential ids, keeping the last 500 (as a
+// store keeps a bounded trail); s.mu is held.
+func (s *memStore) keep(ev []store.Event) {
+	for _, e := range ev {
+		s.seq++
+		e.ID = strconv.Itoa(s.seq)
+		s.events = append(s.events, e)
+	}
+	if over := len(s.events) - 500; over > 0 {
+		s.events = slices.Delete(s.events, 0, over)
+	}
+}
+
+func (s *memStore) Audit(_ context.Context, q store.Query) ([]store.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := slices.Clone(s.events)
-	slices.Reverse(out)
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	out := []store.Event{}
+	for i := len(s.events) - 1; i >= 0 && len(out) < limit; i-- {
+		e := s.events[i]
+		if (q.Route == "" || e.Route == q.Route) && (q.Upstream == "" || e.Upstream == q.Upstream) && (q.Action == "" || e.Action == q.Action) {
+			out = append(out, e)
+		}
+	}
 	return out, nil
 }
 

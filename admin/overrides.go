@@ -353,11 +353,21 @@ func (o *Overrides) updateLocal(ctx context.Context, p putter, change func(*stor
 	for i := range events {
 		events[i].Revision = next.Revision
 	}
+	first := len(o.pendingEvents)
 	o.pendingEvents = append(o.pendingEvents, events...)
 	saveErr := o.persist(ctx, p, &next)
+	if saveErr != nil {
+		no := false
+		for i := first; i < len(o.pendingEvents); i++ {
+			o.pendingEvents[i].Persisted = &no
+		}
+		for i := range events {
+			events[i].Persisted = &no
+		}
+	}
 	o.Apply(next, "local")
 	for _, e := range events {
-		o.log.Info("audit", append(e.Log(), "persisted", saveErr == nil)...)
+		o.log.Info("audit", e.Log()...)
 	}
 	if o.metrics != nil && len(expiredEv) > 0 {
 		o.metrics.Mutations.WithLabelValues("expire", "ok").Add(float64(len(expiredEv)))
@@ -448,8 +458,9 @@ func (o *Overrides) Set(ctx context.Context, ov routing.Override, action string)
 	return prev, err
 }
 
-// Delete removes a route's override and returns it (nil when none).
-func (o *Overrides) Delete(ctx context.Context, route, by string) (*routing.Override, error) {
+// Delete removes a route's override and returns it (nil when none); the
+// reason is optional.
+func (o *Overrides) Delete(ctx context.Context, route, by, reason string) (*routing.Override, error) {
 	var prev *routing.Override
 	_, err := o.update(ctx, func(s *store.State) ([]store.Event, error) {
 		prev = nil
@@ -460,7 +471,7 @@ func (o *Overrides) Delete(ctx context.Context, route, by string) (*routing.Over
 		c := *p
 		prev = &c
 		s.DeleteOverride(route)
-		return []store.Event{{Time: o.now().UTC(), Action: "unflip", By: by, Route: route, Previous: c.Describe(), New: "routes.yaml"}}, nil
+		return []store.Event{{Time: o.now().UTC(), Action: "unflip", By: by, Route: route, Reason: reason, Previous: c.Describe(), New: "routes.yaml"}}, nil
 	})
 	return prev, err
 }
@@ -551,6 +562,21 @@ func (o *Overrides) Record(ctx context.Context, events ...store.Event) {
 	if err := o.store.Record(ctx, events...); err != nil {
 		o.log.Warn("audit events not stored (they are in this log)", "err", err)
 	}
+}
+
+// AuditKept is about how many events the store keeps (older ones are in
+// the log only).
+func (o *Overrides) AuditKept() int {
+	switch st := o.store.(type) {
+	case *store.File:
+		if st.AuditKeep > 0 {
+			return st.AuditKeep
+		}
+		return 1000
+	case *store.Redis:
+		return 10000
+	}
+	return 500
 }
 
 // Audit returns audit events, newest first.

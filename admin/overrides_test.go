@@ -160,14 +160,14 @@ func TestOverridesSetDelete(t *testing.T) {
 	if n := value(m.Overrides); n != 2 {
 		t.Errorf("strangler_overrides = %v", n)
 	}
-	prev, err = o.Delete(ctx, "courses", "alice")
+	prev, err = o.Delete(ctx, "courses", "alice", "")
 	if err != nil || prev == nil || prev.By != "bob" {
 		t.Errorf("Delete = %+v, %v", prev, err)
 	}
 	if o.Get("courses") != nil {
 		t.Error("deleted override still live")
 	}
-	if prev, err := o.Delete(ctx, "courses", "alice"); err != nil || prev != nil {
+	if prev, err := o.Delete(ctx, "courses", "alice", ""); err != nil || prev != nil {
 		t.Errorf("second Delete = %+v, %v; want nil, nil", prev, err)
 	}
 	if got := s.routes(); !slices.Equal(got, []string{"list"}) {
@@ -205,7 +205,7 @@ func TestOverridesSaveFails(t *testing.T) {
 			_, err := o.Set(ctx, routing.Override{Route: "list", Side: "new", Reason: "y"}, "side")
 			return err
 		}, "legacy", []string{"courses", "list"}},
-		{"delete", func(o *admin.Overrides) error { _, err := o.Delete(ctx, "courses", "alice"); return err }, "", nil},
+		{"delete", func(o *admin.Overrides) error { _, err := o.Delete(ctx, "courses", "alice", ""); return err }, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -366,7 +366,7 @@ func TestOverridesExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.advance(2 * time.Minute)
-	if _, err := o.Delete(ctx, "list", "alice"); err != nil {
+	if _, err := o.Delete(ctx, "list", "alice", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.routes(); len(got) != 0 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
@@ -22,6 +23,7 @@ type Metrics struct {
 	Shadow   *shadow.Metrics
 	Admin    *admin.Metrics
 	Store    *store.Metrics
+	Console  *console.Metrics
 
 	AccessLogDrops prometheus.Counter     // strangler_access_log_dropped_total
 	ConfigInfo     *prometheus.GaugeVec   // strangler_config_info{file}
@@ -84,6 +86,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Shadow:   shadow.NewMetrics(reg, DurationBuckets),
 		Admin:    admin.NewMetrics(reg),
 		Store:    store.NewMetrics(reg),
+		Console:  console.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_access_log_dropped_total",
 			Help: "Access log lines that could not be written.",
@@ -139,5 +142,6 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Upstream.Collectors()...)
 	out = append(out, m.Shadow.Collectors()...)
 	out = append(out, m.Store.Collectors()...)
+	out = append(out, m.Console.Collectors()...)
 	return append(out, m.Admin.Collectors()...)
 }

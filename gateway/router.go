@@ -40,6 +40,9 @@ type Router struct {
 	overrides  *admin.Overrides
 	// storeFlag: -store / STRANGLER_STORE set server.store at start.
 	storeFlag bool
+
+	healthMu sync.Mutex
+	health   ReloadHealth // the last reload (healthMu)
 }
 
 // RouterOptions configure NewRouter.
@@ -166,14 +169,19 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	t, err := Load(rt.path, opts)
 	if err != nil {
 		rt.metrics.Reloads.WithLabelValues("error").Inc()
+		first, n := err.Error(), 1
 		var ces config.ConfigErrors
 		if errors.As(err, &ces) {
 			for _, ce := range ces {
 				rt.log.Error("reload rejected", "problem", ce.Error())
 			}
+			if len(ces) > 0 {
+				first, n = ces[0].Error(), len(ces)
+			}
 		} else {
 			rt.log.Error("reload rejected", "err", err)
 		}
+		rt.setHealth(func(h *ReloadHealth) { h.Result, h.Error, h.Problems = "error", first, n })
 		return nil, err
 	}
 	for _, w := range t.Warnings {
@@ -189,6 +197,7 @@ func (rt *Router) Reload() (*routing.Table, error) {
 		}
 	}
 	rt.Swap(t)
+	rt.setHealth(func(h *ReloadHealth) { h.Result, h.Error, h.Problems, h.LastOK = "ok", "", 0, time.Now().UTC() })
 	rt.metrics.Reloads.WithLabelValues("ok").Inc()
 	rt.log.Info("routes reloaded", "file", t.File, "generation", rt.generation.Load(), "routes", len(t.Routes), "upstreams", len(t.Upstreams))
 	if old != nil {
@@ -198,6 +207,22 @@ func (rt *Router) Reload() (*routing.Table, error) {
 		_ = old.CloseExcept(t)
 	}
 	return t, nil
+}
+
+func (rt *Router) setHealth(f func(h *ReloadHealth)) {
+	rt.healthMu.Lock()
+	defer rt.healthMu.Unlock()
+	rt.health.At = time.Now().UTC()
+	f(&rt.health)
+}
+
+// ReloadHealth returns the last reload's outcome.
+func (rt *Router) ReloadHealth() ReloadHealth {
+	rt.healthMu.Lock()
+	defer rt.healthMu.Unlock()
+	h := rt.health
+	h.Generation = rt.generation.Load()
+	return h
 }
 
 // stop refuses reloads from now on.

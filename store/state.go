@@ -146,6 +146,9 @@ type Event struct {
 	// Revision is the state revision the change produced (0: no change of
 	// state, a reload).
 	Revision int64 `json:"revision,omitempty"`
+	// Persisted is false for a change a single replica's store could not
+	// keep when it was made (it applied in memory and was retried).
+	Persisted *bool `json:"persisted,omitempty"`
 }
 
 // Query selects audit events: newest first, at most Limit (default 100,
@@ -191,6 +194,9 @@ func (e *Event) Log() []any {
 	add("replica", e.Replica)
 	if e.Revision > 0 {
 		out = append(out, "revision", e.Revision)
+	}
+	if e.Persisted != nil {
+		out = append(out, "persisted", *e.Persisted)
 	}
 	return out
 }

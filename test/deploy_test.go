@@ -367,7 +367,7 @@ func TestDeployKubernetes(t *testing.T) {
 			t.Fatal(err)
 		}
 		kind, _ := doc["kind"].(string)
-		name, _ := dig(doc, "metadata", "name").(string)
+		name, _ := digAny(doc, "metadata", "name").(string)
 		kinds[kind+"/"+name] = true
 		switch kind {
 		case "ConfigMap":
@@ -379,28 +379,28 @@ func TestDeployKubernetes(t *testing.T) {
 			}
 			tbl.Close()
 		case "Deployment", "StatefulSet":
-			checkPodHardening(t, kind+"/"+name, dig(doc, "spec", "template", "spec").(map[string]any))
+			checkPodHardening(t, kind+"/"+name, digAny(doc, "spec", "template", "spec").(map[string]any))
 		}
 		if kind == "Deployment" && name == "strangler" {
-			if r := dig(doc, "spec", "replicas"); r != 3 {
+			if r := digAny(doc, "spec", "replicas"); r != 3 {
 				t.Errorf("the gateway runs %v replicas, want 3", r)
 			}
-			tsc, _ := dig(doc, "spec", "template", "spec", "topologySpreadConstraints").([]any)
+			tsc, _ := digAny(doc, "spec", "template", "spec", "topologySpreadConstraints").([]any)
 			if len(tsc) == 0 {
 				t.Error("the gateway's pods have no topology spread")
 			}
-			if !strings.Contains(fmt.Sprint(dig(doc, "spec", "template", "spec", "containers")), "STRANGLER_STORE") {
+			if !strings.Contains(fmt.Sprint(digAny(doc, "spec", "template", "spec", "containers")), "STRANGLER_STORE") {
 				t.Error("the gateway is not given STRANGLER_STORE")
 			}
 		}
 		if kind == "StatefulSet" && name == "strangler-redis" {
-			args := fmt.Sprint(dig(doc, "spec", "template", "spec", "containers"))
+			args := fmt.Sprint(digAny(doc, "spec", "template", "spec", "containers"))
 			for _, want := range []string{"--appendonly yes", "--maxmemory-policy noeviction", "--requirepass"} {
 				if !strings.Contains(args, want) {
 					t.Errorf("redis lacks %q", want)
 				}
 			}
-			if v, _ := dig(doc, "spec", "volumeClaimTemplates").([]any); len(v) == 0 {
+			if v, _ := digAny(doc, "spec", "volumeClaimTemplates").([]any); len(v) == 0 {
 				t.Error("redis keeps its append-only file on no volume")
 			}
 		}
@@ -418,8 +418,8 @@ func TestDeployKubernetes(t *testing.T) {
 	}
 }
 
-// dig walks nested maps.
-func dig(v any, keys ...string) any {
+// digAny walks nested maps.
+func digAny(v any, keys ...string) any {
 	for _, k := range keys {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -435,10 +435,10 @@ func dig(v any, keys ...string) any {
 // default seccomp profile.
 func checkPodHardening(t *testing.T, what string, pod map[string]any) {
 	t.Helper()
-	if dig(pod, "securityContext", "runAsNonRoot") != true {
+	if digAny(pod, "securityContext", "runAsNonRoot") != true {
 		t.Errorf("%s: the pod does not require a non-root user", what)
 	}
-	podSeccomp := dig(pod, "securityContext", "seccompProfile", "type")
+	podSeccomp := digAny(pod, "securityContext", "seccompProfile", "type")
 	var containers []any
 	for _, k := range []string{"initContainers", "containers"} {
 		cs, _ := pod[k].([]any)
@@ -448,15 +448,15 @@ func checkPodHardening(t *testing.T, what string, pod map[string]any) {
 		t.Errorf("%s: no containers", what)
 	}
 	for _, c := range containers {
-		name := dig(c, "name")
-		sc := dig(c, "securityContext")
-		if drop := fmt.Sprint(dig(sc, "capabilities", "drop")); drop != "[ALL]" {
+		name := digAny(c, "name")
+		sc := digAny(c, "securityContext")
+		if drop := fmt.Sprint(digAny(sc, "capabilities", "drop")); drop != "[ALL]" {
 			t.Errorf("%s/%v: capabilities dropped %s, want [ALL]", what, name, drop)
 		}
-		if dig(sc, "allowPrivilegeEscalation") != false || dig(sc, "readOnlyRootFilesystem") != true {
+		if digAny(sc, "allowPrivilegeEscalation") != false || digAny(sc, "readOnlyRootFilesystem") != true {
 			t.Errorf("%s/%v: privilege escalation allowed or a writable root", what, name)
 		}
-		seccomp := dig(sc, "seccompProfile", "type")
+		seccomp := digAny(sc, "seccompProfile", "type")
 		if seccomp == nil {
 			seccomp = podSeccomp
 		}
