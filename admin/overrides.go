@@ -173,6 +173,12 @@ func (o *Overrides) check(st store.State) error {
 	return nil
 }
 
+// Fleet returns the fleet's shared store, nil without one. Other
+// decisions only one replica may take get their lease from it
+// (Fleet().Lease(name, ttl), run with RedisLease.Run); without a fleet
+// store.Local is the lease.
+func (o *Overrides) Fleet() *store.Redis { return o.redis }
+
 // StartedFrom says where the state came from at start: "file", "store",
 // "cache" (the store was unreachable) or "none".
 func (o *Overrides) StartedFrom() string { return o.started }
