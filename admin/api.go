@@ -17,7 +17,7 @@ import (
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
-	"github.com/strangler/strangler/upstream"
+	"github.com/strangler/strangler/store"
 )
 
 // Gateway is what the admin API reads and drives: the serving table, the
@@ -87,7 +87,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/routes/{id}/override", a.mutate("unflip", a.unflip))
 	mux.HandleFunc("POST /admin/upstreams/{name}/breaker", a.mutate("breaker", a.forceBreaker))
 	mux.HandleFunc("POST /admin/reload", a.mutate("reload", a.reload))
-	mux.HandleFunc("GET /admin/audit", a.readPrivate(a.listAudit))
+	mux.HandleFunc("GET /admin/audit", a.readPrivate(a.audit))
+	mux.HandleFunc("GET /admin/fleet", a.read(a.fleet))
 }
 
 // HandleData registers a GET endpoint of another package that returns
@@ -106,6 +107,7 @@ type apiError struct {
 	code   string
 	msg    string
 	detail []string
+	hint   string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -135,6 +137,9 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	body := map[string]any{"error": ae.code, "message": ae.msg}
 	if len(ae.detail) > 0 {
 		body["problems"] = ae.detail
+	}
+	if ae.hint != "" {
+		body["hint"] = ae.hint
 	}
 	writeJSON(w, ae.status, body)
 }
@@ -231,6 +236,27 @@ func (a *API) read(f func(r *http.Request) (any, error)) http.HandlerFunc {
 		}
 		writeJSON(w, 200, v)
 	}
+}
+
+// StoreUnavailableHint is what a refused admin write says to do instead:
+// the routes file reaches every replica without the store.
+const StoreUnavailableHint = "every replica keeps serving the last state it applied. To flip a route without the store, " +
+	"edit routes.yaml: set the route's side (legacy or new) and pinned: true (a pinned route ignores overrides), " +
+	"then reload every replica (update the ConfigMap, send SIGHUP, or POST /admin/reload to each); " +
+	"unpin it once the store is back"
+
+// storeError maps a store failure to the API's answer.
+func (a *API) storeError(err error) error {
+	var ue *store.UnavailableError
+	switch {
+	case errors.As(err, &ue):
+		return &apiError{status: 503, code: "store_unavailable",
+			msg:  fmt.Sprintf("the shared store (%s) is unreachable, so overrides cannot change: %v", a.overrides.store.Where(), ue.Err),
+			hint: StoreUnavailableHint}
+	case errors.Is(err, store.ErrConflict):
+		return &apiError{status: 409, code: "conflict", msg: err.Error()}
+	}
+	return err
 }
 
 func (a *API) mutate(action string, f func(r *http.Request, who string) (any, error)) http.HandlerFunc {
@@ -397,6 +423,9 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 	if route.New == nil {
 		return nil, badRequest("route %q has no new side to switch to", id)
 	}
+	if route.Pinned {
+		return nil, &apiError{status: 409, code: "pinned", msg: fmt.Sprintf("route %q is pinned in routes.yaml: overrides do not apply to it; remove pinned: true there and reload first", id)}
+	}
 	var req overrideRequest
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -415,17 +444,14 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 	if err := build(req, &ov); err != nil {
 		return nil, err
 	}
-	prev, err := a.overrides.Set(ov)
+	if err := ov.Compile(); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	_, err := a.overrides.Set(r.Context(), ov, action)
 	var np *NotPersistedError
 	if err != nil && !errors.As(err, &np) {
-		var ae *apiError
-		if !errors.As(err, &ae) {
-			return nil, badRequest("%v", err)
-		}
-		return nil, err
+		return nil, a.storeError(err)
 	}
-	a.record(AuditEvent{Time: ov.At, Action: action, By: who, Route: id, Reason: req.Reason,
-		Previous: prev.Describe(), New: ov.Describe(), Persisted: persisted(np)})
 	return changed(a.routeState(route), np), nil
 }
 
@@ -444,12 +470,6 @@ func changed(rs RouteState, np *NotPersistedError) ChangeResult {
 		return ChangeResult{RouteState: rs, Persisted: true}
 	}
 	return ChangeResult{RouteState: rs, Warning: np.Error()}
-}
-
-// persisted says, for the audit trail, whether the store kept a change.
-func persisted(np *NotPersistedError) *bool {
-	ok := np == nil
-	return &ok
 }
 
 func (a *API) setSide(r *http.Request, who string) (any, error) {
@@ -488,15 +508,14 @@ func (a *API) unflip(r *http.Request, who string) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	prev, err := a.overrides.Delete(id)
+	prev, err := a.overrides.Delete(r.Context(), id, who, req.Reason)
 	var np *NotPersistedError
 	if err != nil && !errors.As(err, &np) {
-		return nil, err
+		return nil, a.storeError(err)
 	}
 	if prev == nil {
 		return nil, notFound("route %q has no override", id)
 	}
-	a.record(AuditEvent{Action: "unflip", By: who, Route: id, Reason: req.Reason, Previous: prev.Describe(), New: "routes.yaml", Persisted: persisted(np)})
 	if route := a.gw.Table().Route(id); route != nil {
 		return changed(a.routeState(route), np), nil
 	}
@@ -550,28 +569,42 @@ func (a *API) forceBreaker(r *http.Request, who string) (any, error) {
 	var req struct {
 		State  string `json:"state"`
 		Reason string `json:"reason"`
+		TTL    string `json:"ttl"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	var f upstream.Forced
 	switch req.State {
-	case "auto":
-		f = upstream.ForceAuto
-	case "open":
-		f = upstream.ForceOpen
-	case "closed":
-		f = upstream.ForceClosed
+	case "auto", "open", "closed":
 	default:
 		return nil, badRequest(`state must be "open", "closed" or "auto"`)
 	}
 	if strings.TrimSpace(req.Reason) == "" && req.State != "auto" {
 		return nil, badRequest("say why: a reason is required (it goes to the audit log)")
 	}
-	prev := up.Breaker.State()
-	up.Breaker.Force(f)
-	a.record(AuditEvent{Action: "breaker", By: who, Upstream: name, Reason: req.Reason, Previous: prev, New: up.Breaker.State()})
-	return map[string]string{"upstream": name, "breaker": up.Breaker.State()}, nil
+	var err error
+	if req.State == "auto" {
+		_, err = a.overrides.DeleteBreaker(r.Context(), name, who, req.Reason)
+	} else {
+		b := store.BreakerOverride{Upstream: name, State: req.State, Reason: req.Reason, By: who, At: time.Now().UTC()}
+		if req.TTL != "" {
+			d, perr := time.ParseDuration(req.TTL)
+			if perr != nil || d <= 0 {
+				return nil, badRequest("bad ttl %q: a duration like 30m or 1h", req.TTL)
+			}
+			b.Expires = b.At.Add(d)
+		}
+		_, err = a.overrides.SetBreaker(r.Context(), b)
+	}
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
+		return nil, a.storeError(err)
+	}
+	out := map[string]any{"upstream": name, "breaker": up.Breaker.State(), "persisted": np == nil}
+	if np != nil {
+		out["warning"] = np.Error()
+	}
+	return out, nil
 }
 
 // shadow reports every shadowed route of the serving table (and any route
@@ -625,7 +658,7 @@ func (a *API) mismatches(r *http.Request) (any, error) {
 	return map[string]any{"route": r.PathValue("route"), "mismatches": out}, nil
 }
 
-func (a *API) reload(_ *http.Request, who string) (any, error) {
+func (a *API) reload(r *http.Request, who string) (any, error) {
 	t, err := a.gw.Reload()
 	if err != nil {
 		ae := &apiError{status: 422, code: "invalid_config", msg: "routes file rejected; the running table keeps serving"}
@@ -640,15 +673,13 @@ func (a *API) reload(_ *http.Request, who string) (any, error) {
 		} else if ae.status == 422 {
 			ae.detail = []string{err.Error()}
 		}
-		a.record(AuditEvent{Action: "reload", By: who, Result: "rejected"})
+		a.overrides.Record(r.Context(), store.Event{Time: time.Now().UTC(), Action: "reload", By: who, Result: "rejected"})
 		return nil, ae
 	}
-	a.record(AuditEvent{Action: "reload", By: who, Result: "applied", New: fmt.Sprintf("generation %d", a.gw.Generation())})
+	a.overrides.Record(r.Context(), store.Event{Time: time.Now().UTC(), Action: "reload", By: who, Result: "applied",
+		New: fmt.Sprintf("generation %d", a.gw.Generation())})
 	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "routes": len(t.Routes), "summary": t.Summary()}, nil
 }
-
-// record logs ev as an audit event and keeps it for GET /admin/audit.
-func (a *API) record(ev AuditEvent) { a.overrides.audit.record(a.log, ev) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -662,3 +693,63 @@ func sortedKeys[V any](m map[string]V) []string {
 // ErrStopped is what Gateway.Reload returns once the gateway is shutting
 // down.
 var ErrStopped = errors.New("the gateway is shutting down")
+
+func (a *API) audit(r *http.Request) (any, error) {
+	q := store.Query{Route: r.URL.Query().Get("route"), Upstream: r.URL.Query().Get("upstream"),
+		Action: r.URL.Query().Get("action"), Before: r.URL.Query().Get("before")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, badRequest("limit must be a number from 1 to 1000")
+		}
+		q.Limit = n
+	}
+	events, err := a.overrides.Audit(r.Context(), q)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "bad event id") {
+			return nil, badRequest("%v", err)
+		}
+		return nil, a.storeError(err)
+	}
+	return map[string]any{"events": events, "kept": a.overrides.AuditKept()}, nil
+}
+
+// FleetState is what /admin/fleet shows: the store, this replica, and
+// every replica with a heartbeat in the store.
+type FleetState struct {
+	Store string `json:"store"` // "file" or "redis"
+	Where string `json:"where"`
+	Up    bool   `json:"up"`
+	// Replica is this replica; Revision and Epoch the state it serves;
+	// StartedFrom where that state came from at start (file, store, cache
+	// or none).
+	Replica     string          `json:"replica,omitempty"`
+	Revision    int64           `json:"revision"`
+	Epoch       string          `json:"epoch,omitempty"`
+	StartedFrom string          `json:"started_from"`
+	Replicas    []store.Replica `json:"replicas"`
+	// ExpiryLeader holds the expiry lease.
+	ExpiryLeader string `json:"expiry_leader,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+func (a *API) fleet(r *http.Request) (any, error) {
+	o := a.overrides
+	st := o.Applied()
+	fs := FleetState{Store: o.store.Kind(), Where: o.store.Where(), Up: true, Revision: st.Revision, Epoch: st.Epoch,
+		StartedFrom: o.StartedFrom(), Replicas: []store.Replica{}}
+	if o.redis == nil {
+		return fs, nil
+	}
+	fs.Replica, fs.Up = o.redis.Replica(), o.redis.Up()
+	reps, err := o.redis.Replicas(r.Context())
+	if err != nil {
+		fs.Up, fs.Error = false, err.Error()
+		return fs, nil
+	}
+	fs.Replicas = reps
+	if l, ok := o.lease.(*store.RedisLease); ok {
+		fs.ExpiryLeader, _ = l.Holder(r.Context())
+	}
+	return fs, nil
+}

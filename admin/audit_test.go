@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestAPIAudit(t *testing.T) {
 		t.Fatalf("audit = %d %s", r.status, r.raw)
 	}
 	want := []map[string]string{
-		{"id": "4", "action": "breaker", "by": "alice", "upstream": "courses-svc", "reason": "db down", "previous": "closed", "new": "forced-open"},
+		{"id": "4", "action": "breaker", "by": "alice", "upstream": "courses-svc", "reason": "db down", "previous": "auto", "new": "forced-open"},
 		{"id": "3", "action": "unflip", "by": "alice", "route": "courses", "reason": "fixed", "previous": "side legacy until ", "new": "routes.yaml"},
 		{"id": "2", "action": "canary", "by": "alice", "route": "list", "reason": "ramp", "previous": "none", "new": "canary 25.00%"},
 		{"id": "1", "action": "side", "by": "alice", "route": "courses", "reason": "new service 500s", "previous": "none", "new": "side legacy until "},
@@ -83,7 +84,7 @@ func TestAPIAudit(t *testing.T) {
 			t.Errorf("%s: more events than %v\n%s", tc.query, tc.ids, r.raw)
 		}
 	}
-	for _, q := range []string{"?limit=0", "?limit=x", "?limit=501"} {
+	for _, q := range []string{"?limit=0", "?limit=x", "?limit=1001"} {
 		if r := e.call(t, "GET", "/admin/audit"+q, "", aliceToken); r.status != 400 {
 			t.Errorf("%s = %d, want 400", q, r.status)
 		}
@@ -154,7 +155,7 @@ func TestAPIAuditExpiry(t *testing.T) {
 	c := newClock()
 	c.now = time.Now().Add(2 * time.Minute)
 	e.ov.SetClock(c.Now)
-	e.ov.Expire()
+	_ = e.ov.Expire(context.Background())
 	r := e.call(t, "GET", "/admin/audit", "", aliceToken)
 	if str(r.body, "events", 0, "action") != "expire" || str(r.body, "events", 0, "by") != "ttl" || str(r.body, "events", 0, "route") != "courses" ||
 		str(r.body, "events", 0, "reason") != "incident 7" || str(r.body, "events", 0, "new") != "routes.yaml" || str(r.body, "events", 1, "action") != "side" {

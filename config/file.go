@@ -88,6 +88,15 @@ type ServerSpec struct {
 	Admin AdminSpec `yaml:"admin"`
 	// Reload configures reloading routes.yaml while serving.
 	Reload ReloadSpec `yaml:"reload"`
+	// Store is where on-call's overrides, forced breakers and the audit
+	// trail are kept: "file" (the default, also when empty: admin.state_file,
+	// for a single replica) or a Redis URL shared by every replica of a
+	// fleet: redis://[user:password@]host:6379/0, rediss:// for TLS,
+	// redis://sentinel:26379/0?master_name=NAME for Sentinel; ?prefix=
+	// (default "strangler:") and ?resync= (default 5s) are strangler's.
+	// The -store flag and STRANGLER_STORE override it. Fixed for the life
+	// of the process. See docs/fleet.md.
+	Store string `yaml:"store"`
 }
 
 // AdminSpec configures the admin API (on the operator listener only).
@@ -106,7 +115,10 @@ type AdminSpec struct {
 	DataRequiresToken *bool `yaml:"data_requires_token"`
 	// StateFile persists on-call overrides (written atomically before the
 	// API answers; re-applied on restart). Default
-	// "strangler-overrides.json" in the working directory.
+	// "strangler-overrides.json" in the working directory. With a shared
+	// store (server.store) it is the replica's local cache of the last
+	// state it applied, which a restart while the store is down starts
+	// from.
 	StateFile string `yaml:"state_file"`
 }
 
@@ -307,6 +319,12 @@ type RouteSpec struct {
 	Match MatchSpec `yaml:"match"`
 	// Side is who answers: "legacy" or "new". Required.
 	Side string `yaml:"side"`
+	// Pinned makes routes.yaml decide the route's side and canary: on-call's
+	// runtime overrides (the admin API, strangler ctl) do not apply to it
+	// while it is pinned. It is the lever to flip a route whose override
+	// lives in a shared store that is down. Default false. Only for a
+	// route with a new side.
+	Pinned bool `yaml:"pinned"`
 	// New is the new service's side: its upstream (required when Side is
 	// new or a canary is set) and an optional rewrite.
 	New *TargetSpec `yaml:"new"`

@@ -32,6 +32,8 @@ type ServerSettings struct {
 	AdminDataAuth   bool
 	AdminStateFile  string
 	ReloadWatch     time.Duration
+	// Store is the store URL ("file" for the local file).
+	Store string
 }
 
 // Trusted reports whether a peer is one of the trusted proxies.

@@ -170,6 +170,12 @@ func (c *compiler) routeSides(path string, rs *config.RouteSpec, r *routing.Rout
 		}
 		c.errorf(path, "%s needs a new: section with the new service's upstream", what)
 	}
+	if rs.Pinned {
+		r.Pinned = true
+		if rs.New == nil {
+			c.errorf(path+".pinned", "pinned keeps on-call's overrides off a route with a new side, and this route has none: remove pinned")
+		}
+	}
 	if r.Pattern != nil {
 		if rs.New != nil && rs.New.Rewrite != "" && r.New != nil {
 			r.New.Rewrite = c.rewrite(path+".new.rewrite", rs.New.Rewrite, r.Pattern)

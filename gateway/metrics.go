@@ -11,6 +11,7 @@ import (
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/store"
 	"github.com/strangler/strangler/upstream"
 )
 
@@ -22,6 +23,7 @@ type Metrics struct {
 	Upstream  *upstream.Metrics
 	Shadow    *shadow.Metrics
 	Admin     *admin.Metrics
+	Store     *store.Metrics
 	Console   *console.Metrics
 	Inventory *inventory.Metrics
 
@@ -85,6 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Upstream:  upstream.NewMetrics(reg),
 		Shadow:    shadow.NewMetrics(reg, DurationBuckets),
 		Admin:     admin.NewMetrics(reg),
+		Store:     store.NewMetrics(reg),
 		Console:   console.NewMetrics(reg),
 		Inventory: inventory.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
@@ -141,6 +144,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Proxy.Collectors()...)
 	out = append(out, m.Upstream.Collectors()...)
 	out = append(out, m.Shadow.Collectors()...)
+	out = append(out, m.Store.Collectors()...)
 	out = append(out, m.Console.Collectors()...)
 	out = append(out, m.Inventory.Collectors()...)
 	return append(out, m.Admin.Collectors()...)

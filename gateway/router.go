@@ -32,6 +32,7 @@ type Router struct {
 
 	shadowOnce sync.Once
 	shadow     atomic.Pointer[shadow.Engine]
+	pooled     *shadow.Pooled // the engine's store in a fleet
 
 	path       string // the routes file, for reloads
 	reloadMu   sync.Mutex
@@ -39,6 +40,8 @@ type Router struct {
 	generation atomic.Int64
 	overrides  *admin.Overrides
 	inventory  *inventory.Inventory
+	// storeFlag: -store / STRANGLER_STORE set server.store at start.
+	storeFlag bool
 
 	healthMu sync.Mutex
 	health   ReloadHealth // the last reload (healthMu)
@@ -91,7 +94,13 @@ func (rt *Router) Load(path string) (*routing.Table, error) {
 func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	// The shadow engine outlives tables; the first one configures it.
 	rt.shadowOnce.Do(func() {
-		e := shadow.NewEngine(t.Shadow, rt.metrics.Shadow, rt.log)
+		opts := t.Shadow
+		if t.Server.Store != "" && t.Server.Store != "file" && opts.Store == nil {
+			// A fleet pools its shadow results (the server syncs it).
+			rt.pooled = shadow.NewPooled(opts.Recent)
+			opts.Store = rt.pooled
+		}
+		e := shadow.NewEngine(opts, rt.metrics.Shadow, rt.log)
 		rt.shadow.Store(e)
 		rt.proxy.SetShadow(e)
 	})
@@ -104,6 +113,10 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	}
 	rt.shadow.Load().SetExperiments(xs)
 	old := rt.proxy.Swap(t)
+	if rt.overrides != nil {
+		// Forced breakers apply to the new table's breakers too.
+		rt.overrides.Swapped(t)
+	}
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
 	// The table loaded at start counts as a successful load, as
 	// Prometheus's own prometheus_config_last_reload_success_timestamp_seconds
@@ -182,6 +195,9 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	}
 	if old != nil {
 		t.Server.Listen, t.Server.OperatorListen = old.Server.Listen, old.Server.OperatorListen
+		if rt.storeFlag {
+			t.Server.Store = old.Server.Store
+		}
 		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow ||
 			fmt.Sprint(old.Inventory) != fmt.Sprint(t.Inventory) {
 			rt.log.Warn("server listener, admin, shadow engine or inventory settings changed; they apply after a restart")
@@ -191,9 +207,6 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	rt.setHealth(func(h *ReloadHealth) { h.Result, h.Error, h.Problems, h.LastOK = "ok", "", 0, time.Now().UTC() })
 	rt.metrics.Reloads.WithLabelValues("ok").Inc()
 	rt.log.Info("routes reloaded", "file", t.File, "generation", rt.generation.Load(), "routes", len(t.Routes), "upstreams", len(t.Upstreams))
-	if rt.overrides != nil {
-		rt.overrides.ReportOrphans(t)
-	}
 	if old != nil {
 		// Closing drops the idle connections of pools the new table does
 		// not keep and stops the old plugins' background work; requests
@@ -229,7 +242,7 @@ func (rt *Router) stop() {
 // listenerSettings are the server settings fixed at start.
 func listenerSettings(s *config.ServerSettings) string {
 	return fmt.Sprint(s.ReadHeaderTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes, s.MaxConnections,
-		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.ReloadWatch, s.AccessLog,
+		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.Store, s.ReloadWatch, s.AccessLog,
 		s.ShutdownDelay, s.DrainTimeout)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/inventory"
+	"github.com/strangler/strangler/store"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,6 +40,8 @@ type Server struct {
 	opsErr   chan error
 	once     sync.Once
 	stop     chan struct{} // ends the watcher, the override janitor and the inventory's ticker
+	cancel   context.CancelFunc
+	fleet    *store.Redis // nil without a shared store
 	stopOnce sync.Once
 	bg       sync.WaitGroup
 	// skipDelay: the next Shutdown drains at once (an interactive Ctrl-C,
@@ -61,6 +64,9 @@ func (s *Server) SkipShutdownDelay() { s.skipDelay.Store(true) }
 type ServerOptions struct {
 	Logger   *slog.Logger
 	Gatherer prometheus.Gatherer
+	// Replica names this gateway in a fleet (default store.DefaultReplica);
+	// OperatorAddr and Version are shown by strangler ctl fleet.
+	Replica, OperatorAddr, Version string
 }
 
 // NewServer builds the listeners' handlers for the router's current table,
@@ -115,7 +121,7 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	if err := s.startAdmin(cfg, o.Logger); err != nil {
+	if err := s.startAdmin(cfg, o); err != nil {
 		return nil, err
 	}
 	s.startInventory(t, o.Logger)
@@ -187,17 +193,32 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		}()
 	}
 	if ov := s.Router.overrides; ov != nil {
-		s.bg.Add(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		s.bg.Add(2)
+		go func() {
+			defer s.bg.Done()
+			ov.Run(ctx)
+		}()
+		if ss := s.Router.pooled; ss != nil && s.fleet != nil {
+			// Shadow results are pooled with the fleet's: the admin API's
+			// report and mismatches cover every replica.
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				ss.Sync(ctx, s.fleet.ShadowPool(), 2*time.Second, s.log)
+			}()
+		}
 		go func() {
 			defer s.bg.Done()
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
 				select {
-				case <-s.stop:
+				case <-ctx.Done():
 					return
 				case <-t.C:
-					ov.Expire()
+					ov.Tick(ctx)
 				}
 			}
 		}()
@@ -276,13 +297,30 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return nil
 }
 
-// startAdmin opens the overrides and the admin tokens and registers the
-// admin API on the operator mux. The overrides are opened here and only
-// here: a state file that cannot be read stops the start.
-func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error {
-	rt := s.Router
-	ov, err := admin.OpenOverrides(admin.FileStore{Path: cfg.AdminStateFile}, rt.Table, rt.metrics.Admin, log.With("component", "overrides"))
+// startAdmin opens the store and the overrides and the admin tokens and
+// registers the admin API on the operator mux. The overrides are opened
+// here and only here: a state file that cannot be read stops the start (a
+// fleet replica's unreadable cache does not: the store has the state).
+func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
+	rt, log := s.Router, o.Logger
+	sc, err := store.ParseURL(cfg.Store)
 	if err != nil {
+		return fmt.Errorf("server.store: %w", err)
+	}
+	var st store.Store = &store.File{Path: cfg.AdminStateFile}
+	if sc.Kind == "redis" {
+		st, err = store.OpenRedis(sc, store.RedisOptions{Replica: o.Replica, Operator: o.OperatorAddr, Version: o.Version,
+			Metrics: rt.metrics.Store, Logger: log})
+		if err != nil {
+			return err
+		}
+		s.fleet = st.(*store.Redis)
+		log.Info("fleet store", "store", sc.URL, "resync", sc.Resync, "cache", cfg.AdminStateFile)
+	}
+	ov, err := admin.OpenOverrides(admin.OverridesOptions{Store: st, Cache: cfg.AdminStateFile, Table: rt.Table,
+		Metrics: rt.metrics.Admin, StoreMetrics: rt.metrics.Store, Logger: log.With("component", "overrides")})
+	if err != nil {
+		_ = st.Close()
 		return fmt.Errorf("%w (fix or move the file; it is never overwritten while unreadable)", err)
 	}
 	rt.overrides = ov
@@ -291,7 +329,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 	// line each, so whoever restarted the gateway sees the drift from
 	// routes.yaml without asking the API.
 	restored := ov.List()
-	if len(restored) > 0 {
+	if len(restored) > 0 && sc.Kind == "file" {
 		log.Info("overrides re-applied", "count", len(restored), "state_file", cfg.AdminStateFile)
 	}
 	for _, o := range restored {
@@ -305,7 +343,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 		}
 		log.Info("override restored", attrs...)
 	}
-	ov.ReportOrphans(rt.Table())
+	ov.Swapped(rt.Table())
 	tokens, err := admin.LoadTokens(cfg.AdminTokensFile)
 	if err != nil {
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
@@ -325,11 +363,15 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 	return nil
 }
 
-// stopBackground ends the watcher and the override janitor.
+// stopBackground ends the watcher, the override janitor and the store's
+// synchronisation.
 func (s *Server) stopBackground() {
 	s.stopOnce.Do(func() {
 		if s.stop != nil {
 			close(s.stop)
+		}
+		if s.cancel != nil {
+			s.cancel()
 		}
 	})
 }

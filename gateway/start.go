@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/strangler/strangler/plugin"
+	"github.com/strangler/strangler/store"
 )
 
 // StartOptions configure Start.
@@ -20,6 +22,11 @@ type StartOptions struct {
 	// Prometheus is the registry metrics go to; nil creates one with the Go
 	// and process collectors.
 	Prometheus *prometheus.Registry
+	// Store overrides server.store when set (the -store flag,
+	// STRANGLER_STORE).
+	Store string
+	// Version is shown to other replicas of a fleet.
+	Version string
 	// MoveAddrs moves services to other addresses on every load
 	// (LoadOptions.MoveAddrs: the demo's sample services, moved by -port).
 	MoveAddrs map[string]string
@@ -66,6 +73,14 @@ func Start(o StartOptions) (*Server, error) {
 	if o.OperatorListen != "" {
 		t.Server.OperatorListen = o.OperatorListen
 	}
+	if o.Store != "" {
+		if _, err := store.ParseURL(o.Store); err != nil {
+			_ = t.Close()
+			return nil, fmt.Errorf("-store / STRANGLER_STORE: %w", err)
+		}
+		t.Server.Store = o.Store
+		rt.storeFlag = true
+	}
 	access, err := openAccessLog(t.Server.AccessLog, o.AccessLogText, m, o.Logger)
 	if err != nil {
 		_ = t.Close()
@@ -89,7 +104,7 @@ func Start(o StartOptions) (*Server, error) {
 		_ = t.Close()
 		return nil, &ListenError{Listener: "operator", Addr: t.Server.OperatorListen, Err: err}
 	}
-	s, err := NewServer(rt, ServerOptions{Logger: o.Logger, Gatherer: reg})
+	s, err := NewServer(rt, ServerOptions{Logger: o.Logger, Gatherer: reg, OperatorAddr: opsLn.Addr().String(), Version: o.Version})
 	if err != nil {
 		_ = opsLn.Close()
 		_ = ln.Close()
@@ -107,6 +122,9 @@ func (s *Server) Close() error {
 	s.stopBackground()
 	s.bg.Wait()
 	s.Router.stop()
+	if ov := s.Router.overrides; ov != nil {
+		_ = ov.Close()
+	}
 	err := s.Router.access.Close()
 	if t := s.Router.Table(); t != nil {
 		_ = t.Close()

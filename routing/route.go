@@ -53,6 +53,9 @@ type Route struct {
 	ConfigPath string
 	// Side is the configured side.
 	Side Side
+	// Pinned: routes.yaml decides the side and canary; on-call's runtime
+	// overrides do not apply (the lever when the shared store is down).
+	Pinned bool
 	// New and Legacy are the two sides; New is nil when the route has no
 	// new side.
 	New, Legacy *Target

@@ -197,6 +197,14 @@ plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "rate
 		want: `fallback_without_new.yaml:10:15: routes[0].fallback: a route without a new: side has nothing to fall back from: add a new: section or remove fallback`,
 	},
 	{
+		name: "pinned_without_new.yaml",
+		want: `pinned_without_new.yaml:10:13: routes[0].pinned: pinned keeps on-call's overrides off a route with a new side, and this route has none: remove pinned`,
+	},
+	{
+		name: "store_url.yaml",
+		want: `store_url.yaml:2:10: server.store: bad store URL scheme "memcached": use redis://host:6379/0, rediss:// (TLS), or "file"`,
+	},
+	{
 		name: "fallback_unknown.yaml",
 		want: `fallback_unknown.yaml:12:15: routes[0].fallback: bad fallback "catalog": the only fallback is legacy`,
 	},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -366,8 +367,10 @@ func TestDeployKubernetes(t *testing.T) {
 			t.Fatal(err)
 		}
 		kind, _ := doc["kind"].(string)
-		kinds[kind] = true
-		if kind == "ConfigMap" {
+		name, _ := digAny(doc, "metadata", "name").(string)
+		kinds[kind+"/"+name] = true
+		switch kind {
+		case "ConfigMap":
 			data := doc["data"].(map[string]any)
 			routes, _ := data["routes.yaml"].(string)
 			tbl, err := gateway.Parse("routes.yaml", []byte(routes), gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
@@ -375,9 +378,35 @@ func TestDeployKubernetes(t *testing.T) {
 				t.Fatalf("the ConfigMap's routes.yaml does not load:\n%v", err)
 			}
 			tbl.Close()
+		case "Deployment", "StatefulSet":
+			checkPodHardening(t, kind+"/"+name, digAny(doc, "spec", "template", "spec").(map[string]any))
+		}
+		if kind == "Deployment" && name == "strangler" {
+			if r := digAny(doc, "spec", "replicas"); r != 3 {
+				t.Errorf("the gateway runs %v replicas, want 3", r)
+			}
+			tsc, _ := digAny(doc, "spec", "template", "spec", "topologySpreadConstraints").([]any)
+			if len(tsc) == 0 {
+				t.Error("the gateway's pods have no topology spread")
+			}
+			if !strings.Contains(fmt.Sprint(digAny(doc, "spec", "template", "spec", "containers")), "STRANGLER_STORE") {
+				t.Error("the gateway is not given STRANGLER_STORE")
+			}
+		}
+		if kind == "StatefulSet" && name == "strangler-redis" {
+			args := fmt.Sprint(digAny(doc, "spec", "template", "spec", "containers"))
+			for _, want := range []string{"--appendonly yes", "--maxmemory-policy noeviction", "--requirepass"} {
+				if !strings.Contains(args, want) {
+					t.Errorf("redis lacks %q", want)
+				}
+			}
+			if v, _ := digAny(doc, "spec", "volumeClaimTemplates").([]any); len(v) == 0 {
+				t.Error("redis keeps its append-only file on no volume")
+			}
 		}
 	}
-	for _, k := range []string{"ConfigMap", "Deployment", "Service"} {
+	for _, k := range []string{"ConfigMap/strangler-routes", "Deployment/strangler", "Service/strangler", "PodDisruptionBudget/strangler",
+		"StatefulSet/strangler-redis", "Service/strangler-redis", "NetworkPolicy/strangler-redis"} {
 		if !kinds[k] {
 			t.Errorf("no %s in the manifests", k)
 		}
@@ -385,6 +414,54 @@ func TestDeployKubernetes(t *testing.T) {
 	for _, s := range []string{"path: /readyz", "path: /healthz", "preStop"} {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("manifests lack %q", s)
+		}
+	}
+}
+
+// digAny walks nested maps.
+func digAny(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// checkPodHardening: every container runs non-root with all capabilities
+// dropped, no privilege escalation, a read-only root and the runtime's
+// default seccomp profile.
+func checkPodHardening(t *testing.T, what string, pod map[string]any) {
+	t.Helper()
+	if digAny(pod, "securityContext", "runAsNonRoot") != true {
+		t.Errorf("%s: the pod does not require a non-root user", what)
+	}
+	podSeccomp := digAny(pod, "securityContext", "seccompProfile", "type")
+	var containers []any
+	for _, k := range []string{"initContainers", "containers"} {
+		cs, _ := pod[k].([]any)
+		containers = append(containers, cs...)
+	}
+	if len(containers) == 0 {
+		t.Errorf("%s: no containers", what)
+	}
+	for _, c := range containers {
+		name := digAny(c, "name")
+		sc := digAny(c, "securityContext")
+		if drop := fmt.Sprint(digAny(sc, "capabilities", "drop")); drop != "[ALL]" {
+			t.Errorf("%s/%v: capabilities dropped %s, want [ALL]", what, name, drop)
+		}
+		if digAny(sc, "allowPrivilegeEscalation") != false || digAny(sc, "readOnlyRootFilesystem") != true {
+			t.Errorf("%s/%v: privilege escalation allowed or a writable root", what, name)
+		}
+		seccomp := digAny(sc, "seccompProfile", "type")
+		if seccomp == nil {
+			seccomp = podSeccomp
+		}
+		if seccomp != "RuntimeDefault" {
+			t.Errorf("%s/%v: seccomp profile %v, want RuntimeDefault", what, name, seccomp)
 		}
 	}
 }

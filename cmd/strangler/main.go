@@ -1,12 +1,12 @@
 // Command strangler is a strangler-fig API gateway: one stable URL in front
 // of a legacy system and the services replacing it, endpoint by endpoint.
 //
-//	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
+//	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
 //	strangler validate [-config routes.yaml] [-strict]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
 //	strangler apply    [-addr host:port] [-yes] FILE
@@ -39,12 +39,12 @@ var version = "dev"
 const usage = `strangler: a strangler-fig API gateway
 
 usage:
-  strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
+  strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
   strangler validate [-config routes.yaml] [-strict]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
   strangler apply    [-addr host:port] [-yes] FILE
@@ -213,6 +213,7 @@ in-flight requests and exit 0. A routes file with problems stops the start
 (exit 1) with every problem listed.`, stderr)
 	listen := fs.String("listen", "", "public address (overrides server.listen)")
 	opsListen := fs.String("operator-listen", "", "operator address (overrides server.operator_listen)")
+	storeURL := fs.String("store", os.Getenv("STRANGLER_STORE"), "override store: file, or redis://host:6379/0 shared by a fleet (overrides server.store; default $STRANGLER_STORE)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log format: json or text")
 	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
@@ -228,8 +229,8 @@ in-flight requests and exit 0. A routes file with problems stops the start
 		return 2
 	}
 	srv, err := gateway.Start(gateway.StartOptions{
-		ConfigPath: *cfg, Listen: *listen, OperatorListen: *opsListen,
-		Logger: log, Registry: plugins.Builtin(),
+		ConfigPath: *cfg, Listen: *listen, OperatorListen: *opsListen, Store: *storeURL,
+		Logger: log, Registry: plugins.Builtin(), Version: version,
 	})
 	if err != nil {
 		cli.PrintConfigError(stderr, err, "the gateway did not start")

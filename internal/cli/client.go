@@ -156,6 +156,9 @@ type apiError struct {
 	Error    string   `json:"error"`
 	Message  string   `json:"message"`
 	Problems []string `json:"problems"`
+	// Hint says what to do instead (a refused change while the fleet's
+	// store is down: flip through routes.yaml).
+	Hint string `json:"hint"`
 }
 
 // fail prints a failed call: a transport error, or the API's message and
@@ -173,6 +176,9 @@ func (c *adminClient) fail(r adminResult) int {
 		fmt.Fprintf(c.errw, "%s: %s (%s)\n", c.cmd, e.Message, e.Error)
 		for _, p := range e.Problems {
 			fmt.Fprintln(c.errw, p)
+		}
+		if e.Hint != "" {
+			fmt.Fprintln(c.errw, e.Hint)
 		}
 	}
 	if r.status == http.StatusUnauthorized {

@@ -11,8 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/store"
 )
 
 const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config routes.yaml] COMMAND
@@ -20,9 +23,11 @@ const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config rou
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
   canary ROUTE PERCENT -reason WHY [-ttl 1h]    override a route's canary share
   unflip ROUTE [-reason WHY]                    back to routes.yaml
-  breaker UPSTREAM open|closed|auto [-reason WHY]
+  breaker UPSTREAM open|closed|auto [-reason WHY] [-ttl 1h]
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
+  fleet                                         the store, the replicas connected to it and the revision each applied
+  audit [-route R] [-action A] [-limit N]       the audit trail, newest first (needs the token)
 
 The admin API is found at -addr; else at server.operator_listen of -config;
 else $STRANGLER_ADMIN_ADDR; else at server.operator_listen of
@@ -34,7 +39,8 @@ Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 
 // ctlVerbs are ctl's commands and their argument counts (the verb
 // included).
-var ctlVerbs = map[string]int{"routes": 1, "flip": 3, "canary": 3, "unflip": 2, "breaker": 3, "reload": 1, "mismatches": 2}
+var ctlVerbs = map[string]int{"routes": 1, "flip": 3, "canary": 3, "unflip": 2, "breaker": 3, "reload": 1, "mismatches": 2,
+	"fleet": 1, "audit": 1}
 
 // errHelp is splitFlags' answer to -h.
 var errHelp = errors.New("help requested")
@@ -90,7 +96,8 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 // Ctl is strangler ctl: the on-call CLI over the admin API.
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "config": true, "json": false})
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "config": true, "json": false,
+		"route": true, "action": true, "limit": true})
 	switch {
 	case errors.Is(err, errHelp), err == nil && len(pos) > 0 && pos[0] == "help":
 		fmt.Fprint(stdout, ctlUsage)
@@ -148,9 +155,19 @@ func Ctl(e Env, args []string) int {
 	case "unflip":
 		return c.print(c.do("DELETE", "/admin/routes/"+url.PathEscape(pos[1])+"/override", body("reason", flags["reason"])))
 	case "breaker":
-		return c.print(c.do("POST", "/admin/upstreams/"+url.PathEscape(pos[1])+"/breaker", body("state", pos[2], "reason", flags["reason"])))
+		return c.print(c.do("POST", "/admin/upstreams/"+url.PathEscape(pos[1])+"/breaker", body("state", pos[2], "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "reload":
 		return c.print(c.do("POST", "/admin/reload", ""))
+	case "fleet":
+		return c.fleet()
+	case "audit":
+		q := url.Values{}
+		for _, k := range []string{"route", "action", "limit"} {
+			if v := flags[k]; v != "" {
+				q.Set(k, v)
+			}
+		}
+		return c.audit(q.Encode())
 	default: // mismatches
 		r := c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", "")
 		if flags["json"] == "true" || r.err != nil || r.status != http.StatusOK {
@@ -197,6 +214,103 @@ func (c *adminClient) routes() int {
 			br = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", rs.ID, conf, rs.Effective, ov, br, sh)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func (c *adminClient) fleet() int {
+	r := c.do("GET", "/admin/fleet", "")
+	if r.err != nil || r.status != 200 {
+		return c.fail(r)
+	}
+	var fs admin.FleetState
+	if err := json.Unmarshal(r.body, &fs); err != nil {
+		fmt.Fprintln(c.errw, "strangler ctl:", err)
+		return 1
+	}
+	health := "up"
+	if !fs.Up {
+		health = "UNREACHABLE"
+		if fs.Error != "" {
+			health += ": " + fs.Error
+		}
+	}
+	fmt.Fprintf(c.out, "store: %s %s (%s)\n", fs.Store, fs.Where, health)
+	self := "this replica"
+	if fs.Replica != "" {
+		self += " " + fs.Replica
+	}
+	fmt.Fprintf(c.out, "%s serves revision %d (started from %s)\n", self, fs.Revision, fs.StartedFrom)
+	if fs.Store == "file" {
+		return 0
+	}
+	if fs.ExpiryLeader != "" {
+		fmt.Fprintf(c.out, "expiry leader: %s\n", fs.ExpiryLeader)
+	}
+	newest := int64(0)
+	for _, rp := range fs.Replicas {
+		if rp.Connected && rp.Revision > newest {
+			newest = rp.Revision
+		}
+	}
+	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPLICA\tOPERATOR\tREVISION\tSTATUS\tLAST SEEN\tVERSION")
+	for _, rp := range fs.Replicas {
+		status := "connected"
+		switch {
+		case !rp.Connected:
+			status = "gone"
+		case rp.Revision < newest:
+			status = "connected, behind"
+		}
+		ago := time.Since(rp.Seen).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s ago\t%s\n", rp.ID, dash(rp.Operator), rp.Revision, status, ago, dash(rp.Version))
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (c *adminClient) audit(query string) int {
+	path := "/admin/audit"
+	if query != "" {
+		path += "?" + query
+	}
+	r := c.do("GET", path, "")
+	if r.err != nil || r.status != 200 {
+		return c.fail(r)
+	}
+	var doc struct {
+		Events []store.Event `json:"events"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		fmt.Fprintln(c.errw, "strangler ctl:", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tACTION\tBY\tTARGET\tCHANGE\tREASON\tREPLICA\tREVISION")
+	for _, e := range doc.Events {
+		target := e.Route
+		if e.Upstream != "" {
+			target = "upstream " + e.Upstream
+		}
+		change := e.Result
+		if e.Previous != "" || e.New != "" {
+			change = e.Previous + " -> " + e.New
+		}
+		rev := "-"
+		if e.Revision > 0 {
+			rev = strconv.FormatInt(e.Revision, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Action, e.By,
+			dash(target), dash(change), dash(e.Reason), dash(e.Replica), rev)
 	}
 	_ = tw.Flush()
 	return 0

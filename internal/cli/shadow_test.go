@@ -77,7 +77,7 @@ func TestShadowReport(t *testing.T) {
 		{"negative top", []string{"-file", file, "-top", "-1"}, 2, nil, "strangler shadow report: -top must be at least 1\n"},
 		{"positional argument", []string{file}, 2, nil,
 			"strangler shadow report: unexpected argument \"" + file + "\" (the results file goes after -file)\n" +
-				"usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]\n"},
+				"usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json] [-addr HOST:PORT [-token T]]\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
