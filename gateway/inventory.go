@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/store"
 )
 
 // startInventory creates the legacy inventory from the first table's
@@ -29,8 +31,16 @@ func (s *Server) startInventory(t *routing.Table, log *slog.Logger) {
 	}
 	inv := inventory.New(inventory.Options{MaxEndpoints: ic.MaxEndpoints, Redact: ic.Redact, Metrics: rt.metrics.Inventory, Logger: log})
 	s.invSave = ic.SaveEvery
+	s.invReplica = store.DefaultReplica()
+	if s.fleet != nil {
+		s.invReplica = s.fleet.Replica()
+	}
+	var restoredFrom string
 	if ic.StateFile != "" {
-		st := inventory.FileStore{Path: ic.StateFile}
+		var st inventory.Store = inventory.FileStore{Path: ic.StateFile}
+		if s.fleet != nil {
+			st = &fleetInventory{file: inventory.FileStore{Path: ic.StateFile}, pool: s.fleet.InventoryPool()}
+		}
 		s.invStore = st
 		snap, err := st.Load()
 		if err == nil {
@@ -49,6 +59,19 @@ func (s *Server) startInventory(t *routing.Table, log *slog.Logger) {
 			inv = inventory.New(inventory.Options{MaxEndpoints: ic.MaxEndpoints, Redact: ic.Redact, Metrics: rt.metrics.Inventory, Logger: log})
 		case snap != nil:
 			log.Info("inventory restored", "endpoints", inv.Len(), "state_file", ic.StateFile)
+			restoredFrom = snap.Replica
+		}
+	} else if s.fleet != nil {
+		// Not kept locally, but still shared with the fleet.
+		s.invStore = &fleetInventory{pool: s.fleet.InventoryPool()}
+	}
+	if f, ok := s.invStore.(*fleetInventory); ok && restoredFrom != "" && restoredFrom != s.invReplica {
+		// This replica restarted under a new name with its state file:
+		// its counts, restored, are no longer its old name's in the pool.
+		if err := f.pool.Adopt(context.Background(), restoredFrom); err != nil {
+			log.Warn("inventory: the previous name's snapshot could not be removed from the fleet store; its counts show twice until it expires", "previous", restoredFrom, "err", err)
+		} else {
+			f.dirty = true // share the adopted counts at the first save
 		}
 	}
 	rt.inventory = inv
@@ -117,15 +140,51 @@ func (s *Server) saveInventory() {
 	s.invMu.Lock()
 	defer s.invMu.Unlock()
 	n := inv.Observed()
-	if n == s.invSaved {
+	f, fleet := s.invStore.(*fleetInventory)
+	if n == s.invSaved && !(fleet && f.dirty) {
 		return // nothing new since the last save
 	}
 	snap := inv.Snapshot()
-	snap.Replica, _ = os.Hostname()
+	snap.Replica = s.invReplica
 	if err := s.invStore.Save(snap); err != nil {
 		s.Router.metrics.Inventory.SaveErrors.Inc()
 		s.log.Error("inventory save failed", "err", err)
 		return
 	}
 	s.invSaved = n
+	if fleet {
+		f.dirty = false
+	}
+}
+
+// fleetInventory is the inventory's store with a fleet: the local state
+// file (what a restart restores; none when inventory.state_file is off)
+// and the fleet's pool in Redis (what the other replicas merge into their
+// reports). A save reaches both; the pool's failure is reported, the file
+// is kept.
+type fleetInventory struct {
+	file  inventory.FileStore // Path "": not kept locally
+	pool  *store.InventoryPool
+	dirty bool // adopted counts not yet shared (guarded by Server.invMu)
+}
+
+func (f *fleetInventory) Load() (*inventory.Snapshot, error) {
+	if f.file.Path == "" {
+		return nil, nil
+	}
+	return f.file.Load()
+}
+
+func (f *fleetInventory) Save(s *inventory.Snapshot) error {
+	if f.file.Path != "" {
+		if err := f.file.Save(s); err != nil {
+			return err
+		}
+	}
+	return f.pool.Save(context.Background(), s)
+}
+
+// Peers implements inventory.Peers.
+func (f *fleetInventory) Peers() ([]*inventory.Snapshot, error) {
+	return f.pool.Peers(context.Background())
 }

@@ -53,6 +53,8 @@ type Server struct {
 	invSave  time.Duration
 	invMu    sync.Mutex // one save at a time
 	invSaved int64      // requests observed at the last save (invMu)
+	// invReplica names this gateway's snapshots (the fleet's replica name).
+	invReplica string
 }
 
 // SkipShutdownDelay makes Shutdown drain without server.timeouts.
