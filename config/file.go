@@ -447,7 +447,8 @@ type RouteTimeouts struct {
 	Total          string `yaml:"total"`
 }
 
-// MatchSpec selects requests. Exactly one of Path and Prefix is set.
+// MatchSpec selects requests. Exactly one of Path, Prefix and Regex is
+// set.
 type MatchSpec struct {
 	// Path is an exact path ("/api/courses") or a template with parameters
 	// ("/api/courses/{id}"); a last segment "{name...}" captures the rest of
@@ -457,6 +458,14 @@ type MatchSpec struct {
 	// boundaries: "/static" matches /static and /static/a.css, not
 	// /staticfoo. A trailing slash ("/static/") excludes /static itself.
 	Prefix string `yaml:"prefix"`
+	// Regex matches the whole canonical path against an RE2 expression
+	// (Go regexp syntax; ^ and $ are implied), for legacy URL schemes a
+	// template cannot express ("/article-(?P<id>[0-9]+)\\.html"). Its
+	// groups are the route's parameters in rewrites: {id} for a named
+	// group, {1} for the first unnamed one. Regex routes rank below exact
+	// paths and templates and above prefixes; among themselves the first
+	// in the file wins. Default "": none.
+	Regex string `yaml:"regex"`
 	// Methods limits the route to these methods; GET also matches HEAD.
 	// Default: any method.
 	Methods []string `yaml:"methods"`

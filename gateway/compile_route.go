@@ -61,10 +61,19 @@ func (c *compiler) routeID(path, id string) bool {
 func (c *compiler) routeMatch(mpath string, m config.MatchSpec, r *routing.Route) bool {
 	ok := false
 	switch {
+	case m.Regex != "" && (m.Path != "" || m.Prefix != ""):
+		c.errorf(mpath+".regex", "set one of path, prefix and regex")
+	case m.Regex != "":
+		p, err := routing.ParseRegex(m.Regex)
+		if err != nil {
+			c.errorf(mpath+".regex", "bad regex %q: %v", m.Regex, err)
+		} else {
+			r.Pattern, ok = p, true
+		}
 	case m.Path != "" && m.Prefix != "":
 		c.errorf(mpath+".prefix", "set path or prefix, not both")
 	case m.Path == "" && m.Prefix == "":
-		c.errorf(mpath, "missing match.path or match.prefix")
+		c.errorf(mpath, "missing match.path, match.prefix or match.regex")
 	default:
 		src, isPrefix, sub := m.Path, false, mpath+".path"
 		if m.Prefix != "" {
