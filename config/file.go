@@ -179,6 +179,12 @@ type UpstreamSpec struct {
 	// Plugins run on every call to this upstream: adapters such as the
 	// legacy adapter's identity bridging and response normalisation.
 	Plugins []PluginSpec `yaml:"plugins"`
+	// Health tracks each instance of an upstream with two or more URLs:
+	// passive outlier detection (on by default) and optional active
+	// checks. Selection skips unhealthy instances, and the upstream's
+	// breaker counts a failure only when no other instance is known good.
+	// Ignored with one URL. See docs/isolation.md, "Instance health".
+	Health *HealthSpec `yaml:"health"`
 	// MaxInflight caps concurrent requests to this upstream (a bulkhead);
 	// beyond it requests are shed at once with 503 and Retry-After, or
 	// served by legacy on routes with fallback. Default 1024 (Envoy's
@@ -215,6 +221,52 @@ type BreakerSpec struct {
 	// FailureStatuses are the response statuses counted as failures
 	// (500-599 only). Default [502, 503, 504].
 	FailureStatuses []int `yaml:"failure_statuses"`
+}
+
+// HealthSpec configures per-instance health.
+type HealthSpec struct {
+	// Passive is outlier detection from the calls themselves.
+	Passive *PassiveHealthSpec `yaml:"passive"`
+	// Active are health checks the gateway makes itself. Default: none.
+	Active *ActiveHealthSpec `yaml:"active"`
+}
+
+// PassiveHealthSpec ejects an instance whose calls keep failing.
+type PassiveHealthSpec struct {
+	// Disabled turns outlier detection off. Default false.
+	Disabled bool `yaml:"disabled"`
+	// ConsecutiveFailures ejects an instance after this many failed calls
+	// in a row (connect failures, resets, timeouts, or one of
+	// FailureStatuses). Default 5; must be positive.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// BaseEjection is how long the first ejection lasts; each further one
+	// lasts this times the number of ejections (the count drops by one for
+	// every BaseEjection the instance stays in), at most MaxEjection.
+	// Default 30s.
+	BaseEjection string `yaml:"base_ejection"`
+	// MaxEjection caps one ejection. Default 5m.
+	MaxEjection string `yaml:"max_ejection"`
+	// MaxEjectedPercent caps the share of instances out at once (at least
+	// one may always be). Default 50.
+	MaxEjectedPercent *float64 `yaml:"max_ejected_percent"`
+	// FailureStatuses are the answers counted as failures (500-599).
+	// Default [502, 503, 504].
+	FailureStatuses []int `yaml:"failure_statuses"`
+}
+
+// ActiveHealthSpec checks every instance with a GET. A 2xx or 3xx answer
+// within Timeout is a success.
+type ActiveHealthSpec struct {
+	// Path is requested on each instance ("/healthz"). Required.
+	Path string `yaml:"path"`
+	// Interval between two checks of one instance. Default 10s.
+	Interval string `yaml:"interval"`
+	// Timeout bounds one check. Default 2s; at most Interval.
+	Timeout string `yaml:"timeout"`
+	// HealthyThreshold successes in a row bring an instance back. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold failures in a row take it out. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
 }
 
 // RetrySpec configures retries. Only requests that are safe to send again

@@ -92,6 +92,9 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	}
 	rt.shadow.Load().SetExperiments(xs)
 	old := rt.proxy.Swap(t)
+	for _, up := range t.Upstreams {
+		up.Health.Start() // active checks of a serving table (nil-safe, once)
+	}
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)

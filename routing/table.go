@@ -216,6 +216,11 @@ func (t *Table) CloseExcept(next *Table) error {
 			in.CloseIdle()
 		}
 	}
+	for name, up := range t.Upstreams {
+		if next == nil || next.Upstreams[name] == nil || next.Upstreams[name].Health != up.Health {
+			up.Health.Stop() // its active checks (nil-safe)
+		}
+	}
 	var first error
 	for _, c := range t.Closers {
 		if err := c(); err != nil && first == nil {

@@ -19,6 +19,7 @@ import (
 
 const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
   routes                                        every route: configured and effective side, overrides
+  upstreams                                     every upstream: breaker, in flight, each instance's health
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
   canary ROUTE PERCENT -reason WHY [-ttl 1h]    override a route's canary share
   unflip ROUTE                                  back to routes.yaml
@@ -117,6 +118,11 @@ func Ctl(e Env, args []string) int {
 			return 2
 		}
 		return c.routes()
+	case "upstreams":
+		if !need(1) {
+			return 2
+		}
+		return c.upstreams()
 	case "flip":
 		if !need(3) {
 			return 2
@@ -265,6 +271,46 @@ func (c *ctlClient) routes() int {
 			br = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", rs.ID, conf, rs.Effective, ov, br, sh)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func (c *ctlClient) upstreams() int {
+	r := c.do("GET", "/admin/upstreams", "")
+	if r.err != nil || r.status != 200 {
+		return c.print(r)
+	}
+	var doc struct {
+		Upstreams []admin.UpstreamState `json:"upstreams"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		fmt.Fprintln(c.errw, "strangler ctl:", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UPSTREAM\tBREAKER\tIN FLIGHT\tINSTANCE\tHEALTH\tFAILURES\tEJECTIONS\tIN FLIGHT")
+	for _, us := range doc.Upstreams {
+		br := us.Breaker
+		if br == "" {
+			br = "-"
+		}
+		name := us.Name
+		if us.Legacy {
+			name += " (legacy)"
+		}
+		for i, in := range us.Instances {
+			health := in.State
+			if in.EjectedUntil != nil {
+				health += " until " + in.EjectedUntil.Local().Format("15:04:05")
+			}
+			if i == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t", name, br, us.InFlight)
+			} else {
+				fmt.Fprint(tw, "\t\t\t")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", in.URL, health, in.ConsecutiveFailures, in.Ejections, in.InFlight)
+		}
 	}
 	_ = tw.Flush()
 	return 0
