@@ -60,6 +60,79 @@ type ServerSpec struct {
 	Admin AdminSpec `yaml:"admin"`
 	// Reload configures reloading routes.yaml while serving.
 	Reload ReloadSpec `yaml:"reload"`
+	// TLS terminates HTTPS on the public listener. Default: none (plain
+	// HTTP, for a load balancer that terminates TLS in front).
+	TLS *TLSSpec `yaml:"tls"`
+	// OperatorTLS serves the operator listener (metrics, probes, admin
+	// API) over HTTPS, optionally verifying client certificates. Default:
+	// none (plain HTTP on loopback).
+	OperatorTLS *OperatorTLSSpec `yaml:"operator_tls"`
+}
+
+// TLSSpec configures HTTPS on the public listener: TLS 1.2 or later with
+// Go's default cipher suites and curves, HTTP/1.1 (ALPN "http/1.1").
+type TLSSpec struct {
+	// Certificates are PEM certificate (chain) and key files. Each
+	// connection gets the first whose names (SANs) match the name the
+	// client asked for (SNI); a client asking for no or an unknown name
+	// gets the first. Required, at least one.
+	Certificates []CertSpec `yaml:"certificates"`
+	// MinVersion is the oldest TLS version accepted: "1.2" (default) or
+	// "1.3".
+	MinVersion string `yaml:"min_version"`
+	// Reload checks the files (following symlinks, so Kubernetes Secret
+	// and cert-manager updates count) this often; changed files are loaded
+	// and served to new connections, established ones are not touched. A
+	// file that does not load keeps the previous certificate serving.
+	// Default 10s; "0s" turns it off.
+	Reload string `yaml:"reload"`
+	// HSTS adds Strict-Transport-Security to HTTPS responses for the
+	// listed hosts (RFC 6797). Default: none.
+	HSTS []HSTSSpec `yaml:"hsts"`
+	// HandshakeTimeout bounds a TLS handshake. Default: server.timeouts
+	// .read_header.
+	HandshakeTimeout string `yaml:"handshake_timeout"`
+}
+
+// CertSpec is one certificate and its private key, PEM files.
+type CertSpec struct {
+	// Cert is the certificate file, leaf first then intermediates.
+	Cert string `yaml:"cert"`
+	// Key is the private key file.
+	Key string `yaml:"key"`
+}
+
+// HSTSSpec is a Strict-Transport-Security policy for some hosts.
+type HSTSSpec struct {
+	// Hosts are host names ("example.com") or wildcards ("*.example.com")
+	// matched against the request's Host. Required.
+	Hosts []string `yaml:"hosts"`
+	// MaxAge is how long browsers remember to use HTTPS only. Default
+	// "8760h" (365 days); "0s" tells them to forget.
+	MaxAge string `yaml:"max_age"`
+	// IncludeSubdomains extends the policy to every subdomain. Default
+	// false.
+	IncludeSubdomains bool `yaml:"include_subdomains"`
+	// Preload asks to be in browsers' preload lists (needs MaxAge of at
+	// least a year and IncludeSubdomains). Default false.
+	Preload bool `yaml:"preload"`
+}
+
+// OperatorTLSSpec serves the operator listener over HTTPS.
+type OperatorTLSSpec struct {
+	// Cert and Key are the listener's certificate and key (PEM files).
+	// Required.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ClientCA is a PEM bundle of the CAs that sign client certificates;
+	// set, a client certificate is verified (see ClientAuth). Default
+	// "": none asked for.
+	ClientCA string `yaml:"client_ca"`
+	// ClientAuth says which requests need a verified client certificate
+	// when ClientCA is set: "all" (default: every request) or "admin"
+	// (the admin API only; /metrics, /healthz and /readyz stay open to
+	// probes that cannot present one, like the kubelet's).
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // AdminSpec configures the admin API (on the operator listener only).

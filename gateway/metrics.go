@@ -22,6 +22,10 @@ type Metrics struct {
 	Reloads        *prometheus.CounterVec // strangler_config_reloads_total{result}
 	Generation     prometheus.Gauge       // strangler_config_generation
 	LastReload     prometheus.Gauge       // strangler_config_last_reload_success_timestamp_seconds
+
+	TLSHandshakeErrors *prometheus.CounterVec // strangler_tls_handshake_errors_total{listener,reason}
+	TLSCertExpiry      *prometheus.GaugeVec   // strangler_tls_certificate_expiry_timestamp_seconds{listener,cert}
+	TLSCertReloads     *prometheus.CounterVec // strangler_tls_certificate_reloads_total{listener,result}
 }
 
 // DurationBuckets are the request latency buckets, in seconds.
@@ -54,14 +58,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_config_last_reload_success_timestamp_seconds",
 			Help: "When the last successful reload was applied.",
 		}),
+		TLSHandshakeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_tls_handshake_errors_total",
+			Help: "Failed TLS handshakes by listener (public, operator) and reason: protocol_version, no_shared_cipher, not_tls, timeout, closed, client_certificate, rejected_by_client, other.",
+		}, []string{"listener", "reason"}),
+		TLSCertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strangler_tls_certificate_expiry_timestamp_seconds",
+			Help: "When each served certificate expires (its notAfter, Unix seconds), by listener and certificate file. Updated on every reload.",
+		}, []string{"listener", "cert"}),
+		TLSCertReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_tls_certificate_reloads_total",
+			Help: "Certificate files re-read after they changed on disk, by listener and result: ok, or error (the previous certificate kept serving).",
+		}, []string{"listener", "result"}),
 	}
-	reg.MustRegister(m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload)
+	reg.MustRegister(m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload,
+		m.TLSHandshakeErrors, m.TLSCertExpiry, m.TLSCertReloads)
 	return m
 }
 
 // Collectors lists every collector of every package.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	out := []prometheus.Collector{m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload}
+	out := []prometheus.Collector{m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload,
+		m.TLSHandshakeErrors, m.TLSCertExpiry, m.TLSCertReloads}
 	out = append(out, m.Proxy.Collectors()...)
 	out = append(out, m.Upstream.Collectors()...)
 	out = append(out, m.Shadow.Collectors()...)

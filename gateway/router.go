@@ -189,9 +189,16 @@ func (rt *Router) stop() {
 
 // listenerSettings are the server settings fixed at start.
 func listenerSettings(s *config.ServerSettings) string {
+	tls, ops := "", ""
+	if s.TLS != nil {
+		tls = fmt.Sprintf("%+v", *s.TLS)
+	}
+	if s.OperatorTLS != nil {
+		ops = fmt.Sprintf("%+v", *s.OperatorTLS)
+	}
 	return fmt.Sprint(s.ReadHeaderTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes, s.MaxConnections,
 		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.ReloadWatch, s.AccessLog,
-		s.ShutdownDelay, s.DrainTimeout)
+		s.ShutdownDelay, s.DrainTimeout, tls, ops)
 }
 
 // fileStamp is what the watcher compares: following symlinks, so a

@@ -29,15 +29,19 @@ type Server struct {
 	// PublicAddr and OperatorAddr are the bound addresses (after Start).
 	PublicAddr, OperatorAddr string
 
-	log      *slog.Logger
-	cfg      *config.ServerSettings
-	ops      *http.Server
-	serveErr chan error
-	opsErr   chan error
-	once     sync.Once
-	stop     chan struct{} // ends the watcher and the override janitor
-	stopOnce sync.Once
-	bg       sync.WaitGroup
+	log     *slog.Logger
+	cfg     *config.ServerSettings
+	metrics *Metrics
+	ops     *http.Server
+	// publicCerts and opsCerts are the listeners' certificates, nil
+	// without TLS (tls.go).
+	publicCerts, opsCerts *certStore
+	serveErr              chan error
+	opsErr                chan error
+	once                  sync.Once
+	stop                  chan struct{} // ends the watcher and the override janitor
+	stopOnce              sync.Once
+	bg                    sync.WaitGroup
 }
 
 // ServerOptions configure NewServer.
@@ -77,9 +81,12 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	fs.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 		return fasthttp.RequestConfig{ReadTimeout: readBody}
 	}
+	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg, metrics: rt.metrics}
+	// Certificates (and the HSTS middleware, which wraps the proxy).
+	if err := s.setupTLS(rt.metrics, o.Logger); err != nil {
+		return nil, err
+	}
 	app.Use(p.Handle)
-
-	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg}
 	g := o.Gatherer
 	if g == nil {
 		g = prometheus.DefaultGatherer
@@ -140,6 +147,8 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 	s.PublicAddr, s.OperatorAddr = ln.Addr().String(), opsLn.Addr().String()
 	s.serveErr = make(chan error, 1)
 	s.opsErr = make(chan error, 1)
+	s.stop = make(chan struct{})
+	ln, opsLn = s.wrapTLS(ln, opsLn)
 	go func() {
 		if err := s.ops.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.opsErr <- fmt.Errorf("operator listener: %w", err)
@@ -153,7 +162,6 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		}
 		close(s.serveErr)
 	}()
-	s.stop = make(chan struct{})
 	if s.cfg.ReloadWatch > 0 && s.Router.path != "" {
 		s.bg.Add(1)
 		go func() {

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,6 +30,9 @@ const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
 The address and token default to $STRANGLER_ADMIN_ADDR and $STRANGLER_ADMIN_TOKEN.
+Over HTTPS (-addr https://...): -cacert FILE trusts the operator listener's CA,
+-cert FILE -key FILE present a client certificate ($STRANGLER_ADMIN_CACERT,
+$STRANGLER_ADMIN_CERT, $STRANGLER_ADMIN_KEY).
 Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 `
 
@@ -71,7 +77,8 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 // Ctl is strangler ctl: the on-call CLI over the admin API.
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "json": false})
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "json": false,
+		"cacert": true, "cert": true, "key": true})
 	if err != nil || len(pos) == 0 {
 		if err != nil {
 			fmt.Fprintln(stderr, "strangler ctl:", err)
@@ -94,6 +101,14 @@ func Ctl(e Env, args []string) int {
 		token = os.Getenv("STRANGLER_ADMIN_TOKEN")
 	}
 	c := &ctlClient{base: strings.TrimRight(addr, "/"), token: token, out: stdout, errw: stderr}
+	if strings.HasPrefix(addr, "https://") {
+		tc, err := ctlTLS(flagOrEnv(flags, "cacert", "STRANGLER_ADMIN_CACERT"), flagOrEnv(flags, "cert", "STRANGLER_ADMIN_CERT"), flagOrEnv(flags, "key", "STRANGLER_ADMIN_KEY"))
+		if err != nil {
+			fmt.Fprintln(stderr, "strangler ctl:", err)
+			return 2
+		}
+		c.tls = tc
+	}
 	body := func(kv ...any) string {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -179,6 +194,41 @@ func Ctl(e Env, args []string) int {
 type ctlClient struct {
 	base, token string
 	out, errw   io.Writer
+	tls         *tls.Config
+}
+
+func flagOrEnv(flags map[string]string, name, env string) string {
+	if v := flags[name]; v != "" {
+		return v
+	}
+	return os.Getenv(env)
+}
+
+// ctlTLS is the client side of an operator listener with TLS: the CA to
+// trust (default: the system's) and an optional client certificate.
+func ctlTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("%s: no PEM certificate in it", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("-cert and -key go together")
+	}
+	if certFile != "" {
+		kp, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	return cfg, nil
 }
 
 type ctlResult struct {
@@ -199,6 +249,9 @@ func (c *ctlClient) do(method, path, body string) ctlResult {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	cl := &http.Client{Timeout: 30 * time.Second}
+	if c.tls != nil {
+		cl.Transport = &http.Transport{TLSClientConfig: c.tls}
+	}
 	resp, err := cl.Do(req)
 	if err != nil {
 		return ctlResult{err: err}
