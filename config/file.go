@@ -440,6 +440,32 @@ type RouteSpec struct {
 	// safe to send twice on this route (PUT, DELETE), for retries and
 	// fallback. Default: none.
 	Idempotent []string `yaml:"idempotent"`
+	// Upgrade configures protocol upgrades (WebSocket) on this route. By
+	// default they pass, with the defaults below.
+	Upgrade *UpgradeSpec `yaml:"upgrade"`
+}
+
+// UpgradeSpec configures requests that ask to switch protocols (a GET
+// with "Connection: upgrade" and "Upgrade: websocket"): they go through
+// routing, the route's plugins (auth, identity headers), the side
+// decision, bulkheads and breaker like any request, on a connection of
+// their own to the upstream; after its 101 the two connections are joined
+// both ways. They are never retried, served by fallback or shadowed.
+type UpgradeSpec struct {
+	// Disabled forwards such requests as ordinary ones, without their
+	// Upgrade header (the upstream never sees an upgrade; nothing can
+	// switch protocols). Default false.
+	Disabled bool `yaml:"disabled"`
+	// Protocols limits the protocols accepted (the Upgrade header's
+	// names, case-insensitive), like [websocket]. Default: any but h2c,
+	// which is never passed.
+	Protocols []string `yaml:"protocols"`
+	// Idle closes a joined connection after this long without a byte in
+	// either direction. Default 5m.
+	Idle string `yaml:"idle"`
+	// MaxDuration closes a joined connection after this long in all.
+	// Default 24h; "0s": no bound.
+	MaxDuration string `yaml:"max_duration"`
 }
 
 // ShadowSpec is a route's shadow experiment: a sampled share of its

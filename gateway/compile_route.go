@@ -28,6 +28,7 @@ func (c *compiler) compileRoute(path string, rs *config.RouteSpec) *routing.Rout
 	c.routeCanary(path, rs, r)
 	r.MaxBody = c.ix.Size(path+".max_body_bytes", rs.MaxBodyBytes, c.t.Server.MaxBodyBytes, true)
 	c.routeIsolation(path, rs, r)
+	c.routeUpgrade(path, rs.Upgrade, r)
 	if rs.Shadow != nil {
 		r.Shadow = c.compileShadow(path, rs.Shadow, r)
 	}

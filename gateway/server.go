@@ -229,6 +229,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
+	// Upgraded connections (WebSocket) left fasthttp's count: they get a
+	// close frame, or the drain's time, in parallel.
+	upgradesLeft := make(chan int, 1)
+	go func() { upgradesLeft <- rt.proxy.DrainUpgrades(dctx) }()
 	// fasthttp closes the listener and idle connections, then waits for
 	// busy ones; when dctx ends it returns without closing them
 	// (gofiber/fiber#4701), so wait for the router's own count too.
@@ -240,15 +244,16 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	left := rt.InFlight()
+	upgraded := <-upgradesLeft
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
 	_ = s.ops.Shutdown(octx)
 	if sh := rt.Shadow(); sh != nil {
 		sh.Close()
 	}
-	if left > 0 || serr != nil {
-		s.log.Error("drain timed out", "in_flight", left, "err", serr)
-		return fmt.Errorf("drain timed out with %d requests in flight", left)
+	if left > 0 || serr != nil || upgraded > 0 {
+		s.log.Error("drain timed out", "in_flight", left, "upgraded_closed", upgraded, "err", serr)
+		return fmt.Errorf("drain timed out with %d requests in flight and %d upgraded connections open", left, upgraded)
 	}
 	s.log.Info("drained")
 	return nil

@@ -25,6 +25,7 @@ type Metrics struct {
 	RetryBudgetExhausted    *prometheus.CounterVec   // strangler_retry_budget_exhausted_total{upstream}
 	Shed                    *prometheus.CounterVec   // strangler_shed_total{scope,name}
 	TrailersDropped         prometheus.Counter       // strangler_request_trailers_dropped_total
+	Upgrades                *UpgradeMetrics          // upgrade.go
 
 	routes sync.Map // route id -> *routeMetrics
 }
@@ -89,6 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_request_trailers_dropped_total",
 			Help: "Trailer fields of chunked client requests, dropped: trailers are never forwarded or treated as headers.",
 		}),
+		Upgrades: newUpgradeMetrics(),
 	}
 	reg.MustRegister(m.Collectors()...)
 	return m
@@ -97,7 +99,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Collectors lists every collector.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Requests, m.Duration, m.ResponseBytes, m.CanaryDecisions, m.Rejected,
-		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed, m.TrailersDropped}
+		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed, m.TrailersDropped,
+		m.Upgrades.Open, m.Upgrades.Total, m.Upgrades.Bytes, m.Upgrades.Closed}
 }
 
 // routeMetrics caches the label children of one route so the request path
