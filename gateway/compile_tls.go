@@ -85,7 +85,7 @@ func (c *compiler) compileTLS(s *config.ServerSpec, sc *config.ServerSettings) {
 		default:
 			c.errorf(p+".client_auth", "bad client_auth %q: all or admin", ot.ClientAuth)
 		}
-		if ot.ClientAuth != "" && ot.ClientCA == "" {
+		if (ot.ClientAuth == "all" || ot.ClientAuth == "admin") && ot.ClientCA == "" {
 			c.errorf(p+".client_auth", "client_auth without client_ca: name the CA bundle client certificates are verified against")
 		}
 		if ot.ClientCA != "" && !c.opts.Offline {
