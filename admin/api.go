@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -278,7 +279,14 @@ func (a *API) routes(*http.Request) (any, error) {
 	for _, r := range t.Routes {
 		out = append(out, a.routeState(r))
 	}
-	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "routes": out}, nil
+	// path is the file as this process opens it (absolute), so a client
+	// on the same machine can find it whatever its working directory
+	// (strangler apply installs a new version there).
+	path, err := filepath.Abs(t.File)
+	if err != nil {
+		path = ""
+	}
+	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "path": path, "routes": out}, nil
 }
 
 func (a *API) listOverrides(*http.Request) (any, error) {
@@ -343,16 +351,34 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 		return nil, err
 	}
 	prev, err := a.overrides.Set(ov)
-	if err != nil {
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
 		var ae *apiError
-		if !errors.As(err, &ae) && !strings.HasPrefix(err.Error(), "persisting") {
+		if !errors.As(err, &ae) {
 			return nil, badRequest("%v", err)
 		}
 		return nil, err
 	}
 	a.log.Info("audit", "action", action, "by", who, "route", id, "reason", req.Reason,
-		"previous", prev.Describe(), "new", ov.Describe())
-	return a.routeState(route), nil
+		"previous", prev.Describe(), "new", ov.Describe(), "persisted", np == nil)
+	return changed(a.routeState(route), np), nil
+}
+
+// ChangeResult is a route after an on-call change: the change is live;
+// Persisted false means the state store could not keep it (it applies in
+// memory and is retried; it would not survive a restart), and Warning
+// says so in words.
+type ChangeResult struct {
+	RouteState
+	Persisted bool   `json:"persisted"`
+	Warning   string `json:"warning,omitempty"`
+}
+
+func changed(rs RouteState, np *NotPersistedError) ChangeResult {
+	if np == nil {
+		return ChangeResult{RouteState: rs, Persisted: true}
+	}
+	return ChangeResult{RouteState: rs, Warning: np.Error()}
 }
 
 func (a *API) setSide(r *http.Request, who string) (any, error) {
@@ -384,17 +410,21 @@ func (a *API) setCanary(r *http.Request, who string) (any, error) {
 func (a *API) unflip(r *http.Request, who string) (any, error) {
 	id := r.PathValue("id")
 	prev, err := a.overrides.Delete(id)
-	if err != nil {
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
 		return nil, err
 	}
 	if prev == nil {
 		return nil, notFound("route %q has no override", id)
 	}
-	a.log.Info("audit", "action", "unflip", "by", who, "route", id, "previous", prev.Describe(), "new", "routes.yaml")
+	a.log.Info("audit", "action", "unflip", "by", who, "route", id, "previous", prev.Describe(), "new", "routes.yaml", "persisted", np == nil)
 	if route := a.gw.Table().Route(id); route != nil {
-		return a.routeState(route), nil
+		return changed(a.routeState(route), np), nil
 	}
-	return map[string]string{"route": id, "override": "removed"}, nil
+	if np != nil {
+		return map[string]any{"route": id, "override": "removed", "persisted": false, "warning": np.Error()}, nil
+	}
+	return map[string]any{"route": id, "override": "removed", "persisted": true}, nil
 }
 
 // UpstreamState is an upstream as /admin/upstreams shows it.

@@ -22,6 +22,10 @@ type Overrides struct {
 	cur     atomic.Pointer[map[string]*routing.Override]
 	// table returns the serving table, for orphan reporting.
 	table func() *routing.Table
+	// pending is a list the store failed to keep (guarded by mu);
+	// failing says a failure was logged and not yet resolved.
+	pending []routing.Override
+	failing bool
 }
 
 // OpenOverrides loads the stored overrides: the only way to build an
@@ -113,9 +117,11 @@ func (o *Overrides) change(f func(m map[string]*routing.Override)) error {
 		list = append(list, *v)
 	}
 	slices.SortFunc(list, func(a, b routing.Override) int { return cmpString(a.Route, b.Route) })
-	if err := o.store.Save(list); err != nil {
-		return fmt.Errorf("persisting overrides: %w", err)
-	}
+	// Durable before live when the store works; live anyway when it does
+	// not: the on-call lever must not depend on the disk (a read-only or
+	// full state directory). A change the store could not keep is
+	// reported, counted, and retried by Expire's tick until it is kept.
+	saveErr := o.persist(list)
 	o.publish(next)
 	for _, g := range gone {
 		o.log.Info("audit", "action", "expire", "route", g.Route, "by", "ttl", "previous", g.Describe(), "reason", g.Reason)
@@ -128,7 +134,56 @@ func (o *Overrides) change(f func(m map[string]*routing.Override)) error {
 			o.reportOrphansLocked(t, next)
 		}
 	}
+	if saveErr != nil {
+		return &NotPersistedError{Err: saveErr}
+	}
 	return nil
+}
+
+// NotPersistedError means a change is live but the store could not keep
+// it (it would not survive a restart); the store is retried every second.
+type NotPersistedError struct{ Err error }
+
+func (e *NotPersistedError) Error() string {
+	return "applied, but not persisted (it will not survive a restart until the state file can be written; retrying every second): " + e.Err.Error()
+}
+
+func (e *NotPersistedError) Unwrap() error { return e.Err }
+
+// persist saves list; o.mu is held. A failure is logged once per streak,
+// counted, and leaves the list pending for retryPersist.
+func (o *Overrides) persist(list []routing.Override) error {
+	err := o.store.Save(list)
+	if err != nil {
+		o.pending = list
+		if o.metrics != nil {
+			o.metrics.Persisted.Set(0)
+			o.metrics.PersistFailures.Inc()
+		}
+		if !o.failing {
+			o.failing = true
+			o.log.Error("overrides not persisted; they apply in memory and are retried every second (logged once)", "err", err)
+		}
+		return err
+	}
+	o.pending = nil
+	if o.metrics != nil {
+		o.metrics.Persisted.Set(1)
+	}
+	if o.failing {
+		o.failing = false
+		o.log.Info("overrides persisted again")
+	}
+	return nil
+}
+
+// retryPersist saves overrides a failed save left pending.
+func (o *Overrides) retryPersist() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending != nil {
+		_ = o.persist(o.pending)
+	}
 }
 
 // Set makes ov live and returns the override it replaced, if any.
@@ -156,6 +211,7 @@ func (o *Overrides) Delete(route string) (*routing.Override, error) {
 
 // Expire drops overrides whose TTL passed, persisting and auditing it.
 func (o *Overrides) Expire() {
+	o.retryPersist()
 	now := o.now()
 	var gone []routing.Override
 	for _, v := range *o.cur.Load() {
@@ -166,10 +222,9 @@ func (o *Overrides) Expire() {
 	if len(gone) == 0 {
 		return
 	}
-	// change drops (and audits) expired entries.
-	if err := o.change(func(map[string]*routing.Override) {}); err != nil {
-		o.log.Error("expiring overrides", "err", err)
-	}
+	// change drops (and audits) expired entries; a failed save is
+	// reported by persist, once.
+	_ = o.change(func(map[string]*routing.Override) {})
 }
 
 // ReportOrphans logs overrides that name routes t does not have, or

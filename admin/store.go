@@ -23,8 +23,11 @@ type Store interface {
 // fsync, rename, fsync of the directory).
 type FileStore struct{ Path string }
 
-// Load reads the file; a missing file is no overrides.
+// Load reads the file; a missing file is no overrides. It first removes
+// the temporary files a save interrupted by a crash left next to it
+// (".overrides-*"): no save is running before the first Load.
 func (f FileStore) Load() ([]routing.Override, error) {
+	f.cleanTemps()
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -74,4 +77,12 @@ func (f FileStore) Save(ovs []routing.Override) error {
 		d.Close()
 	}
 	return nil
+}
+
+// cleanTemps removes leftover temporary files of interrupted saves.
+func (f FileStore) cleanTemps() {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(f.Path), ".overrides-*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
 }

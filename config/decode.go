@@ -13,6 +13,19 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// Limits checked before a routes file is compiled, so that a huge file is
+// refused in bounded memory, with one line, and a running gateway keeps
+// serving. The byte limit comes first, before anything is parsed: YAML's
+// node tree costs up to a hundred times the file's size (2 MiB of
+// one-character list items is about 150 MiB of nodes), while 20,000
+// typical routes take 1.3 MiB.
+const (
+	// MaxFileBytes caps a routes file's size.
+	MaxFileBytes = 2 << 20
+	// MaxRoutes caps the routes one file may declare.
+	MaxRoutes = 20000
+)
+
 // Decode strictly decodes a routes file: one YAML document, a mapping at the
 // top, every key known and every value of the right type. It returns the
 // decoded File and the Index of its nodes, which holds the problems found
@@ -20,6 +33,9 @@ import (
 // syntax error returns a ConfigErrors with the one problem the YAML parser
 // reports, and a nil File.
 func Decode(file string, data []byte) (*File, *Index, error) {
+	if len(data) > MaxFileBytes {
+		return nil, nil, TooLarge(file, int64(len(data)))
+	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil, ConfigErrors{{File: file, Line: 1, Col: 1, Err: errors.New("file is empty: a routes file needs at least legacy: and upstreams:")}}
 	}
@@ -40,6 +56,10 @@ func Decode(file string, data []byte) (*File, *Index, error) {
 		return nil, nil, ConfigErrors{{File: file, Line: 1, Col: 1, Err: errors.New("expected a mapping at the top level")}}
 	}
 	root := doc.Content[0]
+	if routes := mappingValue(root, "routes"); routes != nil && routes.Kind == yaml.SequenceNode && len(routes.Content) > MaxRoutes {
+		return nil, nil, ConfigErrors{{File: file, Line: routes.Line, Col: routes.Column, Path: "routes",
+			Err: fmt.Errorf("%d routes: at most %d per file", len(routes.Content), MaxRoutes)}}
+	}
 	ix := NewIndex(file)
 	ix.Walk(root, reflect.TypeOf(File{}), "")
 	var f File
@@ -49,6 +69,25 @@ func Decode(file string, data []byte) (*File, *Index, error) {
 		_ = root.Decode(&f)
 	}
 	return &f, ix, nil
+}
+
+// TooLarge is the one-line error for a routes file over MaxFileBytes.
+func TooLarge(file string, size int64) ConfigErrors {
+	return ConfigErrors{{File: file, Line: 1, Col: 1,
+		Err: fmt.Errorf("file is %d bytes: a routes file may have at most %d (%d MiB); nothing was read past the limit", size, MaxFileBytes, MaxFileBytes>>20)}}
+}
+
+// mappingValue returns the value of key in a mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 var yamlErrLine = regexp.MustCompile(`line (\d+)`)

@@ -182,7 +182,10 @@ type ServerTimeouts struct {
 	Idle string `yaml:"idle"`
 	// ShutdownDelay is how long, after SIGTERM, the gateway keeps serving
 	// with /readyz failing and "Connection: close" on responses, so a load
-	// balancer stops sending before the drain. Default 0s.
+	// balancer stops sending and keep-alive clients move to new
+	// connections before the drain closes idle ones (closing an idle
+	// keep-alive connection races a request the client is sending on it).
+	// Default 5s; "0s" drains at once. SIGINT (Ctrl-C) skips it.
 	ShutdownDelay string `yaml:"shutdown_delay"`
 	// Drain is how long in-flight requests may take to finish after
 	// SIGTERM (after ShutdownDelay). Default 30s.
@@ -625,6 +628,18 @@ type MatchSpec struct {
 	Hosts []string `yaml:"hosts"`
 	// Headers requires each named header to have exactly this value.
 	Headers map[string]string `yaml:"headers"`
+	// Variants makes the route also claim the variants of its path that
+	// legacy servers (IIS, PHP front controllers) serve as the same page:
+	// any letter case, a trailing slash added or removed, trailing dots
+	// ("/Account", "/account/", "/account."). A protected route needs it
+	// when legacy would answer those variants without protection. Default
+	// false: the path matches exactly as written (after canonicalisation).
+	Variants bool `yaml:"variants"`
+	// OtherMethods says what happens to a request for the route's path
+	// with a method it does not list: "fall_through" (default) lets a less
+	// specific route take it, "deny" answers 405 with Allow here. Only
+	// meaningful with methods.
+	OtherMethods string `yaml:"other_methods"`
 }
 
 // TargetSpec is one side of a route.

@@ -25,7 +25,7 @@ const (
 	defaultReadBody      = 60 * time.Second
 	defaultWrite         = 60 * time.Second
 	defaultIdle          = 75 * time.Second
-	defaultShutdownDelay = 0
+	defaultShutdownDelay = 5 * time.Second
 	defaultDrain         = 30 * time.Second
 
 	defaultMaxHeaderBytes   = 16 << 10
@@ -130,6 +130,9 @@ func (c *compiler) compile(f *config.File) *routing.Table {
 	}
 	t.Closers = append(t.Closers, c.shared.Closers()...)
 	t.Index()
+	if t.Default != nil {
+		c.checkNearMisses()
+	}
 	return t
 }
 

@@ -19,6 +19,9 @@ func (c *compiler) finishRoute(r *routing.Route, path string, own []config.Plugi
 		if cl, ok := p.(io.Closer); ok {
 			c.t.Closers = append(c.t.Closers, cl.Close)
 		}
+		if g, ok := p.(plugin.Guard); ok {
+			r.Guards = append(r.Guards, g.Guards()...)
+		}
 	}
 	h := c.opts.Terminal
 	if h == nil {
@@ -157,7 +160,8 @@ func (c *compiler) upstreamPlugins(path string, specs []config.PluginSpec) []plu
 
 func (c *compiler) env(path, routeID, name string) plugin.Env {
 	return plugin.Env{File: c.ix.File(), Path: path, RouteID: routeID, Offline: c.opts.Offline, Shared: c.shared,
-		Logger: c.opts.Logger.With("plugin", name, "route", routeID)}
+		Logger: c.opts.Logger.With("plugin", name, "route", routeID), Metrics: c.opts.Metrics.plugins,
+		Warn: func(ce *config.ConfigError) { c.ix.Add(ce) }}
 }
 
 func (c *compiler) knownPlugins() string {

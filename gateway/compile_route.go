@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/internal/ascii"
+	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/upstream"
@@ -116,6 +118,17 @@ func (c *compiler) routeMatch(mpath string, m config.MatchSpec, r *routing.Route
 			continue
 		}
 		r.Hosts = append(r.Hosts, lh)
+	}
+	r.Variants = m.Variants
+	switch m.OtherMethods {
+	case "", "fall_through":
+	case "deny":
+		if len(m.Methods) == 0 {
+			c.errorf(mpath+".other_methods", "other_methods: deny needs methods: without them the route takes every method")
+		}
+		r.MethodNotAllowed = methodNotAllowed(r)
+	default:
+		c.errorf(mpath+".other_methods", "bad other_methods %q: fall_through or deny", m.OtherMethods)
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 		hp := mpath + ".headers." + name
@@ -283,4 +296,16 @@ func (c *compiler) routeIsolation(path string, rs *config.RouteSpec, r *routing.
 			r.New.Breaker = upstream.NewBreaker(r.New.Upstream.Name+"@"+rs.ID, cfg, c.opts.Metrics.Upstream, c.opts.Logger)
 		}
 	}
+}
+
+// methodNotAllowed is the 405 twin of a route with other_methods: deny:
+// requests for its path with a method it does not list are answered here
+// (with Allow), never by a less specific route.
+func methodNotAllowed(r *routing.Route) *routing.Route {
+	twin := &routing.Route{ID: r.ID, Line: r.Line, ConfigPath: r.ConfigPath, Side: r.Side, Pattern: r.Pattern}
+	twin.Handler = func(*fiber.Ctx) error {
+		return plugin.NewRequestError(405, "method_not_allowed", "method not allowed on this path",
+			"Allow", strings.Join(r.Methods.Names(), ", "))
+	}
+	return twin
 }

@@ -204,6 +204,12 @@ func TestMatch(t *testing.T) {
 		{name: "header beats method", method: "POST", path: "/api/courses", headers: hdrs{"X-Beta": "1"}, want: "courses-beta"},
 		{name: "header value must be exact", path: "/api/courses", headers: hdrs{"X-Beta": "10"}, want: "courses"},
 		{name: "host beats header and method", method: "POST", host: "admin.example.com", path: "/api/courses", headers: hdrs{"X-Beta": "1"}, want: "courses-admin"},
+		// One canonical host form (issue 13): case, a trailing dot and
+		// any port never let a request miss a host-scoped route.
+		{name: "host with a trailing dot", host: "admin.example.com.", path: "/api/courses", want: "courses-admin"},
+		{name: "host in upper case with a port", host: "ADMIN.Example.COM:8443", path: "/api/courses", want: "courses-admin"},
+		{name: "host with a trailing dot and a port", host: "admin.example.com.:80", path: "/api/courses", want: "courses-admin"},
+		{name: "wildcard host with a trailing dot", host: "acme.tenant.example.com.", path: "/api/courses", want: "courses-tenant"},
 		{name: "host ignores port", host: "admin.example.com:8443", path: "/api/courses", want: "courses-admin"},
 		{name: "host is case-insensitive", host: "ADMIN.Example.COM", path: "/api/courses", want: "courses-admin"},
 		{name: "other host", host: "www.example.com", path: "/api/courses", want: "courses"},

@@ -22,11 +22,12 @@ import (
 // them into the proxy, reloads on demand or when the file changes, and
 // keeps the shadow engine and on-call's overrides the tables share.
 type Router struct {
-	proxy    *proxy.Proxy
-	metrics  *Metrics
-	log      *slog.Logger
-	access   *AccessLog
-	registry *plugin.Registry
+	proxy     *proxy.Proxy
+	metrics   *Metrics
+	log       *slog.Logger
+	access    *AccessLog
+	registry  *plugin.Registry
+	moveAddrs map[string]string
 
 	shadowOnce sync.Once
 	shadow     atomic.Pointer[shadow.Engine]
@@ -44,6 +45,9 @@ type RouterOptions struct {
 	Logger   *slog.Logger
 	Access   *AccessLog
 	Registry *plugin.Registry
+	// MoveAddrs moves services to other addresses on every load
+	// (LoadOptions).
+	MoveAddrs map[string]string
 }
 
 // NewRouter returns a Router with no table; Swap one in before serving.
@@ -54,7 +58,8 @@ func NewRouter(o RouterOptions) *Router {
 	if o.Access == nil {
 		o.Access = &AccessLog{}
 	}
-	rt := &Router{metrics: o.Metrics, log: o.Logger.With("component", "router"), access: o.Access, registry: o.Registry}
+	rt := &Router{metrics: o.Metrics, log: o.Logger.With("component", "router"), access: o.Access, registry: o.Registry,
+		moveAddrs: o.MoveAddrs}
 	rt.proxy = proxy.New(proxy.Options{Metrics: o.Metrics.Proxy, UpstreamMetrics: o.Metrics.Upstream, Logger: o.Logger,
 		Access: o.Access.Logger})
 	return rt
@@ -65,7 +70,8 @@ func (rt *Router) Proxy() *proxy.Proxy { return rt.proxy }
 
 // LoadOptions returns the options that compile a table for this router.
 func (rt *Router) LoadOptions() LoadOptions {
-	return LoadOptions{Registry: rt.registry, Metrics: rt.metrics, Logger: rt.log, Terminal: rt.proxy.Terminal()}
+	return LoadOptions{Registry: rt.registry, Metrics: rt.metrics, Logger: rt.log, Terminal: rt.proxy.Terminal(),
+		MoveAddrs: rt.moveAddrs}
 }
 
 // Load reads and compiles a routes file for this router (it does not swap
@@ -84,6 +90,7 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 		rt.shadow.Store(e)
 		rt.proxy.SetShadow(e)
 	})
+	rt.metrics.initTable(t)
 	var xs []*shadow.Experiment
 	for _, r := range t.Routes {
 		if r.Shadow != nil {
@@ -96,6 +103,10 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 		up.Health.Start() // active checks of a serving table (nil-safe, once)
 	}
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
+	// The table loaded at start counts as a successful load, as
+	// Prometheus's own prometheus_config_last_reload_success_timestamp_seconds
+	// does: the gauge never reads 0 ("1970") on a healthy gateway.
+	rt.metrics.LastReload.SetToCurrentTime()
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)
 	return old
@@ -166,7 +177,6 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	}
 	rt.Swap(t)
 	rt.metrics.Reloads.WithLabelValues("ok").Inc()
-	rt.metrics.LastReload.SetToCurrentTime()
 	rt.log.Info("routes reloaded", "file", t.File, "generation", rt.generation.Load(), "routes", len(t.Routes), "upstreams", len(t.Upstreams))
 	if rt.overrides != nil {
 		rt.overrides.ReportOrphans(t)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -42,7 +43,15 @@ type Server struct {
 	stop                  chan struct{} // ends the watcher and the override janitor
 	stopOnce              sync.Once
 	bg                    sync.WaitGroup
+	// skipDelay: the next Shutdown drains at once (an interactive Ctrl-C,
+	// not an orchestrator's SIGTERM).
+	skipDelay atomic.Bool
 }
+
+// SkipShutdownDelay makes Shutdown drain without server.timeouts.
+// shutdown_delay: for an interactive stop (SIGINT), where no load balancer
+// needs time to stop sending.
+func (s *Server) SkipShutdownDelay() { s.skipDelay.Store(true) }
 
 // ServerOptions configure NewServer.
 type ServerOptions struct {
@@ -220,10 +229,14 @@ func (s *Server) shutdown(ctx context.Context) error {
 	rt := s.Router
 	s.stopBackground()
 	rt.proxy.Drain()
-	s.log.Info("draining", "delay", s.cfg.ShutdownDelay, "drain", s.cfg.DrainTimeout, "in_flight", rt.InFlight())
-	if s.cfg.ShutdownDelay > 0 {
+	delay := s.cfg.ShutdownDelay
+	if s.skipDelay.Load() {
+		delay = 0
+	}
+	s.log.Info("draining", "delay", delay, "drain", s.cfg.DrainTimeout, "in_flight", rt.InFlight())
+	if delay > 0 {
 		select {
-		case <-time.After(s.cfg.ShutdownDelay):
+		case <-time.After(delay):
 		case <-ctx.Done():
 		}
 	}
@@ -270,8 +283,23 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 	}
 	rt.overrides = ov
 	rt.proxy.SetOverrides(ov)
-	if n := len(ov.List()); n > 0 {
-		log.Info("overrides re-applied", "count", n, "state_file", cfg.AdminStateFile)
+	// On-call's decisions outlive the process: say which came back, one
+	// line each, so whoever restarted the gateway sees the drift from
+	// routes.yaml without asking the API.
+	restored := ov.List()
+	if len(restored) > 0 {
+		log.Info("overrides re-applied", "count", len(restored), "state_file", cfg.AdminStateFile)
+	}
+	for _, o := range restored {
+		what := "side " + o.Side
+		if o.Side == "" && o.Percent != nil {
+			what = fmt.Sprintf("canary %.2f%%", *o.Percent)
+		}
+		attrs := []any{"route", o.Route, "override", what, "by", o.By, "reason", o.Reason, "at", o.At}
+		if !o.Expires.IsZero() {
+			attrs = append(attrs, "expires", o.Expires)
+		}
+		log.Info("override restored", attrs...)
 	}
 	ov.ReportOrphans(rt.Table())
 	tokens, err := admin.LoadTokens(cfg.AdminTokensFile)

@@ -28,6 +28,16 @@ type Plugin interface {
 	Wrap(next fiber.Handler) fiber.Handler
 }
 
+// Guard is implemented by plugins that refuse some requests
+// (authentication, authorisation). Guards describes what the plugin
+// demands on its route ("jwt required"), nothing when it lets everything
+// through. strangler validate warns when a near miss of a guarded route (a
+// case or trailing-slash variant of its path, a method it does not list)
+// would reach a route without the same guards.
+type Guard interface {
+	Guards() []string
+}
+
 // RouteConfigurable marks a Spec configured once at the top of routes.yaml
 // and adjusted per route: a route entry with its name is passed to Build as
 // Env.RouteConfig instead of adding a second instance (an auth plugin's

@@ -235,13 +235,21 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		// means nothing to the client.
 		x.resp.SetConnectionClose()
 		_ = x.resp.CloseBodyStream()
-		report(upstream.Failed)
+		report(up.Observe(x.inst, true, true))
 		return p.upstreamError(r, x, errUnsolicitedUpgrade)
 	}
+	sent := x.resp.StatusCode()
 	for _, pl := range up.Plugins {
 		if m := pl.Inbound(r, &x.resp); m != 0 {
 			x.meant = m
 		}
+	}
+	if x.resp.StatusCode() != sent {
+		// The upstream's reason phrase names its own status: a plugin that
+		// changed the status (the legacy adapter's normalize) leaves the
+		// phrase to fasthttp, which writes the standard one ("404 Not
+		// Found", never "404 OK").
+		x.resp.Header.SetStatusMessage(nil)
 	}
 	s := x.status()
 	report(up.Observe(x.inst, up.Health.FailureStatus(s), tgt.Breaker != nil && tgt.Breaker.FailureStatus(s)))

@@ -71,7 +71,7 @@ func (p *Proxy) writeError(st *reqState, err error) {
 		writeJSONError(fctx, 500, "internal_error", "internal error", st.reqID())
 	}
 	if st.table.Server.ExposeRoute && st.route != nil {
-		fctx.Response.Header.Set("X-Strangler-Side", st.side.String())
+		fctx.Response.Header.Set("X-Strangler-Side", st.sideLabel())
 		fctx.Response.Header.Set("X-Strangler-Route", st.route.ID)
 	}
 }

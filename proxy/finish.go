@@ -28,7 +28,7 @@ func (p *Proxy) finish(st *reqState, werr error) {
 		counted = m
 	}
 	if st.route != nil {
-		p.metrics.forRoute(st.route.ID, st.side).observe(counted, dur.Seconds(), bytes)
+		p.metrics.forRoute(st.route.ID, st.sideLabel()).observe(counted, dur.Seconds(), bytes)
 	}
 	if j := st.shadow; j != nil {
 		st.shadow = nil
@@ -53,7 +53,7 @@ func (p *Proxy) finish(st *reqState, werr error) {
 func (p *Proxy) logAccess(st *reqState, status, counted int, dur time.Duration, bytes int64, werr error) {
 	routeID, side, up := "", "", ""
 	if st.route != nil {
-		routeID, side = st.route.ID, st.side.String()
+		routeID, side = st.route.ID, st.sideLabel()
 	}
 	if x := st.bufs.ex.up; x != nil {
 		up = x.Name

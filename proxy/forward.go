@@ -24,12 +24,13 @@ func (p *Proxy) forward(c *fiber.Ctx) error {
 	}
 	r := st.route
 	d := r.Decide(p.override(r.ID), &st.keys, st.legacyOnly != nil)
-	st.side = d.Side
+	st.side, st.decided = d.Side, true
 	if d.Denied {
+		st.decided = false // refused by the gateway, sent nowhere
 		return st.legacyOnly
 	}
 	if d.ByCanary {
-		p.metrics.forRoute(r.ID, d.Side).canary.Inc()
+		p.metrics.forRoute(r.ID, d.Side.String()).canary.Inc()
 	}
 	if !r.Bulkhead.Acquire() {
 		p.metrics.Shed.WithLabelValues("route", r.ID).Inc()

@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/upstream"
 )
 
 // Metrics are the request path's collectors. Labels are route ids, sides
@@ -93,7 +96,53 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Upgrades: newUpgradeMetrics(),
 	}
 	reg.MustRegister(m.Collectors()...)
+	for _, r := range edgeReasons() {
+		m.Rejected.WithLabelValues(r)
+	}
 	return m
+}
+
+// edgeReasons are the rejection reasons the gateway itself gives (plugins
+// add their own, such as unauthorized, when they first reject): created at
+// 0 so an attack's first rejections show in rate().
+func edgeReasons() []string {
+	out := []string{"bad_path", "bad_query", "header_too_large", "bad_request"}
+	for _, e := range []*plugin.RequestError{errBadHeader, errBadFraming, errTooManyHeaders, errURITooLong, errNoHost,
+		errMethod, errProtocol, errExpect, errBadTarget, errBodyTooLarge, errClientTimeout, errClientBody} {
+		out = append(out, e.Code)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// retryReasons are the values of strangler_retries_total's reason label
+// (call and retryStatusReason give them).
+var retryReasons = []string{upstream.KindConnectRefused.String(), upstream.KindConnectTimeout.String(), "status_502", "status_503", "status_504"}
+
+// InitTable creates at 0 the series of t whose label values the table
+// names and which stay few: per upstream, its shed count and, when it
+// retries, its retries by reason and its retry budget; per route with
+// fallback, its fallback budget (StranglerFallbackBudgetExhausted uses
+// increase(), which misses a series born at 1). Per-route request series
+// and fallback reasons are still created by traffic: a table of thousands
+// of routes must not cost a series set per route before any request.
+// Series of upstreams and routes a reload removed stay, as those created by
+// traffic do.
+func (m *Metrics) InitTable(t *routing.Table) {
+	for name, up := range t.Upstreams {
+		m.Shed.WithLabelValues("upstream", name)
+		if up.Retry.Attempts > 1 {
+			m.RetryBudgetExhausted.WithLabelValues(name)
+			for _, r := range retryReasons {
+				m.Retries.WithLabelValues(name, r)
+			}
+		}
+	}
+	for _, r := range t.Routes {
+		if r.Fallback {
+			m.FallbackBudgetExhausted.WithLabelValues(r.ID)
+		}
+	}
 }
 
 // Collectors lists every collector.
@@ -107,7 +156,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 // does no label lookups. Series are created when a route and side first
 // see traffic, not for every configured route.
 type routeMetrics struct {
-	sides [2]atomic.Pointer[sideMetrics]
+	sides [3]atomic.Pointer[sideMetrics] // legacy, new, gateway
 }
 
 type sideMetrics struct {
@@ -120,24 +169,31 @@ type sideMetrics struct {
 	codes    [600]atomic.Pointer[prometheus.Counter]
 }
 
-// forRoute returns the metrics of a route's side.
-func (m *Metrics) forRoute(route string, side routing.Side) *sideMetrics {
+// forRoute returns the metrics of a route's side: "legacy", "new" or
+// "gateway" (answers the gateway made before a side was decided).
+func (m *Metrics) forRoute(route string, s string) *sideMetrics {
 	v, ok := m.routes.Load(route)
 	if !ok {
 		v, _ = m.routes.LoadOrStore(route, &routeMetrics{})
 	}
 	rm := v.(*routeMetrics)
-	if sm := rm.sides[side].Load(); sm != nil {
+	i := 2
+	switch s {
+	case "legacy":
+		i = 0
+	case "new":
+		i = 1
+	}
+	if sm := rm.sides[i].Load(); sm != nil {
 		return sm
 	}
-	s := side.String()
 	sm := &sideMetrics{m: m, route: route, side: s,
 		duration: m.Duration.WithLabelValues(route, s),
 		bytes:    m.ResponseBytes.WithLabelValues(route, s),
 		canary:   m.CanaryDecisions.WithLabelValues(route, s),
 	}
-	rm.sides[side].CompareAndSwap(nil, sm)
-	return rm.sides[side].Load()
+	rm.sides[i].CompareAndSwap(nil, sm)
+	return rm.sides[i].Load()
 }
 
 func (sm *sideMetrics) observe(code int, seconds float64, bytes int64) {

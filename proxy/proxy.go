@@ -134,11 +134,11 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		return nil
 	}
 	st.route = t.Match(fctx.Method(), fctx.Request.Header.Host(), &st.path, &fctx.Request.Header)
-	st.side = st.route.Side
 	c.Locals(plugin.LocalsKey, st)
 	if err := st.route.Handler(c); err != nil {
 		p.writeError(st, err)
 	}
+	keepPhrase(st)
 	if !st.body.eof && hasBody(&fctx.Request.Header) {
 		// The client's body was not read to its end: its bytes must not be
 		// parsed as the next request.
@@ -156,6 +156,18 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		p.finish(st, nil)
 	}
 	return nil
+}
+
+// keepPhrase drops a reason phrase copied from the upstream once the
+// response's status is no longer the one it came with (a route plugin set
+// another status, or an error replaced the response): fasthttp then writes
+// the standard phrase, so the status line never reads "404 OK". Whatever
+// changed the status, this one place keeps the line consistent.
+func keepPhrase(st *reqState) {
+	h := &st.fctx.Response.Header
+	if len(h.StatusMessage()) > 0 && h.StatusCode() != st.phraseOf {
+		h.SetStatusMessage(nil)
+	}
 }
 
 // begin starts the request's state and counts it in flight.
@@ -234,7 +246,7 @@ func (p *Proxy) ExpectHandler(fctx *fasthttp.RequestCtx) int {
 	}
 	r := t.Match(fctx.Method(), fctx.Request.Header.Host(), &st.path, &fctx.Request.Header)
 	if cl := fctx.Request.Header.ContentLength(); r.MaxBody >= 0 && int64(cl) > r.MaxBody {
-		st.route, st.side = r, r.Side
+		st.route = r
 		p.reject(st, errBodyTooLarge)
 		return errBodyTooLarge.Status
 	}

@@ -23,6 +23,7 @@ func (p *Proxy) copyResponse(st *reqState, x *exchange) {
 	// The upstream's header names arrive as it wrote them (the pools do
 	// not normalise them) and are copied as they are.
 	up.Header.CopyTo(&out.Header)
+	st.phraseOf = out.StatusCode()
 	out.Header.SetNoDefaultContentType(true)
 	if stripResponse(&out.Header) {
 		hdr.KeepDate(&out.Header) // the upstream's Date, not the gateway's
@@ -40,7 +41,7 @@ func (p *Proxy) copyResponse(st *reqState, x *exchange) {
 		hdr.SetResponse(&out.Header, "X-Strangler-Fallback", st.fallback)
 	}
 	if st.table.Server.ExposeRoute {
-		hdr.SetResponse(&out.Header, "X-Strangler-Side", st.side.String())
+		hdr.SetResponse(&out.Header, "X-Strangler-Side", st.sideLabel())
 		hdr.SetResponse(&out.Header, "X-Strangler-Route", st.route.ID)
 	}
 	if x.peekFull {

@@ -28,8 +28,11 @@ type reqState struct {
 	fctx  *fasthttp.RequestCtx
 	table *routing.Table
 	route *routing.Route
-	side  routing.Side
-	start time.Time
+	// side is the side serving the request once decided is true (forward
+	// ran routing's Decide); until then the gateway itself answers.
+	side    routing.Side
+	decided bool
+	start   time.Time
 	// method is the request method, kept because fasthttp resets the
 	// request before a streamed body is closed on an aborted connection.
 	method string
@@ -75,6 +78,10 @@ type reqState struct {
 	shadow   *shadow.Job
 	shadowOn bool // sampled for the route's shadow
 	shadowBk uint32
+
+	// phraseOf is the status the response's reason phrase was copied
+	// with (copyResponse); see keepPhrase.
+	phraseOf int
 
 	streaming bool
 	released  bool
@@ -139,6 +146,17 @@ func (st *reqState) release() {
 func (st *reqState) releaseUpstream() {
 	st.upBulk.Release()
 	st.upBulk = nil
+}
+
+// sideLabel is the side in metrics, logs and X-Strangler-Side: the side
+// the request was sent to, or "gateway" for an answer the gateway made
+// before deciding (an auth plugin's 401, say), so such answers never
+// count for a side that did not see the request.
+func (st *reqState) sideLabel() string {
+	if !st.decided {
+		return "gateway"
+	}
+	return st.side.String()
 }
 
 // reqID is the request's id.

@@ -161,10 +161,14 @@ func (p *Proxy) upgrade(c *fiber.Ctx, st *reqState, tgt *routing.Target) error {
 		// The upstream answered without switching (403 for a bad
 		// origin, 426, a login redirect): that is the client's answer.
 		_ = conn.Close()
+		sent := x.resp.StatusCode()
 		for _, pl := range up.Plugins {
 			if m := pl.Inbound(st, &x.resp); m != 0 {
 				x.meant = m
 			}
+		}
+		if x.resp.StatusCode() != sent {
+			x.resp.Header.SetStatusMessage(nil) // as in send
 		}
 		s := x.status()
 		report(up.Observe(inst, up.Health.FailureStatus(s), tgt.Breaker != nil && tgt.Breaker.FailureStatus(s)))

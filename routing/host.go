@@ -15,3 +15,15 @@ func HostWithoutPort(h []byte) []byte {
 	}
 	return h
 }
+
+// CanonicalHost is the form routes compare hosts in: the port removed and
+// any trailing dots dropped ("api.example.com." is the same name as
+// "api.example.com", RFC 1034 §3.1); letter case is ignored by the
+// comparison itself.
+func CanonicalHost(h []byte) []byte {
+	h = HostWithoutPort(h)
+	for len(h) > 0 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	return h
+}

@@ -93,6 +93,21 @@ func (p *Pattern) String() string {
 // Params returns the names of the pattern's parameters, in order.
 func (p *Pattern) Params() []string { return p.params }
 
+// folded is the pattern variant matching uses: literals in lower case
+// (ASCII), no trailing slash (foldPath cuts the request's).
+func (p *Pattern) folded() *Pattern {
+	cp := *p
+	cp.segs = make([]segment, len(p.segs))
+	for i, s := range p.segs {
+		cp.segs[i] = segment{lit: strings.ToLower(s.lit), param: s.param}
+	}
+	cp.trailing = false
+	if cp.kind == kindPrefix && cp.tail == "" {
+		cp.bare = true
+	}
+	return &cp
+}
+
 // CatchAll is the default route's pattern: every path.
 func CatchAll() *Pattern { return &Pattern{kind: kindPrefix, source: "/", bare: true} }
 
@@ -486,3 +501,28 @@ func appendQueryEscaped(dst []byte, s string) []byte {
 	}
 	return dst
 }
+
+// Sample is a path the pattern matches: parameters filled with "x", a
+// prefix as written.
+func (p *Pattern) Sample() string {
+	var b strings.Builder
+	for _, s := range p.segs {
+		b.WriteByte('/')
+		if s.isParam() {
+			b.WriteString("x")
+		} else {
+			b.WriteString(s.lit)
+		}
+	}
+	if p.kind == kindPrefix && p.tail != "" {
+		b.WriteString("/x")
+	}
+	if b.Len() == 0 || p.trailing {
+		b.WriteByte('/')
+	}
+	return b.String()
+}
+
+// IsPrefix reports whether the pattern matches a path and everything
+// below it.
+func (p *Pattern) IsPrefix() bool { return p.kind == kindPrefix }

@@ -96,6 +96,19 @@ type Route struct {
 	// (config.FlattenRoute), for strangler diff; nil for the default
 	// route.
 	Settings map[string]string
+
+	// Variants: the route also claims its path's letter-case,
+	// trailing-slash and trailing-dot variants (match.variants).
+	Variants bool
+	// MethodNotAllowed is the route's twin that answers 405 to the
+	// methods it does not list (match.other_methods: deny); nil: other
+	// methods fall through to less specific routes.
+	MethodNotAllowed *Route
+	// Guards are what the route's plugins demand (plugin.Guard).
+	Guards []string
+
+	loose  *Pattern // Pattern with folded literals, for Variants
+	twinOf *Route   // the route a 405 twin stands for
 }
 
 // Target returns the side's target (nil for a side the route lacks).
@@ -183,11 +196,26 @@ func (r *Route) constraintRank() [3]int {
 	return k
 }
 
-// matchesConstraints checks method, host and headers.
-func (r *Route) matchesConstraints(m MethodSet, host []byte, h HeaderPeeker) bool {
-	if r.Methods != 0 && r.Methods&m == 0 {
-		return false
+type constraintResult uint8
+
+const (
+	matchNone constraintResult = iota
+	matchButMethod
+	matchAll
+)
+
+// constraintsMatch checks host and headers, then the method.
+func (r *Route) constraintsMatch(m MethodSet, host []byte, h HeaderPeeker) constraintResult {
+	if !r.matchesHostAndHeaders(host, h) {
+		return matchNone
 	}
+	if r.Methods != 0 && r.Methods&m == 0 {
+		return matchButMethod
+	}
+	return matchAll
+}
+
+func (r *Route) matchesHostAndHeaders(host []byte, h HeaderPeeker) bool {
 	if len(r.Hosts) > 0 {
 		ok := false
 		for _, want := range r.Hosts {

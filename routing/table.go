@@ -35,20 +35,45 @@ type Table struct {
 	exact   map[string][]*Route
 	buckets map[string][]*Route // first literal segment -> candidates
 	wild    []*Route            // candidates whose first segment is not a literal
+	loose   []*Route            // routes with variants, in precedence order
 }
 
 // Match finds the route for a request: method, Host header, canonical
 // path p and headers. It never returns nil: unmatched requests get the
 // default route. p.Caps receives the path parameters.
+//
+// A route with other_methods: deny that matches everything but the method,
+// and is more specific than the route that would otherwise win, answers
+// with its 405 twin (Route.MethodNotAllowed). Routes with variants also
+// claim their path's case, trailing-slash and trailing-dot variants, and
+// win over a less specific strict match.
 func (t *Table) Match(method []byte, host []byte, p *Path, h HeaderPeeker) *Route {
 	m, _ := MethodOf(method)
-	host = HostWithoutPort(host)
+	host = CanonicalHost(host)
+	r := t.matchStrict(m, host, p, h)
+	if len(t.loose) == 0 {
+		return r
+	}
+	return t.matchLoose(m, host, p, h, r)
+}
+
+func (t *Table) matchStrict(m MethodSet, host []byte, p *Path, h HeaderPeeker) *Route {
 	dec, fwd, caps := p.Dec, p.Fwd, &p.Caps
+	var denied *Route
 	for _, r := range t.exact[dec] {
-		if r.matchesConstraints(m, host, h) {
+		switch r.constraintsMatch(m, host, h) {
+		case matchAll:
 			caps.n = 0
 			return r
+		case matchButMethod:
+			if denied == nil && r.MethodNotAllowed != nil {
+				denied = r
+			}
 		}
+	}
+	if denied != nil {
+		caps.n = 0
+		return denied.MethodNotAllowed
 	}
 	cands := t.wild
 	if len(dec) > 1 {
@@ -58,12 +83,85 @@ func (t *Table) Match(method []byte, host []byte, p *Path, h HeaderPeeker) *Rout
 		}
 	}
 	for _, r := range cands {
-		if r.Pattern.match(dec, fwd, caps) && r.matchesConstraints(m, host, h) {
+		if !r.Pattern.match(dec, fwd, caps) {
+			continue
+		}
+		switch r.constraintsMatch(m, host, h) {
+		case matchAll:
 			return r
+		case matchButMethod:
+			if r.MethodNotAllowed != nil {
+				caps.n = 0
+				return r.MethodNotAllowed
+			}
 		}
 	}
 	caps.n = 0
 	return t.Default
+}
+
+// maxFold bounds the paths variant matching folds on the stack; longer
+// paths are matched strictly only.
+const maxFold = 1024
+
+// matchLoose looks for a route with variants that claims a variant of the
+// request's path and is more specific than won, the strict winner.
+func (t *Table) matchLoose(m MethodSet, host []byte, p *Path, h HeaderPeeker, won *Route) *Route {
+	if len(p.Dec) > maxFold || len(p.Fwd) > maxFold {
+		return won
+	}
+	var decBuf, fwdBuf [maxFold]byte
+	dec := foldPath(decBuf[:0], p.Dec)
+	fwd := foldPath(fwdBuf[:0], p.Fwd)
+	strict := won
+	if won.twinOf != nil {
+		strict = won.twinOf
+	}
+	var caps Captures
+	for _, r := range t.loose {
+		if r == strict || !r.loose.match(b2s(dec), b2s(fwd), &caps) {
+			continue
+		}
+		found := r
+		switch r.constraintsMatch(m, host, h) {
+		case matchAll:
+		case matchButMethod:
+			if r.MethodNotAllowed == nil {
+				continue
+			}
+			found = r.MethodNotAllowed
+		default:
+			continue
+		}
+		if won != t.Default && compareSpecificity(r.Pattern, strict.Pattern) <= 0 {
+			return won // the strict winner is at least as specific
+		}
+		// The spans index the folded paths, which have the request's
+		// offsets (ASCII case folding keeps lengths; only a trailing
+		// slash or dots were cut).
+		p.Caps = caps
+		if found != r {
+			p.Caps.n = 0
+		}
+		return found
+	}
+	return won
+}
+
+// foldPath appends the form variant matching compares: ASCII letters in
+// lower case, trailing dots and a trailing slash removed ("/" stays).
+func foldPath(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	for len(dst) > 1 && (dst[len(dst)-1] == '.' || dst[len(dst)-1] == '/') {
+		dst = dst[:len(dst)-1]
+	}
+	return dst
 }
 
 // Index builds the lookup structures from t.Routes; compile calls it once,
@@ -96,6 +194,15 @@ func (t *Table) Index() {
 		b := append(t.buckets[f], t.wild...)
 		sort.SliceStable(b, func(i, j int) bool { return routeLess(b[i], b[j]) })
 		t.buckets[f] = b
+	}
+	for _, r := range t.Routes {
+		if r.Variants {
+			r.loose = r.Pattern.folded()
+			t.loose = append(t.loose, r)
+		}
+		if r.MethodNotAllowed != nil {
+			r.MethodNotAllowed.twinOf = r
+		}
 	}
 }
 
@@ -232,6 +339,7 @@ func (t *Table) CloseExcept(next *Table) error {
 
 // Route finds a route by id (the default route included), or nil.
 func (t *Table) Route(id string) *Route {
+	// (A route's 405 twin has its id but is never returned here.)
 	if t.Default != nil && t.Default.ID == id {
 		return t.Default
 	}

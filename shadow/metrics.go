@@ -78,3 +78,15 @@ func (c *readinessCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, route)
 	}
 }
+
+// results are the values of strangler_shadow_results_total's result label.
+var results = []string{"match", "mismatch", "error", "dropped", "skipped"}
+
+// InitRoute creates a shadowed route's result series at 0, so the match
+// rate and the drop alert have a series from the start. Only routes with a
+// shadow section get them.
+func (m *Metrics) InitRoute(route string) {
+	for _, r := range results {
+		m.Results.WithLabelValues(route, r)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 const adminToken = "oncall-token-0123456789abcdef"
@@ -140,6 +141,12 @@ func TestAdminFlip(t *testing.T) {
 	g2 := startGateway(t, adminYAML, e.vars)
 	if resp, _ := g2.get("/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
 		t.Errorf("after restart: side %q, want the override", resp.Header.Get("X-Strangler-Side"))
+	}
+	// ...and says which, at start: route, what, who, why, until when.
+	if l := g2.logs(); !strings.Contains(l, `"msg":"overrides re-applied","count":1`) ||
+		!strings.Contains(l, `"msg":"override restored","route":"courses","override":"side legacy","by":"alice","reason":"new service 500s","at":`) ||
+		!strings.Contains(l, `"expires":`) {
+		t.Errorf("the restart does not log the restored override:\n%s", l)
 	}
 
 	// Canary override on a legacy route, then back to routes.yaml.
@@ -416,5 +423,66 @@ func TestOverrideOrphans(t *testing.T) {
 	}
 	if n := e.g.metric("strangler_override_orphans", nil); n != 0 {
 		t.Errorf("orphans after removing it = %v, want 0", n)
+	}
+}
+
+// TestAdminFlipWithoutTheDisk: the on-call lever does not depend on the
+// disk. With a state file that cannot be written (its directory is a
+// file), a flip takes effect at once, the answer says it is not persisted,
+// the failure is counted and logged once (not every second), and the
+// leftover temporary files of interrupted saves are removed at start.
+func TestAdminFlipWithoutTheDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".overrides-123456")
+	if err := os.WriteFile(stale, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("alice "+adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A second gateway on a writable state file in dir cleans dir's
+	// leftovers at start.
+	e := &adminEnv{legacy: newRecorder(t, "legacy"), new: newRecorder(t, "new"), dir: dir}
+	e.vars = map[string]string{"legacy": e.legacy.URL, "new": e.new.URL, "tokens": tokens, "state": filepath.Join(dir, "state.json")}
+	startGateway(t, adminYAML, e.vars)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the leftover temporary file is still there: %v", err)
+	}
+
+	e.vars["state"] = filepath.Join(stateDir, "state.json")
+	e.g = startGateway(t, adminYAML, e.vars)
+	// The state directory becomes unwritable (root ignores permissions,
+	// so it is replaced by a file).
+	if err := os.RemoveAll(stateDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stateDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.side(t, "/api/courses/1"); got != "new" {
+		t.Fatalf("side before the flip = %q", got)
+	}
+	status, body := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"new side down, disk full"}`, adminToken)
+	if status != 200 || body["persisted"] != false || !strings.Contains(fmt.Sprint(body["warning"]), "not persisted") {
+		t.Fatalf("flip = %d %v, want 200 with persisted false and a warning", status, body)
+	}
+	if got := e.side(t, "/api/courses/1"); got != "legacy" {
+		t.Fatalf("side after the flip = %q, want legacy: the lever must not depend on the disk", got)
+	}
+	if v := e.g.metric("strangler_overrides_persisted", nil); v != 0 {
+		t.Errorf("strangler_overrides_persisted = %v, want 0", v)
+	}
+	time.Sleep(2200 * time.Millisecond) // two retry ticks
+	if n := strings.Count(e.g.logs(), "overrides not persisted"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once:\n%s", n, e.g.logs())
+	}
+	if v := e.g.metric("strangler_overrides_persist_failures_total", nil); v < 2 {
+		t.Errorf("strangler_overrides_persist_failures_total = %v, want the retries counted", v)
 	}
 }

@@ -386,6 +386,9 @@ func TestConfigGoodFiles(t *testing.T) {
 	// must load without any.
 	wantWarnings := map[string]string{
 		"unused_upstream.yaml": `unused_upstream.yaml:6:3: upstreams.billing: upstream "billing" is not used by any route`,
+		// A guarded route whose case, trailing-slash and method near misses
+		// reach the unguarded catch-all; billing claims its own.
+		"near_miss.yaml": `near_miss.yaml:12:5: routes[0].match: near misses of this guarded route reach a less protected one: GET /Account (letter case) reaches route "default" (everything no route claims) without jwt required; GET /account/ (trailing slash) reaches route "default" (everything no route claims) without jwt required; GET /account. (trailing dot) reaches route "default" (everything no route claims) without jwt required; and 4 more; legacy servers often answer them as the same page: claim them with variants: true (and other_methods: deny)`,
 		// Shadowed writes load, with a warning validate prints.
 		"shadow.yaml": `shadow.yaml:24:22: routes[0].shadow.methods[1]: POST is shadowed: the write runs on both sides (the shadow request carries X-Strangler-Shadow: 1)`,
 	}
@@ -475,5 +478,26 @@ func TestConfigMissingFile(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "loading routes: ") {
 		t.Errorf("err = %q, want the prefix \"loading routes: \"", err)
+	}
+}
+
+// TestConfigTooLarge: loading a routes file far over the limit reads only
+// the limit and says so in one line; a hot reload of one keeps the running
+// table.
+func TestConfigTooLarge(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "routes.yaml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(50 << 20); err != nil { // 50 MiB, sparse
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = gateway.Load(path, gateway.LoadOptions{Registry: plugins.Builtin()})
+	want := path + ":1:1: file is 52428800 bytes: a routes file may have at most 2097152 (2 MiB); nothing was read past the limit"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load = %v, want %q", err, want)
 	}
 }

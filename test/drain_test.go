@@ -12,7 +12,7 @@ import (
 
 const drainYAML = `
 server:
-  timeouts: {drain: {{drain}}}
+  timeouts: {drain: {{drain}}, shutdown_delay: 0s}
 legacy: legacy
 upstreams:
   legacy: {urls: ["{{legacy}}"]}

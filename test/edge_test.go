@@ -7,10 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // byteRecorder is an upstream that logs the exact bytes it receives (all
@@ -323,5 +327,78 @@ func TestEdgeTransparentHeaders(t *testing.T) {
 		if resp.StatusCode != 200 || body != "from "+p {
 			t.Errorf("GET %s: %d %q, want the legacy app's answer", p, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestEdgeNearMisses: a guarded route with variants claims its path's
+// case, trailing-slash and trailing-dot variants, and with other_methods:
+// deny answers 405 to the methods it does not list, so none of them
+// reaches the unguarded catch-all (which legacy apps often answer as the
+// same page). Without them, the near misses fall through.
+func TestEdgeNearMisses(t *testing.T) {
+	t.Parallel()
+	testKeys(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, hmacSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	legacy := newRecorder(t, "legacy")
+	g := startGateway(t, `
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+plugins:
+  - jwt: {policy: none, issuers: [{issuer: sessions, hmac_secret_file: "{{secret}}"}]}
+routes:
+  - id: account
+    match: {path: /account, methods: [GET], variants: true, other_methods: deny}
+    side: legacy
+    plugins: [{jwt: {policy: required}}]
+  - id: profile
+    match: {path: "/users/{id}/profile", variants: true}
+    side: legacy
+    legacy: {rewrite: "/profile.php?id={id}"}
+    plugins: [{jwt: {policy: required}}]
+  - id: open
+    match: {path: /open, methods: [GET]}
+    side: legacy
+    plugins: [{jwt: {policy: required}}]
+`, map[string]string{"legacy": legacy.URL, "secret": secret})
+	token := mint(t, jwt.SigningMethodHS256, hmacSecret, "", jwt.MapClaims{"iss": "sessions", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/account", 401}, {"GET", "/Account", 401}, {"GET", "/ACCOUNT", 401}, {"GET", "/account/", 401},
+		{"GET", "/account.", 401}, {"GET", "/Account./", 401}, {"HEAD", "/account", 401},
+		{"POST", "/account", 405}, {"PUT", "/Account/", 405}, {"DELETE", "/account", 405},
+		{"GET", "/Users/7/Profile", 401}, {"GET", "/users/7/profile/", 401},
+	} {
+		resp, _ := g.do(tc.method, tc.path, nil)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+		}
+		if tc.status == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s %s: Allow %q, want \"GET, HEAD\"", tc.method, tc.path, resp.Header.Get("Allow"))
+		}
+	}
+	if n := legacy.count(); n != 0 {
+		t.Fatalf("%d near misses reached legacy without a token", n)
+	}
+	// With a token the variant is served by the route, its rewrite using
+	// the parameter as the client wrote it.
+	resp, _ := g.get("/Users/Ab7/Profile/", "Authorization: Bearer "+token)
+	if resp.StatusCode != 200 || legacy.last(t).RequestURI != "/profile.php?id=Ab7" {
+		t.Fatalf("variant with a token: %d, legacy got %q", resp.StatusCode, legacy.last(t).RequestURI)
+	}
+	// A route without variants: its near misses fall through, as before.
+	before := legacy.count()
+	for _, p := range []string{"/Open", "/open/"} {
+		if resp, _ := g.get(p); resp.StatusCode != 200 {
+			t.Errorf("GET %s on a route without variants: %d, want the catch-all's 200", p, resp.StatusCode)
+		}
+	}
+	if legacy.count() != before+2 {
+		t.Errorf("near misses of a route without variants did not fall through")
 	}
 }

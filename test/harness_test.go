@@ -118,6 +118,7 @@ func startGatewayAt(t testing.TB, path string, reg *plugin.Registry) *gw {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		s.SkipShutdownDelay() // a test, not an orchestrator
 		_ = s.Shutdown(ctx)
 		_ = s.Close()
 	})

@@ -679,3 +679,53 @@ routes:
 		t.Fatalf("after a total timeout on new = %d %q reason %q, want legacy's answer", resp.StatusCode, body, resp.Header.Get("X-Strangler-Fallback"))
 	}
 }
+
+// TestFallbackBudgetSlowFailures: with the new side slower than its
+// timeout, every GET on a fallback: legacy route is served by a healthy
+// legacy, under concurrent load, with the default budget (100%). The
+// budget counts a request and its fallback at the same moment: counting
+// the request when it started and its fallback a timeout later let the
+// request's bucket leave the window first, so fallbacks exceeded the
+// allowance (issue 13 measured 99.59% success).
+func TestFallbackBudgetSlowFailures(t *testing.T) {
+	t.Parallel()
+	legacy := newRecorder(t, "legacy")
+	slow := newRecorder(t, "slow")
+	slow.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	g := startGateway(t, `
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  slow:
+    urls: ["{{slow}}"]
+    timeouts: {response_header: 60ms}
+    breaker: {disabled: true}
+    retry: {attempts: 1}
+routes:
+  - id: courses
+    match: {prefix: /api/courses}
+    side: new
+    new: {upstream: slow}
+    fallback: legacy
+    fallback_budget: {window: 400ms}
+`, map[string]string{"legacy": legacy.URL, "slow": slow.URL})
+	stop := make(chan struct{})
+	result := loadLoop(testClient, g.URL+"/api/courses/1", 16, stop)
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	sent, failed := result()
+	if sent < 50 {
+		t.Fatalf("only %d requests sent", sent)
+	}
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed with a healthy legacy", failed, sent)
+	}
+	if v := g.metric("strangler_fallback_budget_exhausted_total", map[string]string{"route": "courses"}); v > 0 {
+		t.Fatalf("fallback budget exhausted %v times", v)
+	}
+}

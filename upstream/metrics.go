@@ -60,3 +60,24 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors, m.ConnsDiscarded,
 		m.InstanceHealthy, m.Ejections, m.HealthChecks}
 }
+
+// errorKinds are the kinds strangler_upstream_errors_total counts: what
+// Classify returns, and body (a response body that failed mid-stream).
+var errorKinds = []Kind{KindConnectRefused, KindConnectTimeout, KindSaturated, KindTimeout, KindReset, KindProtocol, KindBody}
+
+// discardReasons are the values of strangler_upstream_connections_discarded_total's
+// reason label (checkedConn).
+var discardReasons = []string{"unsolicited", "closed", "upgrade"}
+
+// InitUpstream creates an upstream's error and discarded-connection series
+// at 0, one per kind and reason (a fixed handful per upstream), so the
+// first failure shows in rate() and increase() and dashboards read 0
+// rather than "no data".
+func (m *Metrics) InitUpstream(name string) {
+	for _, k := range errorKinds {
+		m.Errors.WithLabelValues(name, k.String())
+	}
+	for _, r := range discardReasons {
+		m.ConnsDiscarded.WithLabelValues(name, r)
+	}
+}

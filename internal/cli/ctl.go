@@ -1,26 +1,22 @@
 package cli
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/shadow"
 )
 
-const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
+const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config routes.yaml] COMMAND
   routes                                        every route: configured and effective side, overrides
   upstreams                                     every upstream: breaker, in flight, each instance's health
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
@@ -29,25 +25,44 @@ const ctlUsage = `usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND
   breaker UPSTREAM open|closed|auto [-reason WHY]
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
-The address and token default to $STRANGLER_ADMIN_ADDR and $STRANGLER_ADMIN_TOKEN.
-Over HTTPS (-addr https://...): -cacert FILE trusts the operator listener's CA,
--cert FILE -key FILE present a client certificate ($STRANGLER_ADMIN_CACERT,
-$STRANGLER_ADMIN_CERT, $STRANGLER_ADMIN_KEY).
+
+The admin API is found at -addr; else at server.operator_listen of -config;
+else $STRANGLER_ADMIN_ADDR; else at server.operator_listen of
+$STRANGLER_CONFIG or ./routes.yaml; else 127.0.0.1:9901.
+Changes need a token: -token, else $STRANGLER_ADMIN_TOKEN.
+Flags may come before or after the command's arguments.
+Over HTTPS (server.operator_tls, or -addr https://...): -cacert FILE trusts the
+operator listener's CA, -cert FILE -key FILE present a client certificate
+(else $STRANGLER_ADMIN_CACERT, $STRANGLER_ADMIN_CERT, $STRANGLER_ADMIN_KEY).
 Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 `
 
+// ctlVerbs are ctl's commands and their argument counts (the verb
+// included).
+var ctlVerbs = map[string]int{"routes": 1, "upstreams": 1, "flip": 3, "canary": 3, "unflip": 2, "breaker": 3, "reload": 1, "mismatches": 2}
+
+// errHelp is splitFlags' answer to -h.
+var errHelp = errors.New("help requested")
+
 // splitFlags pulls -name value / --name=value pairs out of args wherever
 // they are, so flags may follow the positional arguments. known maps each
-// flag to whether it takes a value; one that does not (-json) is "true"
-// when given.
+// flag to whether it takes a value; one that does not (-json, -yes) is
+// "true" when given. -h, -help and --help return errHelp.
 func splitFlags(args []string, known map[string]bool) (map[string]string, []string, error) {
 	flags := map[string]string{}
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			pos = append(pos, a)
 			continue
+		}
+		if IsHelp(a) {
+			return nil, nil, errHelp
 		}
 		name := strings.TrimLeft(a, "-")
 		val, hasVal := "", false
@@ -56,6 +71,9 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 		}
 		takesValue, ok := known[name]
 		if !ok {
+			if s := Suggest(name, slices.Sorted(maps.Keys(known))); s != "" {
+				return nil, nil, fmt.Errorf("unknown flag -%s; did you mean -%s?", name, s)
+			}
 			return nil, nil, fmt.Errorf("unknown flag -%s", name)
 		}
 		if !takesValue && !hasVal {
@@ -77,37 +95,42 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 // Ctl is strangler ctl: the on-call CLI over the admin API.
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "json": false,
+	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "config": true, "json": false,
 		"cacert": true, "cert": true, "key": true})
-	if err != nil || len(pos) == 0 {
-		if err != nil {
-			fmt.Fprintln(stderr, "strangler ctl:", err)
-		}
+	switch {
+	case errors.Is(err, errHelp), err == nil && len(pos) > 0 && pos[0] == "help":
+		fmt.Fprint(stdout, ctlUsage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "strangler ctl: %v\n\n%s", err, ctlUsage)
+		return 2
+	case len(pos) == 0:
 		fmt.Fprint(stderr, ctlUsage)
 		return 2
 	}
-	addr := flags["addr"]
-	if addr == "" {
-		addr = os.Getenv("STRANGLER_ADMIN_ADDR")
-	}
-	if addr == "" {
-		addr = "127.0.0.1:9901"
-	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	token := flags["token"]
-	if token == "" {
-		token = os.Getenv("STRANGLER_ADMIN_TOKEN")
-	}
-	c := &ctlClient{base: strings.TrimRight(addr, "/"), token: token, out: stdout, errw: stderr}
-	if strings.HasPrefix(addr, "https://") {
-		tc, err := ctlTLS(flagOrEnv(flags, "cacert", "STRANGLER_ADMIN_CACERT"), flagOrEnv(flags, "cert", "STRANGLER_ADMIN_CERT"), flagOrEnv(flags, "key", "STRANGLER_ADMIN_KEY"))
-		if err != nil {
-			fmt.Fprintln(stderr, "strangler ctl:", err)
-			return 2
+	verb := pos[0]
+	n, ok := ctlVerbs[verb]
+	if !ok {
+		fmt.Fprintf(stderr, "strangler ctl: unknown command %q", verb)
+		if s := Suggest(verb, slices.Sorted(maps.Keys(ctlVerbs))); s != "" {
+			fmt.Fprintf(stderr, "; did you mean %s?", s)
 		}
-		c.tls = tc
+		fmt.Fprintf(stderr, "\n\n%s", ctlUsage)
+		return 2
+	}
+	if len(pos) != n {
+		fmt.Fprintf(stderr, "strangler ctl %s: takes %d argument(s), got %d\n\n%s", verb, n-1, len(pos)-1, ctlUsage)
+		return 2
+	}
+	target, err := findAdmin(flags["addr"], flags["config"])
+	if err != nil {
+		fmt.Fprintln(stderr, "strangler ctl:", err)
+		return 1
+	}
+	c := newAdminClient(e, "strangler ctl", target, flags["token"])
+	if c.tls, err = adminTLS(flagOrEnv(flags, "cacert", "STRANGLER_ADMIN_CACERT"), flagOrEnv(flags, "cert", "STRANGLER_ADMIN_CERT"), flagOrEnv(flags, "key", "STRANGLER_ADMIN_KEY")); err != nil {
+		fmt.Fprintln(stderr, "strangler ctl:", err)
+		return 2
 	}
 	body := func(kv ...any) string {
 		m := map[string]any{}
@@ -120,33 +143,14 @@ func Ctl(e Env, args []string) int {
 		b, _ := json.Marshal(m)
 		return string(b)
 	}
-	need := func(n int) bool {
-		if len(pos) != n {
-			fmt.Fprint(stderr, ctlUsage)
-			return false
-		}
-		return true
-	}
-	switch pos[0] {
+	switch verb {
 	case "routes":
-		if !need(1) {
-			return 2
-		}
 		return c.routes()
 	case "upstreams":
-		if !need(1) {
-			return 2
-		}
 		return c.upstreams()
 	case "flip":
-		if !need(3) {
-			return 2
-		}
 		return c.print(c.do("POST", "/admin/routes/"+url.PathEscape(pos[1])+"/side", body("side", pos[2], "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "canary":
-		if !need(3) {
-			return 2
-		}
 		pct, err := strconv.ParseFloat(pos[2], 64)
 		if err != nil {
 			fmt.Fprintf(stderr, "strangler ctl: bad percentage %q\n", pos[2])
@@ -154,26 +158,14 @@ func Ctl(e Env, args []string) int {
 		}
 		return c.print(c.do("POST", "/admin/routes/"+url.PathEscape(pos[1])+"/canary", body("percent", pct, "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "unflip":
-		if !need(2) {
-			return 2
-		}
 		return c.print(c.do("DELETE", "/admin/routes/"+url.PathEscape(pos[1])+"/override", ""))
 	case "breaker":
-		if !need(3) {
-			return 2
-		}
 		return c.print(c.do("POST", "/admin/upstreams/"+url.PathEscape(pos[1])+"/breaker", body("state", pos[2], "reason", flags["reason"])))
 	case "reload":
-		if !need(1) {
-			return 2
-		}
 		return c.print(c.do("POST", "/admin/reload", ""))
-	case "mismatches":
-		if !need(2) {
-			return 2
-		}
+	default: // mismatches
 		r := c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", "")
-		if flags["json"] == "true" || r.err != nil || r.status != 200 {
+		if flags["json"] == "true" || r.err != nil || r.status != http.StatusOK {
 			return c.print(r)
 		}
 		var doc struct {
@@ -187,119 +179,12 @@ func Ctl(e Env, args []string) int {
 		writeMismatches(stdout, pos[1], doc.Mismatches)
 		return 0
 	}
-	fmt.Fprintf(stderr, "strangler ctl: unknown command %q\n%s", pos[0], ctlUsage)
-	return 2
 }
 
-type ctlClient struct {
-	base, token string
-	out, errw   io.Writer
-	tls         *tls.Config
-}
-
-func flagOrEnv(flags map[string]string, name, env string) string {
-	if v := flags[name]; v != "" {
-		return v
-	}
-	return os.Getenv(env)
-}
-
-// ctlTLS is the client side of an operator listener with TLS: the CA to
-// trust (default: the system's) and an optional client certificate.
-func ctlTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		b, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("%s: no PEM certificate in it", caFile)
-		}
-	}
-	if (certFile == "") != (keyFile == "") {
-		return nil, errors.New("-cert and -key go together")
-	}
-	if certFile != "" {
-		kp, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Certificates = []tls.Certificate{kp}
-	}
-	return cfg, nil
-}
-
-type ctlResult struct {
-	status int
-	body   []byte
-	err    error
-}
-
-func (c *ctlClient) do(method, path, body string) ctlResult {
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if err != nil {
-		return ctlResult{err: err}
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	cl := &http.Client{Timeout: 30 * time.Second}
-	if c.tls != nil {
-		cl.Transport = &http.Transport{TLSClientConfig: c.tls}
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return ctlResult{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	return ctlResult{status: resp.StatusCode, body: b, err: err}
-}
-
-// print shows a success as indented JSON, a refusal as its message and
-// problems, and returns the exit code.
-func (c *ctlClient) print(r ctlResult) int {
-	if r.err != nil {
-		fmt.Fprintln(c.errw, "strangler ctl:", r.err)
-		return 1
-	}
-	if r.status != 200 {
-		var e struct {
-			Error    string   `json:"error"`
-			Message  string   `json:"message"`
-			Problems []string `json:"problems"`
-		}
-		if json.Unmarshal(r.body, &e) != nil || e.Message == "" {
-			fmt.Fprintf(c.errw, "strangler ctl: HTTP %d: %s\n", r.status, bytes.TrimSpace(r.body))
-			return 1
-		}
-		fmt.Fprintf(c.errw, "strangler ctl: %s (%s)\n", e.Message, e.Error)
-		for _, p := range e.Problems {
-			fmt.Fprintln(c.errw, p)
-		}
-		return 1
-	}
-	_, _ = c.out.Write(r.body)
-	return 0
-}
-
-func (c *ctlClient) routes() int {
-	r := c.do("GET", "/admin/routes", "")
-	if r.err != nil || r.status != 200 {
-		return c.print(r)
-	}
-	var doc struct {
-		Generation int64              `json:"generation"`
-		Routes     []admin.RouteState `json:"routes"`
-	}
-	if err := json.Unmarshal(r.body, &doc); err != nil {
-		fmt.Fprintln(c.errw, "strangler ctl:", err)
-		return 1
+func (c *adminClient) routes() int {
+	doc, r := c.routesDoc()
+	if doc == nil {
+		return c.fail(r)
 	}
 	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROUTE\tCONFIGURED\tEFFECTIVE\tOVERRIDE\tBREAKER\tSHADOW")
@@ -329,9 +214,9 @@ func (c *ctlClient) routes() int {
 	return 0
 }
 
-func (c *ctlClient) upstreams() int {
+func (c *adminClient) upstreams() int {
 	r := c.do("GET", "/admin/upstreams", "")
-	if r.err != nil || r.status != 200 {
+	if r.err != nil || r.status != http.StatusOK {
 		return c.print(r)
 	}
 	var doc struct {

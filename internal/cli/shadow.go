@@ -8,10 +8,19 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/shadow"
 )
+
+// ShadowUsage is strangler shadow report's synopsis and description.
+const ShadowUsage = `strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
+
+Per route, first a readiness verdict (ready, not ready, not enough evidence,
+under the routes file's shadow.ready thresholds), then the requests compared,
+the paths that differed in the most requests with an example, the noise and
+the request shapes: the report to read before flipping a route.`
 
 // ShadowReport is strangler shadow report: it reads a shadow results file
 // (shadow.file in routes.yaml) and prints, first, one readiness verdict
@@ -25,17 +34,21 @@ func ShadowReport(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
 	fs := flag.NewFlagSet("strangler shadow report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", ShadowUsage)
+		fs.PrintDefaults()
+	}
 	file := fs.String("file", "strangler-shadow.jsonl", "shadow results file (shadow.file in routes.yaml)")
 	only := fs.String("route", "", "report only this route")
 	top := fs.Int("top", 5, "differing paths and request shapes to show per route")
 	cfg := fs.String("config", "", "routes file with the shadow.ready thresholds (default: $STRANGLER_CONFIG or routes.yaml when it loads)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
 		// A file named without -file would otherwise be ignored.
-		fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
+		fmt.Fprintf(stderr, "strangler shadow report: unexpected argument %q (the results file goes after -file)\nusage: %s\n", fs.Arg(0), strings.SplitN(ShadowUsage, "\n", 2)[0])
 		return 2
 	}
 	if *top < 1 {
@@ -135,7 +148,7 @@ func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool
 	t, err := gateway.Load(path, gateway.LoadOptions{Registry: e.Registry, Offline: true})
 	if err != nil {
 		if explicit {
-			printConfigError(e.Stderr, err)
+			PrintConfigError(e.Stderr, err, "")
 			return nil, nil, false
 		}
 		fmt.Fprintf(e.Stderr, "note: %s does not load (strangler validate says why); the default readiness thresholds apply\n", path)
