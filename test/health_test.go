@@ -135,13 +135,22 @@ routes:
 		t.Errorf("strangler_upstream_instance_healthy for b = %v, want 0", v)
 	}
 	// After the ejection: concurrent idempotent traffic, none failing.
-	stop := make(chan struct{})
-	wait := loadLoop(client, g.URL+"/api/y", 4, stop)
-	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	sent, failed := wait()
-	if sent < 20 || failed != 0 {
-		t.Fatalf("after the ejection: %d of %d requests failed, want 0", failed, sent)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if !get() {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("after the ejection: %d of 40 requests failed, want 0", n)
 	}
 	if v := g.metric("strangler_breaker_state", map[string]string{"breaker": "svc"}); v != 0 {
 		t.Errorf("the breaker's state is %v, want 0 (closed): one dead instance of three is not the upstream failing", v)
@@ -182,7 +191,7 @@ func TestHealthActiveChecks(t *testing.T) {
 	g := startGateway(t, `
 legacy: legacy
 upstreams:
-  legacy: {urls: ["{{a}}", "{{b}}"], health: {active: {path: /healthz, interval: 30ms, timeout: 30ms, healthy_threshold: 2, unhealthy_threshold: 2}}}
+  legacy: {urls: ["{{a}}", "{{b}}"], health: {active: {path: /healthz, interval: 300ms, timeout: 300ms, healthy_threshold: 2, unhealthy_threshold: 2}}}
 `, map[string]string{"a": a.URL(), "b": b.URL()})
 	b.health.Store(503)
 	target := map[string]string{"upstream": "legacy", "target": b.addr}

@@ -136,7 +136,7 @@ routes:
   - id: idle
     match: {prefix: /idle}
     side: legacy
-    upgrade: {idle: 200ms}
+    upgrade: {idle: 600ms}
   - id: no-ws
     match: {prefix: /plain}
     side: legacy
@@ -271,7 +271,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for range 8 { // 400ms of traffic, twice the idle timeout
+	for range 16 { // 800ms or more of traffic, beyond the idle timeout
 		echo(t, c, websocket.TextMessage, []byte("ping"))
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -303,6 +303,9 @@ func TestWebSocketShutdown(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		// The close frames go out after shutdown_delay (the load
+		// balancer's time to stop sending new connections): skip it.
+		e.g.srv.SkipShutdownDelay()
 		done <- e.g.srv.Shutdown(ctx)
 	}()
 	if code := closeCode(c, 5*time.Second); code != websocket.CloseGoingAway {
