@@ -87,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"upstream"}),
 		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_shed_total",
-			Help: "Requests shed with 503 because a bulkhead was full, by scope (route or upstream) and name.",
+			Help: "Requests shed with 503 because a bulkhead was full, by scope (route, upstream, or upgrade: joined connections beyond server.limits.max_connections) and name.",
 		}, []string{"scope", "name"}),
 		TrailersDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_request_trailers_dropped_total",
