@@ -40,18 +40,31 @@ type API struct {
 	gw        Gateway
 	overrides *Overrides
 	metrics   *Metrics
-	tokens    map[string]string // token -> name
+	tokens    Tokens
 	readAuth  bool
 	dataAuth  bool
 	log       *slog.Logger
 }
 
 // New returns the admin API over gw and the live overrides. tokens map a
-// bearer token to the name audit events show (LoadTokens); readAuth makes
-// every read require a token. Reads of request and response data require
-// one by default: see OpenData.
-func New(gw Gateway, ov *Overrides, tokens map[string]string, readAuth bool, m *Metrics, log *slog.Logger) *API {
+// bearer token to the name audit events show and its role (LoadTokens):
+// any token reads, only admin tokens change state; readAuth makes every
+// read require a token. Reads of request and response data require one
+// by default: see OpenData.
+func New(gw Gateway, ov *Overrides, tokens Tokens, readAuth bool, m *Metrics, log *slog.Logger) *API {
 	return &API{gw: gw, overrides: ov, metrics: m, tokens: tokens, readAuth: readAuth, dataAuth: true, log: log.With("component", "admin")}
+}
+
+// Authenticate returns the token's name and role, comparing in constant
+// time (the operator console's login).
+func (a *API) Authenticate(token string) (Token, bool) {
+	return a.lookup([]byte(token))
+}
+
+// HandleRead registers a GET endpoint that reads state: open unless every
+// read needs a token (read_requires_token), like GET /admin/routes.
+func (a *API) HandleRead(mux *http.ServeMux, pattern string, f func(r *http.Request) (any, error)) {
+	mux.HandleFunc(pattern, a.read(f))
 }
 
 // OpenData lets reads of request and response data (the shadow report
@@ -74,6 +87,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/routes/{id}/override", a.mutate("unflip", a.unflip))
 	mux.HandleFunc("POST /admin/upstreams/{name}/breaker", a.mutate("breaker", a.forceBreaker))
 	mux.HandleFunc("POST /admin/reload", a.mutate("reload", a.reload))
+	mux.HandleFunc("GET /admin/audit", a.readPrivate(a.listAudit))
 }
 
 // apiError is an error with its HTTP status.
@@ -115,20 +129,54 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	writeJSON(w, ae.status, body)
 }
 
-// caller returns the token's name, comparing in constant time.
+// caller returns the name of the request's token, of any role,
+// comparing in constant time.
 func (a *API) caller(r *http.Request) (string, bool) {
+	t, ok := a.callerToken(r)
+	return t.Name, ok
+}
+
+// callerToken returns the request's token's name and role.
+func (a *API) callerToken(r *http.Request) (Token, bool) {
 	h := r.Header.Get("Authorization")
 	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
+		return Token{}, false
 	}
-	got := []byte(strings.TrimSpace(h[7:]))
-	name, found := "", 0
-	for tok, n := range a.tokens {
-		if subtle.ConstantTimeCompare(got, []byte(tok)) == 1 {
-			name, found = n, 1
+	return a.lookup([]byte(strings.TrimSpace(h[7:])))
+}
+
+// lookup compares got with every token in constant time.
+func (a *API) lookup(got []byte) (Token, bool) {
+	var tok Token
+	found := 0
+	for t, v := range a.tokens {
+		if subtle.ConstantTimeCompare(got, []byte(t)) == 1 {
+			tok, found = v, 1
 		}
 	}
-	return name, found == 1
+	return tok, found == 1 && len(got) > 0
+}
+
+// readPrivate serves a read that always needs a token of any role,
+// whatever read_requires_token says (the audit trail: who did what, why).
+func (a *API) readPrivate(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			writeAPIError(w, &apiError{status: 403, code: "no_token", msg: "this endpoint needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
+			return
+		}
+		if _, ok := a.caller(r); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
+			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
+			return
+		}
+		v, err := f(r)
+		if err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		writeJSON(w, 200, v)
+	}
 }
 
 // readData serves a read that returns request or response data: it needs
@@ -183,7 +231,7 @@ func (a *API) mutate(action string, f func(r *http.Request, who string) (any, er
 			writeAPIError(w, &apiError{status: 403, code: "read_only", msg: "the admin API is read-only: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
 			return
 		}
-		who, ok := a.caller(r)
+		tok, ok := a.callerToken(r)
 		if !ok {
 			count("denied")
 			a.log.Warn("admin mutation refused", "action", action, "path", r.URL.Path, "remote", r.RemoteAddr)
@@ -191,6 +239,13 @@ func (a *API) mutate(action string, f func(r *http.Request, who string) (any, er
 			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
 			return
 		}
+		if tok.Role != RoleAdmin {
+			count("denied")
+			a.log.Warn("admin mutation refused", "action", action, "path", r.URL.Path, "by", tok.Name, "role", string(tok.Role))
+			writeAPIError(w, &apiError{status: 403, code: "read_only_token", msg: fmt.Sprintf("token %q is read-only: changes need an admin token", tok.Name)})
+			return
+		}
+		who := tok.Name
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		v, err := f(r, who)
 		if err != nil {
@@ -359,8 +414,8 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 		}
 		return nil, err
 	}
-	a.log.Info("audit", "action", action, "by", who, "route", id, "reason", req.Reason,
-		"previous", prev.Describe(), "new", ov.Describe(), "persisted", np == nil)
+	a.record(AuditEvent{Time: ov.At, Action: action, By: who, Route: id, Reason: req.Reason,
+		Previous: prev.Describe(), New: ov.Describe(), Persisted: persisted(np)})
 	return changed(a.routeState(route), np), nil
 }
 
@@ -379,6 +434,12 @@ func changed(rs RouteState, np *NotPersistedError) ChangeResult {
 		return ChangeResult{RouteState: rs, Persisted: true}
 	}
 	return ChangeResult{RouteState: rs, Warning: np.Error()}
+}
+
+// persisted says, for the audit trail, whether the store kept a change.
+func persisted(np *NotPersistedError) *bool {
+	ok := np == nil
+	return &ok
 }
 
 func (a *API) setSide(r *http.Request, who string) (any, error) {
@@ -409,6 +470,14 @@ func (a *API) setCanary(r *http.Request, who string) (any, error) {
 
 func (a *API) unflip(r *http.Request, who string) (any, error) {
 	id := r.PathValue("id")
+	// The reason is optional here (back to routes.yaml needs no excuse)
+	// and goes to the audit trail when given.
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
 	prev, err := a.overrides.Delete(id)
 	var np *NotPersistedError
 	if err != nil && !errors.As(err, &np) {
@@ -417,7 +486,7 @@ func (a *API) unflip(r *http.Request, who string) (any, error) {
 	if prev == nil {
 		return nil, notFound("route %q has no override", id)
 	}
-	a.log.Info("audit", "action", "unflip", "by", who, "route", id, "previous", prev.Describe(), "new", "routes.yaml", "persisted", np == nil)
+	a.record(AuditEvent{Action: "unflip", By: who, Route: id, Reason: req.Reason, Previous: prev.Describe(), New: "routes.yaml", Persisted: persisted(np)})
 	if route := a.gw.Table().Route(id); route != nil {
 		return changed(a.routeState(route), np), nil
 	}
@@ -493,7 +562,7 @@ func (a *API) forceBreaker(r *http.Request, who string) (any, error) {
 	}
 	prev := up.Breaker.State()
 	up.Breaker.Force(f)
-	a.log.Info("audit", "action", "breaker", "by", who, "upstream", name, "reason", req.Reason, "previous", prev, "new", up.Breaker.State())
+	a.record(AuditEvent{Action: "breaker", By: who, Upstream: name, Reason: req.Reason, Previous: prev, New: up.Breaker.State()})
 	return map[string]string{"upstream": name, "breaker": up.Breaker.State()}, nil
 }
 
@@ -563,12 +632,15 @@ func (a *API) reload(_ *http.Request, who string) (any, error) {
 		} else if ae.status == 422 {
 			ae.detail = []string{err.Error()}
 		}
-		a.log.Info("audit", "action", "reload", "by", who, "result", "rejected")
+		a.record(AuditEvent{Action: "reload", By: who, Result: "rejected"})
 		return nil, ae
 	}
-	a.log.Info("audit", "action", "reload", "by", who, "result", "applied", "generation", a.gw.Generation())
+	a.record(AuditEvent{Action: "reload", By: who, Result: "applied", New: fmt.Sprintf("generation %d", a.gw.Generation())})
 	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "routes": len(t.Routes), "summary": t.Summary()}, nil
 }
+
+// record logs ev as an audit event and keeps it for GET /admin/audit.
+func (a *API) record(ev AuditEvent) { a.overrides.audit.record(a.log, ev) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

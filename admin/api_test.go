@@ -60,9 +60,11 @@ func (g *fakeGateway) ShadowStore() shadow.Store {
 const (
 	aliceToken = "alice-token-0123456789"
 	bobToken   = "bob-token-0123456789ab"
+	carolToken = "carol-token-0123456789" // read-only
 )
 
-var defaultTokens = map[string]string{aliceToken: "alice", bobToken: "bob"}
+var defaultTokens = admin.Tokens{aliceToken: {Name: "alice", Role: admin.RoleAdmin}, bobToken: {Name: "bob", Role: admin.RoleAdmin},
+	carolToken: {Name: "carol", Role: admin.RoleRead}}
 
 type apiEnv struct {
 	url   string
@@ -74,7 +76,7 @@ type apiEnv struct {
 }
 
 type apiOptions struct {
-	tokens   map[string]string // nil: defaultTokens; empty: none
+	tokens   admin.Tokens // nil: defaultTokens; empty: none
 	readAuth bool
 }
 
@@ -287,19 +289,20 @@ func TestAPIMutationAuth(t *testing.T) {
 	const body = `{"side":"legacy","reason":"500s"}`
 	for _, tc := range []struct {
 		name       string
-		tokens     map[string]string
+		tokens     admin.Tokens
 		token      string
 		want       int
 		code, msg  string
 		refusalLog bool
 	}{
-		{"read-only API", map[string]string{}, aliceToken, 403, "read_only",
+		{"read-only API", admin.Tokens{}, aliceToken, 403, "read_only",
 			"the admin API is read-only: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file", false},
 		{"no token", nil, "", 401, "unauthorized", "a valid bearer token is required", true},
 		{"wrong token", nil, "wrong-token-0123456789", 401, "unauthorized", "a valid bearer token is required", true},
 		{"token with extra text", nil, aliceToken + "x", 401, "unauthorized", "a valid bearer token is required", true},
 		{"basic auth", nil, "Basic YWxpY2U6cGFzcw==", 401, "unauthorized", "a valid bearer token is required", true},
 		{"bearer without a token", nil, "Bearer  ", 401, "unauthorized", "a valid bearer token is required", true},
+		{"read-only token", nil, carolToken, 403, "read_only_token", `token "carol" is read-only: changes need an admin token`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -626,7 +629,7 @@ func TestAPIReload(t *testing.T) {
 		if r.status != 200 || str(r.body, "generation") != "8" || str(r.body, "routes") != "3" || !strings.HasPrefix(str(r.body, "summary"), "3 routes (1 new, 1 canary, 1 legacy)") {
 			t.Fatalf("= %d %s", r.status, r.raw)
 		}
-		if e.log.count(`"action":"reload"`, `"result":"applied"`, `"generation":8`) != 1 {
+		if e.log.count(`"action":"reload"`, `"result":"applied"`, `"new":"generation 8"`) != 1 {
 			t.Errorf("audit:\n%s", e.log)
 		}
 		r = e.call(t, "GET", "/admin/overrides", "", "")

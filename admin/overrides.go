@@ -17,6 +17,7 @@ type Overrides struct {
 	store   Store
 	metrics *Metrics
 	log     *slog.Logger
+	audit   *AuditLog
 	now     func() time.Time
 	mu      sync.Mutex
 	cur     atomic.Pointer[map[string]*routing.Override]
@@ -34,7 +35,7 @@ type Overrides struct {
 // would silently undo them. table returns the serving table (for reporting
 // overrides that name routes it lacks); log and m may not be nil.
 func OpenOverrides(store Store, table func() *routing.Table, m *Metrics, log *slog.Logger) (*Overrides, error) {
-	o := &Overrides{store: store, metrics: m, log: log, now: time.Now, table: table}
+	o := &Overrides{store: store, metrics: m, log: log, audit: NewAuditLog(auditKeep), now: time.Now, table: table}
 	list, err := store.Load()
 	if err != nil {
 		return nil, fmt.Errorf("loading overrides: %w", err)
@@ -124,7 +125,7 @@ func (o *Overrides) change(f func(m map[string]*routing.Override)) error {
 	saveErr := o.persist(list)
 	o.publish(next)
 	for _, g := range gone {
-		o.log.Info("audit", "action", "expire", "route", g.Route, "by", "ttl", "previous", g.Describe(), "reason", g.Reason)
+		o.audit.record(o.log, AuditEvent{Time: o.now().UTC(), Action: "expire", By: "ttl", Route: g.Route, Reason: g.Reason, Previous: g.Describe(), New: "routes.yaml"})
 		if o.metrics != nil {
 			o.metrics.Mutations.WithLabelValues("expire", "ok").Inc()
 		}

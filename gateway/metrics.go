@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
@@ -20,6 +21,7 @@ type Metrics struct {
 	Upstream *upstream.Metrics
 	Shadow   *shadow.Metrics
 	Admin    *admin.Metrics
+	Console  *console.Metrics
 
 	AccessLogDrops prometheus.Counter     // strangler_access_log_dropped_total
 	ConfigInfo     *prometheus.GaugeVec   // strangler_config_info{file}
@@ -85,6 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Upstream: upstream.NewMetrics(reg),
 		Shadow:   shadow.NewMetrics(reg, DurationBuckets),
 		Admin:    admin.NewMetrics(reg),
+		Console:  console.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_access_log_dropped_total",
 			Help: "Access log lines that could not be written.",
@@ -153,5 +156,6 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Proxy.Collectors()...)
 	out = append(out, m.Upstream.Collectors()...)
 	out = append(out, m.Shadow.Collectors()...)
+	out = append(out, m.Console.Collectors()...)
 	return append(out, m.Admin.Collectors()...)
 }

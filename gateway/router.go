@@ -37,6 +37,9 @@ type Router struct {
 	stopped    bool // guarded by reloadMu: no reloads after Close
 	generation atomic.Int64
 	overrides  *admin.Overrides
+
+	healthMu sync.Mutex
+	health   ReloadHealth // the last reload (healthMu)
 }
 
 // RouterOptions configure NewRouter.
@@ -156,14 +159,19 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	t, err := Load(rt.path, opts)
 	if err != nil {
 		rt.metrics.Reloads.WithLabelValues("error").Inc()
+		first, n := err.Error(), 1
 		var ces config.ConfigErrors
 		if errors.As(err, &ces) {
 			for _, ce := range ces {
 				rt.log.Error("reload rejected", "problem", ce.Error())
 			}
+			if len(ces) > 0 {
+				first, n = ces[0].Error(), len(ces)
+			}
 		} else {
 			rt.log.Error("reload rejected", "err", err)
 		}
+		rt.setHealth(func(h *ReloadHealth) { h.Result, h.Error, h.Problems = "error", first, n })
 		return nil, err
 	}
 	for _, w := range t.Warnings {
@@ -176,6 +184,7 @@ func (rt *Router) Reload() (*routing.Table, error) {
 		}
 	}
 	rt.Swap(t)
+	rt.setHealth(func(h *ReloadHealth) { h.Result, h.Error, h.Problems, h.LastOK = "ok", "", 0, time.Now().UTC() })
 	rt.metrics.Reloads.WithLabelValues("ok").Inc()
 	rt.log.Info("routes reloaded", "file", t.File, "generation", rt.generation.Load(), "routes", len(t.Routes), "upstreams", len(t.Upstreams))
 	if rt.overrides != nil {
@@ -188,6 +197,22 @@ func (rt *Router) Reload() (*routing.Table, error) {
 		_ = old.CloseExcept(t)
 	}
 	return t, nil
+}
+
+func (rt *Router) setHealth(f func(h *ReloadHealth)) {
+	rt.healthMu.Lock()
+	defer rt.healthMu.Unlock()
+	rt.health.At = time.Now().UTC()
+	f(&rt.health)
+}
+
+// ReloadHealth returns the last reload's outcome.
+func (rt *Router) ReloadHealth() ReloadHealth {
+	rt.healthMu.Lock()
+	defer rt.healthMu.Unlock()
+	h := rt.health
+	h.Generation = rt.generation.Load()
+	return h
 }
 
 // stop refuses reloads from now on.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/console"
 	"github.com/valyala/fasthttp"
 )
 
@@ -307,7 +308,16 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error 
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth).Register(s.OpsMux)
+	api := admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth)
+	api.Register(s.OpsMux)
+	api.HandleRead(s.OpsMux, "GET /admin/stats", newRouteStats(rt, time.Now).serve)
+	// The operator console: every read and action goes through the admin
+	// API above, with the session's token.
+	console.New(console.Options{API: s.OpsMux, Metrics: rt.metrics.Console, Logger: log,
+		Authenticate: func(token string) (string, bool, bool) {
+			t, ok := api.Authenticate(token)
+			return t.Name, t.Role == admin.RoleAdmin, ok
+		}}).Register(s.OpsMux)
 	return nil
 }
 

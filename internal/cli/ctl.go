@@ -21,7 +21,7 @@ const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config rou
   upstreams                                     every upstream: breaker, in flight, each instance's health
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
   canary ROUTE PERCENT -reason WHY [-ttl 1h]    override a route's canary share
-  unflip ROUTE                                  back to routes.yaml
+  unflip ROUTE [-reason WHY]                    back to routes.yaml
   breaker UPSTREAM open|closed|auto [-reason WHY]
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
@@ -158,7 +158,7 @@ func Ctl(e Env, args []string) int {
 		}
 		return c.print(c.do("POST", "/admin/routes/"+url.PathEscape(pos[1])+"/canary", body("percent", pct, "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "unflip":
-		return c.print(c.do("DELETE", "/admin/routes/"+url.PathEscape(pos[1])+"/override", ""))
+		return c.print(c.do("DELETE", "/admin/routes/"+url.PathEscape(pos[1])+"/override", body("reason", flags["reason"])))
 	case "breaker":
 		return c.print(c.do("POST", "/admin/upstreams/"+url.PathEscape(pos[1])+"/breaker", body("state", pos[2], "reason", flags["reason"])))
 	case "reload":

@@ -54,7 +54,7 @@ func TestCtl(t *testing.T) {
 			"strangler ctl: bad percentage \"lots\"\n"},
 		{"canary out of range", []string{"canary", "course-list", "101", "-reason", "x"}, 1, nil,
 			"strangler ctl: bad percentage 101: must be a number from 0 to 100 with at most two decimals (invalid)\n"},
-		{"unflip", []string{"unflip", "course-detail"}, 0, []string{`"effective": "new"`}, ""},
+		{"unflip", []string{"unflip", "course-detail", "-reason", "fixed"}, 0, []string{`"effective": "new"`}, ""},
 		{"unflip without override", []string{"unflip", "course-detail"}, 1, nil,
 			"strangler ctl: route \"course-detail\" has no override (not_found)\n"},
 		{"breaker open", []string{"breaker", "catalog", "open", "-reason", "db down"}, 0, []string{`"breaker": "forced-open"`}, ""},

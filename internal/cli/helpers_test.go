@@ -124,7 +124,7 @@ func startAdmin(t *testing.T, y string) *adminServer {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	admin.New(gw, ov, map[string]string{ctlToken: "oncall"}, false, m, log).Register(mux)
+	admin.New(gw, ov, admin.Tokens{ctlToken: {Name: "oncall", Role: admin.RoleAdmin}}, false, m, log).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &adminServer{addr: strings.TrimPrefix(srv.URL, "http://"), gw: gw}

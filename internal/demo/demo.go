@@ -238,6 +238,7 @@ strangler demo is running: one URL in front of a legacy monolith and a new servi
 
   gateway            %[1]s
   operator           %[2]s  (/metrics /healthz /readyz /admin/...)
+  console            %[2]s/ui/  (the operator console: log in with the admin token below)
 %[6]s
 Try (the X-Strangler-Side header says who answered; expose_route in %[7]s):
 
@@ -275,6 +276,11 @@ override survives a restart). Changes need the demo's admin token:
   %[5]s ctl -addr %[8]s flip course-detail legacy -ttl 1h -reason "new service 500s"
   %[5]s ctl -addr %[8]s routes
   %[5]s ctl -addr %[8]s unflip course-detail
+
+The same levers in the operator console, %[2]s/ui/ (log in with the admin
+token): every route by side, overrides with time left, traffic and error
+rate per side, shadow verdicts, the audit trail; each action asks for a
+reason and confirmation, and is audited like ctl's.
 
 Shadow comparison: is a route ready to flip? (course-detail and course-list
 differ on purpose, in $.price.currency; course-seats already agrees)

@@ -102,6 +102,9 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(usage.String(), base+"/api/courses/1") {
 		t.Errorf("usage does not point at the gateway %s:\n%s", base, usage.String())
 	}
+	if ui := "http://" + d.Gateway.OperatorAddr + "/ui/"; !regexp.MustCompile(`(?m)^  console +` + regexp.QuoteMeta(ui) + " ").MatchString(usage.String()) {
+		t.Errorf("usage does not print the console's URL %s:\n%s", ui, usage.String())
+	}
 
 	resp, body := get(t, base+"/api/courses/1")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Strangler-Side") != "new" {
