@@ -130,8 +130,9 @@ type OperatorTLSSpec struct {
 	ClientCA string `yaml:"client_ca"`
 	// ClientAuth says which requests need a verified client certificate
 	// when ClientCA is set: "all" (default: every request) or "admin"
-	// (the admin API only; /metrics, /healthz and /readyz stay open to
-	// probes that cannot present one, like the kubelet's).
+	// (everything but /metrics, /healthz and /readyz, which stay open to
+	// probes that cannot present one, like the kubelet's: the admin API
+	// and the console need one).
 	ClientAuth string `yaml:"client_auth"`
 }
 

@@ -367,10 +367,10 @@ func (s *Server) wrapTLS(ln, opsLn net.Listener) (net.Listener, net.Listener) {
 		if ot.ClientCA != "" && ot.AdminOnly {
 			next := s.ops.Handler
 			s.ops.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if strings.HasPrefix(r.URL.Path, "/admin") && !verifiedClient(r) {
+				if !probePath(r.URL.Path) && !verifiedClient(r) {
 					w.Header().Set("Content-Type", "application/json")
 					w.WriteHeader(http.StatusForbidden)
-					_, _ = io.WriteString(w, `{"error":"client_certificate","message":"the admin API needs a verified client certificate"}`+"\n")
+					_, _ = io.WriteString(w, `{"error":"client_certificate","message":"a verified client certificate is needed here (only /metrics, /healthz and /readyz are open without one)"}`+"\n")
 					return
 				}
 				next.ServeHTTP(w, r)
@@ -392,6 +392,13 @@ func (s *Server) watchCerts(st *certStore, every time.Duration) {
 }
 
 type opsConnKey struct{}
+
+// probePath reports whether an operator path stays open without a client
+// certificate under client_auth: admin: what probes and Prometheus read.
+// Everything else (the admin API, the console) needs one.
+func probePath(p string) bool {
+	return p == "/metrics" || p == "/healthz" || p == "/readyz"
+}
 
 // verifiedClient reports whether the operator request's connection
 // presented a client certificate that verified.

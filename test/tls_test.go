@@ -324,6 +324,7 @@ upstreams:
 				"/metrics":         {200, 200, 0},
 				"/admin/routes":    {403, 200, 0},
 				"/admin/upstreams": {403, 200, 0},
+				"/ui/":             {403, 200, 0},
 			}
 			if mode == "all" {
 				want = map[string][3]int{"/healthz": {0, 200, 0}, "/metrics": {0, 200, 0}, "/admin/routes": {0, 200, 0}}
