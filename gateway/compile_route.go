@@ -120,6 +120,10 @@ func (c *compiler) routeMatch(mpath string, m config.MatchSpec, r *routing.Route
 		r.Hosts = append(r.Hosts, lh)
 	}
 	r.Variants = m.Variants
+	if m.Variants && m.Regex != "" {
+		c.errorf(mpath+".variants", "variants with regex: write the variants into the expression ((?i) for letter case, /? for a trailing slash)")
+		r.Variants = false
+	}
 	switch m.OtherMethods {
 	case "", "fall_through":
 	case "deny":

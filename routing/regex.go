@@ -78,6 +78,9 @@ func ParseRegex(src string) (*Pattern, error) {
 	return p, nil
 }
 
+// IsRegex reports whether the pattern is a match.regex.
+func (p *Pattern) IsRegex() bool { return p.kind == kindRegex }
+
 // firstSegment is the literal first segment every path the pattern
 // matches starts with, for the table's buckets.
 func (p *Pattern) firstSegment() (string, bool) {

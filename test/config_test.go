@@ -212,7 +212,8 @@ breaker_problems.yaml:13:5: upstreams.search.breaker: this breaker never trips: 
 		want: `regex_problems.yaml:8:14: routes[0].match.regex: bad regex "/article-([0-9]+\\.html": missing closing )
 regex_problems.yaml:12:14: routes[1].match.regex: set one of path, prefix and regex
 regex_problems.yaml:20:16: routes[2].legacy.rewrite: bad rewrite "/item.php?id={id}": unknown parameter {id} (known: 1)
-regex_problems.yaml:23:14: routes[3].match.regex: bad regex "news/.*": must start with / (it is matched against the whole path; ^ and $ are implied)`,
+regex_problems.yaml:23:14: routes[3].match.regex: bad regex "news/.*": must start with / (it is matched against the whole path; ^ and $ are implied)
+regex_problems.yaml:28:17: routes[4].match.variants: variants with regex: write the variants into the expression ((?i) for letter case, /? for a trailing slash)`,
 	},
 	{
 		name: "health_problems.yaml",
