@@ -18,6 +18,7 @@ import (
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/store"
+	"github.com/strangler/strangler/upstream"
 )
 
 // Gateway is what the admin API reads and drives: the serving table, the
@@ -534,10 +535,12 @@ type UpstreamState struct {
 	Breaker   string          `json:"breaker,omitempty"`
 }
 
-// InstanceState is one instance of an upstream.
+// InstanceState is one instance of an upstream and its health
+// (upstream/health.go).
 type InstanceState struct {
 	URL      string `json:"url"`
 	InFlight int    `json:"in_flight"`
+	upstream.InstanceHealth
 }
 
 func (a *API) upstreams(*http.Request) (any, error) {
@@ -547,7 +550,7 @@ func (a *API) upstreams(*http.Request) (any, error) {
 		up := t.Upstreams[name]
 		us := UpstreamState{Name: name, Legacy: up == t.Legacy, InFlight: up.Bulkhead.InFlight()}
 		for _, in := range up.Instances {
-			us.Instances = append(us.Instances, InstanceState{URL: in.URL, InFlight: in.InFlight()})
+			us.Instances = append(us.Instances, InstanceState{URL: in.URL, InFlight: in.InFlight(), InstanceHealth: in.HealthState()})
 		}
 		if up.Breaker != nil {
 			us.Breaker = up.Breaker.State()

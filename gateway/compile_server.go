@@ -88,6 +88,7 @@ func (c *compiler) compileServer(s *config.ServerSpec) *config.ServerSettings {
 	if sc.MaxConnectionsPerIP < 0 {
 		c.errorf("server.limits.max_connections_per_ip", "must not be negative")
 	}
+	c.compileTLS(s, sc)
 	return sc
 }
 

@@ -112,6 +112,17 @@ func OperatorListen(path string) (string, error) {
 	return f.Server.OperatorListen, nil
 }
 
+// OperatorTLS reports whether the routes file at path serves the operator
+// listener over HTTPS (server.operator_tls), for the CLI.
+func OperatorTLS(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	f, _, err := config.Decode(path, data)
+	return err == nil && f.Server.OperatorTLS != nil
+}
+
 // moveAddrs rewrites the URLs of f that name a moved address: upstream
 // URLs, and every string in plugin settings (positions stay, so errors
 // still point at the file's lines).

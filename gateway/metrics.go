@@ -33,6 +33,10 @@ type Metrics struct {
 	Generation     prometheus.Gauge       // strangler_config_generation
 	LastReload     prometheus.Gauge       // strangler_config_last_reload_success_timestamp_seconds
 
+	TLSHandshakeErrors *prometheus.CounterVec // strangler_tls_handshake_errors_total{listener,reason}
+	TLSCertExpiry      *prometheus.GaugeVec   // strangler_tls_certificate_expiry_timestamp_seconds{listener,cert}
+	TLSCertReloads     *prometheus.CounterVec // strangler_tls_certificate_reloads_total{listener,result}
+
 	// plugins is the Registerer plugins get (plugin.Env.Metrics).
 	plugins *pluginRegistry
 }
@@ -110,9 +114,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_config_last_reload_success_timestamp_seconds",
 			Help: "When the last successful reload was applied.",
 		}),
+		TLSHandshakeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_tls_handshake_errors_total",
+			Help: "Failed TLS handshakes by listener (public, operator) and reason: protocol_version, no_shared_cipher, not_tls, timeout, closed, client_certificate, rejected_by_client, other.",
+		}, []string{"listener", "reason"}),
+		TLSCertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strangler_tls_certificate_expiry_timestamp_seconds",
+			Help: "When each served certificate expires (its notAfter, Unix seconds), by listener and certificate file. Updated on every reload.",
+		}, []string{"listener", "cert"}),
+		TLSCertReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_tls_certificate_reloads_total",
+			Help: "Certificate files re-read after they changed on disk, by listener and result: ok, or error (the previous certificate kept serving).",
+		}, []string{"listener", "result"}),
 	}
 	m.plugins = &pluginRegistry{reg: reg}
-	reg.MustRegister(m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload)
+	reg.MustRegister(m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload,
+		m.TLSHandshakeErrors, m.TLSCertExpiry, m.TLSCertReloads)
 	// Results known in advance start at 0, so rate() and increase() see the
 	// first failure (a series born at 1 has no increase) and dashboards
 	// show 0 rather than "no data".
@@ -139,7 +156,8 @@ func (m *Metrics) initTable(t *routing.Table) {
 // Collectors lists every collector of every package, and those plugins
 // registered through plugin.Env.Register for the tables loaded so far.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	out := []prometheus.Collector{m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload}
+	out := []prometheus.Collector{m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload,
+		m.TLSHandshakeErrors, m.TLSCertExpiry, m.TLSCertReloads}
 	out = append(out, m.plugins.collectors()...)
 	out = append(out, m.Proxy.Collectors()...)
 	out = append(out, m.Upstream.Collectors()...)

@@ -117,6 +117,9 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 		// Forced breakers apply to the new table's breakers too.
 		rt.overrides.Swapped(t)
 	}
+	for _, up := range t.Upstreams {
+		up.Health.Start() // active checks of a serving table (nil-safe, once)
+	}
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
 	// The table loaded at start counts as a successful load, as
 	// Prometheus's own prometheus_config_last_reload_success_timestamp_seconds
@@ -241,9 +244,16 @@ func (rt *Router) stop() {
 
 // listenerSettings are the server settings fixed at start.
 func listenerSettings(s *config.ServerSettings) string {
+	tls, ops := "", ""
+	if s.TLS != nil {
+		tls = fmt.Sprintf("%+v", *s.TLS)
+	}
+	if s.OperatorTLS != nil {
+		ops = fmt.Sprintf("%+v", *s.OperatorTLS)
+	}
 	return fmt.Sprint(s.ReadHeaderTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes, s.MaxConnections,
 		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.Store, s.ReloadWatch, s.AccessLog,
-		s.ShutdownDelay, s.DrainTimeout)
+		s.ShutdownDelay, s.DrainTimeout, tls, ops)
 }
 
 // fileStamp is what the watcher compares: following symlinks, so a

@@ -33,17 +33,21 @@ type Server struct {
 	// PublicAddr and OperatorAddr are the bound addresses (after Start).
 	PublicAddr, OperatorAddr string
 
-	log      *slog.Logger
-	cfg      *config.ServerSettings
-	ops      *http.Server
-	serveErr chan error
-	opsErr   chan error
-	once     sync.Once
-	stop     chan struct{} // ends the watcher, the override janitor and the inventory's ticker
-	cancel   context.CancelFunc
-	fleet    *store.Redis // nil without a shared store
-	stopOnce sync.Once
-	bg       sync.WaitGroup
+	log     *slog.Logger
+	cfg     *config.ServerSettings
+	metrics *Metrics
+	ops     *http.Server
+	// publicCerts and opsCerts are the listeners' certificates, nil
+	// without TLS (tls.go).
+	publicCerts, opsCerts *certStore
+	serveErr              chan error
+	opsErr                chan error
+	once                  sync.Once
+	stop                  chan struct{} // ends the watcher, the override janitor and the inventory's ticker
+	cancel                context.CancelFunc
+	fleet                 *store.Redis // nil without a shared store
+	stopOnce              sync.Once
+	bg                    sync.WaitGroup
 	// skipDelay: the next Shutdown drains at once (an interactive Ctrl-C,
 	// not an orchestrator's SIGTERM).
 	skipDelay atomic.Bool
@@ -102,9 +106,12 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	fs.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 		return fasthttp.RequestConfig{ReadTimeout: readBody}
 	}
+	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg, metrics: rt.metrics}
+	// Certificates (and the HSTS middleware, which wraps the proxy).
+	if err := s.setupTLS(rt.metrics, o.Logger); err != nil {
+		return nil, err
+	}
 	app.Use(p.Handle)
-
-	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg}
 	g := o.Gatherer
 	if g == nil {
 		g = prometheus.DefaultGatherer
@@ -166,6 +173,8 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 	s.PublicAddr, s.OperatorAddr = ln.Addr().String(), opsLn.Addr().String()
 	s.serveErr = make(chan error, 1)
 	s.opsErr = make(chan error, 1)
+	s.stop = make(chan struct{})
+	ln, opsLn = s.wrapTLS(ln, opsLn)
 	go func() {
 		if err := s.ops.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.opsErr <- fmt.Errorf("operator listener: %w", err)
@@ -179,7 +188,6 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		}
 		close(s.serveErr)
 	}()
-	s.stop = make(chan struct{})
 	if s.cfg.ReloadWatch > 0 && s.Router.path != "" {
 		s.bg.Add(1)
 		go func() {
@@ -273,6 +281,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
+	// Upgraded connections (WebSocket) left fasthttp's count: they get a
+	// close frame, or the drain's time, in parallel.
+	upgradesLeft := make(chan int, 1)
+	go func() { upgradesLeft <- rt.proxy.DrainUpgrades(dctx) }()
 	// fasthttp closes the listener and idle connections, then waits for
 	// busy ones; when dctx ends it returns without closing them
 	// (gofiber/fiber#4701), so wait for the router's own count too.
@@ -284,6 +296,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	left := rt.InFlight()
+	upgraded := <-upgradesLeft
 	s.saveInventory() // with the requests the drain finished
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
@@ -291,9 +304,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if sh := rt.Shadow(); sh != nil {
 		sh.Close()
 	}
-	if left > 0 || serr != nil {
-		s.log.Error("drain timed out", "in_flight", left, "err", serr)
-		return fmt.Errorf("drain timed out with %d requests in flight", left)
+	if left > 0 || serr != nil || upgraded > 0 {
+		s.log.Error("drain timed out", "in_flight", left, "upgraded_closed", upgraded, "err", serr)
+		return fmt.Errorf("drain timed out with %d requests in flight and %d upgraded connections open", left, upgraded)
 	}
 	s.log.Info("drained")
 	return nil

@@ -206,7 +206,8 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 	}
 	*slot = up.Bulkhead
 	if build != nil {
-		inst := up.Selector.Select(up.Instances, nil)
+		// Healthy instances only; a retry avoids the one that failed.
+		inst := up.Pick(x.inst)
 		if inst == nil {
 			report(upstream.Failed)
 			return &upstream.Error{Kind: upstream.KindNoInstance, Upstream: up.Name}
@@ -222,8 +223,11 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 			report(upstream.Excluded)
 			return st.body.err // the client's body failed, not the upstream
 		}
-		report(upstream.Failed)
-		return p.upstreamError(r, x, err)
+		ue := p.upstreamError(r, x, err)
+		// The instance's failure; the breaker's only when no other
+		// instance is known good (upstream/health.go).
+		report(up.Observe(x.inst, ue.Kind != upstream.KindSaturated, true))
+		return ue
 	}
 	if x.resp.StatusCode() == 101 {
 		// Switching Protocols, unasked: the connection is no longer HTTP
@@ -231,7 +235,7 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		// means nothing to the client.
 		x.resp.SetConnectionClose()
 		_ = x.resp.CloseBodyStream()
-		report(upstream.Failed)
+		report(up.Observe(x.inst, true, true))
 		return p.upstreamError(r, x, errUnsolicitedUpgrade)
 	}
 	sent := x.resp.StatusCode()
@@ -247,11 +251,8 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		// Found", never "404 OK").
 		x.resp.Header.SetStatusMessage(nil)
 	}
-	if tgt.Breaker != nil && tgt.Breaker.FailureStatus(x.status()) {
-		report(upstream.Failed)
-	} else {
-		report(upstream.Succeeded)
-	}
+	s := x.status()
+	report(up.Observe(x.inst, up.Health.FailureStatus(s), tgt.Breaker != nil && tgt.Breaker.FailureStatus(s)))
 	return nil
 }
 

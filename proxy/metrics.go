@@ -28,6 +28,7 @@ type Metrics struct {
 	RetryBudgetExhausted    *prometheus.CounterVec   // strangler_retry_budget_exhausted_total{upstream}
 	Shed                    *prometheus.CounterVec   // strangler_shed_total{scope,name}
 	TrailersDropped         prometheus.Counter       // strangler_request_trailers_dropped_total
+	Upgrades                *UpgradeMetrics          // upgrade.go
 
 	routes sync.Map // route id -> *routeMetrics
 }
@@ -86,12 +87,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"upstream"}),
 		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_shed_total",
-			Help: "Requests shed with 503 because a bulkhead was full, by scope (route or upstream) and name.",
+			Help: "Requests shed with 503 because a bulkhead was full, by scope (route, upstream, or upgrade: joined connections beyond server.limits.max_connections) and name.",
 		}, []string{"scope", "name"}),
 		TrailersDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_request_trailers_dropped_total",
 			Help: "Trailer fields of chunked client requests, dropped: trailers are never forwarded or treated as headers.",
 		}),
+		Upgrades: newUpgradeMetrics(),
 	}
 	reg.MustRegister(m.Collectors()...)
 	for _, r := range edgeReasons() {
@@ -146,7 +148,8 @@ func (m *Metrics) InitTable(t *routing.Table) {
 // Collectors lists every collector.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Requests, m.Duration, m.ResponseBytes, m.CanaryDecisions, m.Rejected,
-		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed, m.TrailersDropped}
+		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed, m.TrailersDropped,
+		m.Upgrades.Open, m.Upgrades.Total, m.Upgrades.Bytes, m.Upgrades.Closed}
 }
 
 // routeMetrics caches the label children of one route so the request path

@@ -64,6 +64,9 @@ type Proxy struct {
 	inflight atomic.Int64
 
 	trailersLogged atomic.Bool
+
+	// tunnels are the open upgraded connections (upgrade.go).
+	tunnels tunnelSet
 }
 
 // New returns a Proxy with no table; Swap one in before serving.

@@ -91,6 +91,10 @@ type Route struct {
 	// Shadow is the route's shadow experiment, nil when none.
 	Shadow *Shadow
 
+	// Upgrade is the route's protocol upgrade (WebSocket) policy; nil:
+	// upgrades are not passed (upgrade.go).
+	Upgrade *Upgrade
+
 	// Settings are the route's routes.yaml settings, flattened
 	// (config.FlattenRoute), for strangler diff; nil for the default
 	// route.

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +43,11 @@ func findAdmin(addr, explicitConfig string) (adminTarget, error) {
 		if err != nil {
 			return adminTarget{}, fmt.Errorf("finding the operator address in %s: %w", path, err)
 		}
-		return adminTarget{base: baseURL(dialable(ol)), from: "server.operator_listen in " + path}, nil
+		base := baseURL(dialable(ol))
+		if gateway.OperatorTLS(path) {
+			base = "https://" + strings.TrimPrefix(base, "http://")
+		}
+		return adminTarget{base: base, from: "server.operator_listen in " + path}, nil
 	}
 	if explicitConfig != "" {
 		return fromFile(explicitConfig)
@@ -109,6 +115,47 @@ type adminClient struct {
 	token, tokenVia string
 	cmd             string // "strangler ctl", for messages
 	out, errw       io.Writer
+	// tls is the client side of an operator listener with TLS (the CA
+	// to trust, a client certificate); nil: Go's defaults.
+	tls *tls.Config
+}
+
+// adminTLS is the client side of an operator listener with TLS: the CA
+// to trust (default: the system's) and an optional client certificate.
+func adminTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("%s: no PEM certificate in it", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("-cert and -key go together")
+	}
+	if certFile != "" {
+		kp, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	return cfg, nil
+}
+
+// flagOrEnv is a flag's value, else the environment variable's.
+func flagOrEnv(flags map[string]string, name, env string) string {
+	if v := flags[name]; v != "" {
+		return v
+	}
+	return os.Getenv(env)
 }
 
 func newAdminClient(e Env, cmd string, t adminTarget, tokenFlag string) *adminClient {
@@ -134,6 +181,9 @@ func (c *adminClient) do(method, path, body string) adminResult {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	cl := &http.Client{Timeout: 30 * time.Second}
+	if c.tls != nil {
+		cl.Transport = &http.Transport{TLSClientConfig: c.tls}
+	}
 	resp, err := cl.Do(req)
 	if err != nil {
 		return adminResult{err: fmt.Errorf("cannot reach the admin API at %s (%s): %w\nis the gateway running there? pass -addr HOST:PORT (the gateway's operator listener) or set STRANGLER_ADMIN_ADDR",

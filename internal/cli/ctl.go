@@ -20,6 +20,7 @@ import (
 
 const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config routes.yaml] COMMAND
   routes                                        every route: configured and effective side, overrides
+  upstreams                                     every upstream: breaker, in flight, each instance's health
   flip ROUTE legacy|new -reason WHY [-ttl 1h]   force a route's side (reverts after -ttl)
   canary ROUTE PERCENT -reason WHY [-ttl 1h]    override a route's canary share
   unflip ROUTE [-reason WHY]                    back to routes.yaml
@@ -34,12 +35,15 @@ else $STRANGLER_ADMIN_ADDR; else at server.operator_listen of
 $STRANGLER_CONFIG or ./routes.yaml; else 127.0.0.1:9901.
 Changes need a token: -token, else $STRANGLER_ADMIN_TOKEN.
 Flags may come before or after the command's arguments.
+Over HTTPS (server.operator_tls, or -addr https://...): -cacert FILE trusts the
+operator listener's CA, -cert FILE -key FILE present a client certificate
+(else $STRANGLER_ADMIN_CACERT, $STRANGLER_ADMIN_CERT, $STRANGLER_ADMIN_KEY).
 Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 `
 
 // ctlVerbs are ctl's commands and their argument counts (the verb
 // included).
-var ctlVerbs = map[string]int{"routes": 1, "flip": 3, "canary": 3, "unflip": 2, "breaker": 3, "reload": 1, "mismatches": 2,
+var ctlVerbs = map[string]int{"routes": 1, "upstreams": 1, "flip": 3, "canary": 3, "unflip": 2, "breaker": 3, "reload": 1, "mismatches": 2,
 	"fleet": 1, "audit": 1}
 
 // errHelp is splitFlags' answer to -h.
@@ -97,7 +101,7 @@ func splitFlags(args []string, known map[string]bool) (map[string]string, []stri
 func Ctl(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
 	flags, pos, err := splitFlags(args, map[string]bool{"addr": true, "token": true, "reason": true, "ttl": true, "config": true, "json": false,
-		"route": true, "action": true, "limit": true})
+		"route": true, "action": true, "limit": true, "cacert": true, "cert": true, "key": true})
 	switch {
 	case errors.Is(err, errHelp), err == nil && len(pos) > 0 && pos[0] == "help":
 		fmt.Fprint(stdout, ctlUsage)
@@ -129,6 +133,10 @@ func Ctl(e Env, args []string) int {
 		return 1
 	}
 	c := newAdminClient(e, "strangler ctl", target, flags["token"])
+	if c.tls, err = adminTLS(flagOrEnv(flags, "cacert", "STRANGLER_ADMIN_CACERT"), flagOrEnv(flags, "cert", "STRANGLER_ADMIN_CERT"), flagOrEnv(flags, "key", "STRANGLER_ADMIN_KEY")); err != nil {
+		fmt.Fprintln(stderr, "strangler ctl:", err)
+		return 2
+	}
 	body := func(kv ...any) string {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -143,6 +151,8 @@ func Ctl(e Env, args []string) int {
 	switch verb {
 	case "routes":
 		return c.routes()
+	case "upstreams":
+		return c.upstreams()
 	case "flip":
 		return c.print(c.do("POST", "/admin/routes/"+url.PathEscape(pos[1])+"/side", body("side", pos[2], "reason", flags["reason"], "ttl", flags["ttl"])))
 	case "canary":
@@ -311,6 +321,46 @@ func (c *adminClient) audit(query string) int {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Action, e.By,
 			dash(target), dash(change), dash(e.Reason), dash(e.Replica), rev)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func (c *adminClient) upstreams() int {
+	r := c.do("GET", "/admin/upstreams", "")
+	if r.err != nil || r.status != http.StatusOK {
+		return c.print(r)
+	}
+	var doc struct {
+		Upstreams []admin.UpstreamState `json:"upstreams"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		fmt.Fprintln(c.errw, "strangler ctl:", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UPSTREAM\tBREAKER\tIN FLIGHT\tINSTANCE\tHEALTH\tFAILURES\tEJECTIONS\tIN FLIGHT")
+	for _, us := range doc.Upstreams {
+		br := us.Breaker
+		if br == "" {
+			br = "-"
+		}
+		name := us.Name
+		if us.Legacy {
+			name += " (legacy)"
+		}
+		for i, in := range us.Instances {
+			health := in.State
+			if in.EjectedUntil != nil {
+				health += " until " + in.EjectedUntil.Local().Format("15:04:05")
+			}
+			if i == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t", name, br, us.InFlight)
+			} else {
+				fmt.Fprint(tw, "\t\t\t")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", in.URL, health, in.ConsecutiveFailures, in.Ejections, in.InFlight)
+		}
 	}
 	_ = tw.Flush()
 	return 0
