@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/strangler/strangler/admin"
@@ -68,10 +70,14 @@ func (s *Server) startInventory(t *routing.Table, log *slog.Logger) {
 	if f, ok := s.invStore.(*fleetInventory); ok && restoredFrom != "" && restoredFrom != s.invReplica {
 		// This replica restarted under a new name with its state file:
 		// its counts, restored, are no longer its old name's in the pool.
+		f.dirty = true // share the adopted counts at the first save
 		if err := f.pool.Adopt(context.Background(), restoredFrom); err != nil {
-			log.Warn("inventory: the previous name's snapshot could not be removed from the fleet store; its counts show twice until it expires", "previous", restoredFrom, "err", err)
-		} else {
-			f.dirty = true // share the adopted counts at the first save
+			// The store is unreachable (a restart during an outage): the
+			// old name's snapshot leaves the pool with this replica's first
+			// save that reaches it, in one transaction; until then this
+			// replica's reports leave it out.
+			f.setAdopt(restoredFrom)
+			log.Warn("inventory: the previous name's snapshot is still in the fleet store; it is replaced at the first save that reaches the store", "previous", restoredFrom, "err", err)
 		}
 	}
 	rt.inventory = inv
@@ -142,7 +148,17 @@ func (s *Server) saveInventory() {
 	n := inv.Observed()
 	f, fleet := s.invStore.(*fleetInventory)
 	if n == s.invSaved && !(fleet && f.dirty) {
-		return // nothing new since the last save
+		// Nothing new since the last save; but a fleet store that lost
+		// this replica's snapshot (it lost its data, or the snapshot
+		// expired) gets it again, or the fleet's reports would miss this
+		// replica's counts until its next request.
+		if !fleet {
+			return
+		}
+		if saved, err := f.pool.Saved(context.Background()); err != nil || saved {
+			return
+		}
+		s.log.Info("inventory: the fleet store lost this replica's snapshot; saving it again", "replica", s.invReplica)
 	}
 	snap := inv.Snapshot()
 	snap.Replica = s.invReplica
@@ -166,6 +182,21 @@ type fleetInventory struct {
 	file  inventory.FileStore // Path "": not kept locally
 	pool  *store.InventoryPool
 	dirty bool // adopted counts not yet shared (guarded by Server.invMu)
+
+	mu    sync.Mutex
+	adopt string // an earlier name of this replica whose snapshot is still in the pool
+}
+
+func (f *fleetInventory) setAdopt(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.adopt = name
+}
+
+func (f *fleetInventory) adopted() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.adopt
 }
 
 func (f *fleetInventory) Load() (*inventory.Snapshot, error) {
@@ -181,10 +212,23 @@ func (f *fleetInventory) Save(s *inventory.Snapshot) error {
 			return err
 		}
 	}
-	return f.pool.Save(context.Background(), s)
+	adopt := f.adopted()
+	if err := f.pool.Save(context.Background(), s, adopt); err != nil {
+		return err
+	}
+	if adopt != "" {
+		f.setAdopt("")
+	}
+	return nil
 }
 
-// Peers implements inventory.Peers.
+// Peers implements inventory.Peers: the other replicas' snapshots, but
+// not the one of this replica's earlier name while it waits to leave the
+// pool (this replica's own inventory holds its counts).
 func (f *fleetInventory) Peers() ([]*inventory.Snapshot, error) {
-	return f.pool.Peers(context.Background())
+	peers, err := f.pool.Peers(context.Background())
+	if adopt := f.adopted(); adopt != "" {
+		peers = slices.DeleteFunc(peers, func(p *inventory.Snapshot) bool { return p.Replica == adopt })
+	}
+	return peers, err
 }

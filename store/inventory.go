@@ -28,8 +28,10 @@ func (r *Redis) InventoryPool() *InventoryPool { return &InventoryPool{r: r} }
 func (p *InventoryPool) key(replica string) string { return p.r.key("inventory:" + replica) }
 func (p *InventoryPool) setKey() string            { return p.r.key("inventory:replicas") }
 
-// Save stores this replica's snapshot.
-func (p *InventoryPool) Save(ctx context.Context, s *inventory.Snapshot) error {
+// Save stores this replica's snapshot. The snapshots of adopted replicas
+// (earlier names of this one whose counts it restored, see Adopt) leave
+// the pool in the same transaction, so no reader ever counts both.
+func (p *InventoryPool) Save(ctx context.Context, s *inventory.Snapshot, adopted ...string) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -38,6 +40,12 @@ func (p *InventoryPool) Save(ctx context.Context, s *inventory.Snapshot) error {
 	defer cancel()
 	replica := p.r.Replica()
 	_, err = p.r.c.TxPipelined(ctx, func(pp redis.Pipeliner) error {
+		for _, a := range adopted {
+			if a != "" && a != replica {
+				pp.Del(ctx, p.key(a))
+				pp.SRem(ctx, p.setKey(), a)
+			}
+		}
 		pp.Set(ctx, p.key(replica), b, InventoryTTL)
 		pp.SAdd(ctx, p.setKey(), replica)
 		return nil
@@ -47,6 +55,21 @@ func (p *InventoryPool) Save(ctx context.Context, s *inventory.Snapshot) error {
 		return wrapUnavailable(err)
 	}
 	return nil
+}
+
+// Saved reports whether the pool holds this replica's snapshot: false
+// after the store lost its data, or when the snapshot expired (a replica
+// that observed nothing new for InventoryTTL), so that the replica saves
+// it again although nothing changed.
+func (p *InventoryPool) Saved(ctx context.Context) (bool, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	n, err := p.r.c.Exists(ctx, p.key(p.r.Replica())).Result()
+	if err != nil {
+		p.r.count("inventory")
+		return false, wrapUnavailable(err)
+	}
+	return n == 1, nil
 }
 
 // Peers returns the other replicas' snapshots (those that expired are
