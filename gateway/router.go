@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/internal/filestamp"
 	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/proxy"
@@ -256,35 +255,14 @@ func listenerSettings(s *config.ServerSettings) string {
 		s.ShutdownDelay, s.DrainTimeout, tls, ops)
 }
 
-// fileStamp is what the watcher compares: following symlinks, so a
-// Kubernetes ConfigMap update (an atomic swap of the ..data symlink) shows
-// as a new inode.
-type fileStamp struct {
-	size  int64
-	mtime time.Time
-	ino   uint64
-}
-
-func stampOf(path string) (fileStamp, bool) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, false
-	}
-	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
-	return st, true
-}
-
 // Watch reloads the routes file when it changes, polling every interval
 // and waiting for it to be stable for one more interval (editors and
 // ConfigMap updates write in steps). It stops when stop is closed.
 func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
-	last, _ := stampOf(rt.path)
+	last, _ := filestamp.Of(rt.path)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var pending *fileStamp
+	var pending *filestamp.Stamp
 	missing := false
 	for {
 		select {
@@ -292,7 +270,7 @@ func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		cur, ok := stampOf(rt.path)
+		cur, ok := filestamp.Of(rt.path)
 		if !ok {
 			if !missing {
 				rt.log.Warn("routes file cannot be read; the running table keeps serving", "file", rt.path)

@@ -19,6 +19,7 @@ import (
 	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/store"
+	"github.com/strangler/strangler/tlsedge"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,7 +40,7 @@ type Server struct {
 	ops     *http.Server
 	// publicCerts and opsCerts are the listeners' certificates, nil
 	// without TLS (tls.go).
-	publicCerts, opsCerts *certStore
+	publicCerts, opsCerts *tlsedge.Store
 	serveErr              chan error
 	opsErr                chan error
 	once                  sync.Once
