@@ -8,55 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/admin/admintest"
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/store"
 )
-
-// fakeGateway is the admin API's view of the gateway over a real compiled
-// table: Reload swaps in next or fails with reloadErr.
-type fakeGateway struct {
-	mu        sync.Mutex
-	table     *routing.Table
-	gen       int64
-	next      *routing.Table
-	reloadErr error
-	store     shadow.Store
-}
-
-func (g *fakeGateway) Table() *routing.Table {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.table
-}
-
-func (g *fakeGateway) Generation() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.gen
-}
-
-func (g *fakeGateway) Reload() (*routing.Table, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.reloadErr != nil {
-		return nil, g.reloadErr
-	}
-	g.table, g.gen = g.next, g.gen+1
-	return g.table, nil
-}
-
-func (g *fakeGateway) ShadowStore() shadow.Store {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.store
-}
 
 const (
 	aliceToken = "alice-token-0123456789"
@@ -69,7 +30,7 @@ var defaultTokens = admin.Tokens{aliceToken: {Name: "alice", Role: admin.RoleAdm
 
 type apiEnv struct {
 	url   string
-	gw    *fakeGateway
+	gw    *admintest.Gateway
 	ov    *admin.Overrides
 	store *memStore
 	m     *admin.Metrics
@@ -89,7 +50,7 @@ func startAPI(t *testing.T, o apiOptions) *apiEnv {
 	if o.tokens == nil {
 		o.tokens = defaultTokens
 	}
-	gw := &fakeGateway{table: parseTable(t, tableYAML), gen: 7}
+	gw := admintest.New(parseTable(t, tableYAML), 7)
 	e := &apiEnv{gw: gw, store: &memStore{}, m: newMetrics()}
 	log, lb := newLogger()
 	e.log = lb
@@ -232,9 +193,7 @@ func TestAPIShadowReads(t *testing.T) {
 	st := shadow.NewMemoryStore(10)
 	st.Add(&shadow.Result{Route: "list", Result: "match", RequestID: "r1"})
 	st.Add(&shadow.Result{Route: "list", Result: "mismatch", RequestID: "r2", Diffs: []shadow.Diff{{Path: "$.title"}}})
-	e.gw.mu.Lock()
-	e.gw.store = st
-	e.gw.mu.Unlock()
+	e.gw.SetShadowStore(st)
 	for _, path := range []string{"/admin/shadow", "/admin/shadow/list/mismatches"} {
 		if r := e.call(t, "GET", path, "", ""); r.status != 401 {
 			t.Errorf("%s without a token = %d, want 401: it returns request data", path, r.status)
@@ -612,7 +571,7 @@ func TestAPIReload(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := startAPI(t, apiOptions{})
-			e.gw.reloadErr = tc.err
+			e.gw.SetReloadError(tc.err)
 			r := e.call(t, "POST", "/admin/reload", "", aliceToken)
 			if r.status != tc.want || str(r.body, "error") != tc.code || str(r.body, "problems") != tc.problems {
 				t.Fatalf("= %d %s", r.status, r.raw)
@@ -631,7 +590,7 @@ func TestAPIReload(t *testing.T) {
 		if r := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"x"}`, aliceToken); r.status != 200 {
 			t.Fatal(r.raw)
 		}
-		e.gw.next = parseTable(t, strings.Replace(tableYAML, "  - id: courses\n", "  - id: courses2\n", 1))
+		e.gw.SetNext(parseTable(t, strings.Replace(tableYAML, "  - id: courses\n", "  - id: courses2\n", 1)))
 		r := e.call(t, "POST", "/admin/reload", "", aliceToken)
 		if r.status != 200 || str(r.body, "generation") != "8" || str(r.body, "routes") != "3" || !strings.HasPrefix(str(r.body, "summary"), "3 routes (1 new, 1 canary, 1 legacy)") {
 			t.Fatalf("= %d %s", r.status, r.raw)
@@ -683,9 +642,7 @@ func TestAPIPinnedRoute(t *testing.T) {
 	if r := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"x"}`, aliceToken); r.status != 200 {
 		t.Fatal(r.raw)
 	}
-	e.gw.mu.Lock()
-	e.gw.table = parseTable(t, strings.Replace(tableYAML, "    side: new\n", "    side: new\n    pinned: true\n", 1))
-	e.gw.mu.Unlock()
+	e.gw.SetTable(parseTable(t, strings.Replace(tableYAML, "    side: new\n", "    side: new\n    pinned: true\n", 1)))
 	r := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"y"}`, aliceToken)
 	if r.status != 409 || str(r.body, "error") != "pinned" {
 		t.Fatalf("= %d %s", r.status, r.raw)

@@ -1,6 +1,10 @@
 package inventory
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/strangler/strangler/internal/ascii"
+)
 
 // class is what a path segment or query value is: a literal word, or one
 // of the variable kinds that always become a parameter.
@@ -137,48 +141,14 @@ const (
 // keyByte marks the bytes a query key may have to take part in an
 // endpoint (PHP array keys "ids[]" included); a key with any other byte
 // is ignored.
-var keyByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-_.[]" {
-		t[c] = true
-	}
-	return t
-}()
+var keyByte = ascii.Alnum("-_.[]", false)
 
 // wordByte marks the bytes of a selector value ("export", "course_list").
-var wordByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-_." {
-		t[c] = true
-	}
-	return t
-}()
+var wordByte = ascii.Alnum("-_.", false)
 
 // routeByte marks the bytes of a value that carries a route path
 // ("/wp/v2/posts", "node/7", "product/category").
-var routeByte = func() (t [256]bool) {
-	t = wordByte
-	for _, c := range "/~:@" {
-		t[c] = true
-	}
-	return t
-}()
+var routeByte = ascii.Alnum("-_./~:@", false)
 
 // valueKind is what a query value does for the endpoint.
 type valueKind uint8

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/strangler/strangler/internal/ascii"
 )
 
 // SnapshotVersion is the version of the Snapshot format.
@@ -220,24 +222,7 @@ func (n *node) template() string {
 
 // patternByte marks the bytes a route pattern's literal may have raw
 // (routing's pathByte without "%", which is escaped like the rest).
-var patternByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~!$&'()*+,=:@" {
-		t[c] = true
-	}
-	for c := 0x80; c < 0x100; c++ {
-		t[c] = true
-	}
-	return t
-}()
+var patternByte = ascii.Alnum("-._~!$&'()*+,=:@", true)
 
 // escapeSegment percent-encodes what a route pattern would not take raw
 // ("{", "}", "%", spaces...).

@@ -41,24 +41,7 @@ var (
 // pathByte marks the bytes allowed raw in a path segment: RFC 3986 unreserved,
 // sub-delims minus ";", ":", "@", "%" (checked as an escape) and bytes >= 0x80
 // (checked as UTF-8).
-var pathByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~!$&'()*+,=:@%" {
-		t[c] = true
-	}
-	for c := 0x80; c < 0x100; c++ {
-		t[c] = true
-	}
-	return t
-}()
+var pathByte = ascii.Alnum("-._~!$&'()*+,=:@%", true)
 
 // queryByte marks bytes allowed raw in a query: every visible ASCII byte but
 // "#" ("[]" appear in PHP array parameters), and UTF-8.

@@ -8,8 +8,12 @@ import (
 	"unsafe"
 )
 
-// Tchar marks RFC 9110 token characters (header names, methods).
-var Tchar = func() (t [256]bool) {
+// Set is a byte class: Set[c] says whether c belongs to it.
+type Set = [256]bool
+
+// Alnum returns the class of ASCII letters and digits, plus the bytes of
+// extra, plus every byte >= 0x80 when high.
+func Alnum(extra string, high bool) (t Set) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
 	}
@@ -19,11 +23,19 @@ var Tchar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+	for i := 0; i < len(extra); i++ {
+		t[extra[i]] = true
+	}
+	if high {
+		for c := 0x80; c < 0x100; c++ {
+			t[c] = true
+		}
 	}
 	return t
-}()
+}
+
+// Tchar marks RFC 9110 token characters (header names, methods).
+var Tchar = Alnum("!#$%&'*+-.^_`|~", false)
 
 // IsToken reports whether s is a non-empty RFC 9110 token.
 func IsToken(s string) bool {

@@ -8,9 +8,14 @@ import (
 	"path/filepath"
 )
 
-// Write replaces path with data durably. pattern names the temporary file
-// (os.CreateTemp), e.g. ".overrides-*".
+// Write replaces path with data durably, readable by its owner only.
+// pattern names the temporary file (os.CreateTemp), e.g. ".overrides-*".
 func Write(path, pattern string, data []byte) error {
+	return WriteMode(path, pattern, data, 0o600)
+}
+
+// WriteMode is Write with the new file's permissions.
+func WriteMode(path, pattern string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, pattern)
 	if err != nil {
@@ -18,6 +23,10 @@ func Write(path, pattern string, data []byte) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/strangler/strangler/compile"
+	"github.com/strangler/strangler/internal/atomicfile"
 )
 
 const applyUsage = `usage: strangler apply [-addr HOST:PORT] [-token T] [-yes] FILE
@@ -175,33 +176,5 @@ func installFile(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(real)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(real)+".apply-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename: nothing to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), real); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteMode(real, "."+filepath.Base(real)+".apply-*", data, fi.Mode().Perm())
 }

@@ -91,7 +91,7 @@ func TestCtlRefusals(t *testing.T) {
 		{File: "routes.yaml", Line: 7, Col: 11, Path: "routes[0].side", Err: errors.New(`bad side "sideways": legacy or new`)},
 		{File: "routes.yaml", Line: 9, Col: 1, Path: "legacy", Err: errors.New(`unknown upstream "nope"`)},
 	}
-	s.gw.reloadErr = ces
+	s.gw.SetReloadError(ces)
 	// A proxy in front of the admin API answering with its own error page.
 	proxyErr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "upstream connect error", http.StatusBadGateway)

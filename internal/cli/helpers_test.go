@@ -8,16 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/admin/admintest"
 	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/internal/cli"
 	"github.com/strangler/strangler/plugins"
-	"github.com/strangler/strangler/routing"
-	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/store"
 )
 
@@ -63,49 +61,12 @@ func runCmd(cmd func(cli.Env, []string) int, args ...string) (code int, stdout, 
 	return code, o.String(), e.String()
 }
 
-// fakeGateway serves the admin API over a real compiled table.
-type fakeGateway struct {
-	mu        sync.Mutex
-	table     *routing.Table
-	gen       int64
-	reloadErr error
-	store     shadow.Store
-}
-
-func (g *fakeGateway) Table() *routing.Table {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.table
-}
-
-func (g *fakeGateway) Generation() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.gen
-}
-
-func (g *fakeGateway) Reload() (*routing.Table, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.reloadErr != nil {
-		return nil, g.reloadErr
-	}
-	g.gen++
-	return g.table, nil
-}
-
-func (g *fakeGateway) ShadowStore() shadow.Store {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.store
-}
-
 const ctlToken = "ctl-test-token-0123456789"
 
 // adminServer is a real admin API on loopback.
 type adminServer struct {
 	addr string // host:port
-	gw   *fakeGateway
+	gw   *admintest.Gateway
 }
 
 // startAdmin serves the admin API for routes y, with ctlToken as "oncall"
@@ -117,7 +78,7 @@ func startAdmin(t *testing.T, y string) *adminServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tb.Close() })
-	gw := &fakeGateway{table: tb, gen: 1}
+	gw := admintest.New(tb, 1)
 	log := slog.New(slog.DiscardHandler)
 	m := admin.NewMetrics(prometheus.NewRegistry())
 	ov, err := admin.OpenOverrides(admin.OverridesOptions{Store: &store.File{Path: filepath.Join(t.TempDir(), "state.json")}, Table: gw.Table, Metrics: m, Logger: log})
