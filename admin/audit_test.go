@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/strangler/strangler/internal/testutil"
 )
 
 // TestAPIAudit: every change made through the API, and the TTL's expiry,
@@ -152,8 +154,7 @@ func TestAPIAuditExpiry(t *testing.T) {
 	if r := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"incident 7","ttl":"1m"}`, aliceToken); r.status != 200 {
 		t.Fatalf("flip = %d %s", r.status, r.raw)
 	}
-	c := newClock()
-	c.now = time.Now().Add(2 * time.Minute)
+	c := testutil.NewClock(time.Now().Add(2 * time.Minute))
 	e.ov.SetClock(c.Now)
 	_ = e.ov.Expire(context.Background())
 	r := e.call(t, "GET", "/admin/audit", "", aliceToken)

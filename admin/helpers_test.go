@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/compile"
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/store"
 )
@@ -52,25 +52,9 @@ func parseTable(t *testing.T, y string) *routing.Table {
 	return tb
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testutil.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testutil.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) }
 
 // memStore is a store.Store in memory that can be made to fail or to
 // block in Update, and counts the updates it stored.
@@ -206,22 +190,7 @@ func (s *memStore) setFail(err error) {
 var errDiskFull = errors.New("disk full")
 
 // logBuffer collects JSON log lines; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ testutil.LogBuffer }
 
 // count is how many log lines contain every one of parts.
 func (l *logBuffer) count(parts ...string) int {

@@ -313,14 +313,14 @@ func TestOverridesExpire(t *testing.T) {
 	}
 	expireOK := func() float64 { return value(m.Mutations.WithLabelValues("expire", "ok")) }
 
-	clk.advance(59 * time.Minute)
+	clk.Advance(59 * time.Minute)
 	_ = o.Expire(ctx)
 	if o.Get("courses") == nil || lb.count(`"action":"expire"`) != 0 {
 		t.Fatal("expired early")
 	}
 	saves := s.count()
 
-	clk.advance(time.Minute) // exactly at Expires
+	clk.Advance(time.Minute) // exactly at Expires
 	if o.Get("courses") != nil {
 		t.Error("Get returns an expired override")
 	}
@@ -365,7 +365,7 @@ func TestOverridesExpire(t *testing.T) {
 	if _, err := o.Set(ctx, routing.Override{Route: "pages", Side: "new", Reason: "short", At: clk.Now(), Expires: clk.Now().Add(time.Minute)}, "side"); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	if _, err := o.Delete(ctx, "list", "alice", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +450,7 @@ func TestReportOrphans(t *testing.T) {
 	if orphans() != 1 {
 		t.Errorf("against the new table, orphans = %v, want 1 (pages)", orphans())
 	}
-	clk.advance(time.Minute) // pages expires
+	clk.Advance(time.Minute) // pages expires
 	o.ReportOrphans(withGone)
 	if orphans() != 0 {
 		t.Errorf("with pages expired, orphans = %v, want 0", orphans())

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,8 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/strangler/strangler/console"
+	"github.com/strangler/strangler/internal/testutil"
 )
 
 const (
@@ -51,39 +51,9 @@ func (a *api) last() (*http.Request, string, int) {
 	return a.seen[len(a.seen)-1], a.body[len(a.body)-1], len(a.seen)
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testutil.Clock
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = testutil.LogBuffer
 
 type env struct {
 	srv   *httptest.Server
@@ -95,7 +65,7 @@ type env struct {
 
 func start(t *testing.T, o console.Options, tlsOn bool) *env {
 	t.Helper()
-	e := &env{api: &api{}, m: console.NewMetrics(prometheus.NewRegistry()), clock: &clock{now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}, log: &logBuffer{}}
+	e := &env{api: &api{}, m: console.NewMetrics(prometheus.NewRegistry()), clock: testutil.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)), log: &logBuffer{}}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", e.api)
 	o.API, o.Metrics, o.Now = mux, e.m, e.clock.Now
@@ -208,7 +178,7 @@ func TestLogin(t *testing.T) {
 				t.Errorf("%s: login = %d %s cookies %v", tc.name, resp.StatusCode, body, resp.Cookies())
 			}
 		}
-		if got := testutil.ToFloat64(e.m.Logins.WithLabelValues("denied")); got != 2 {
+		if got := promtest.ToFloat64(e.m.Logins.WithLabelValues("denied")); got != 2 {
 			t.Errorf("denied logins = %v, want 2", got)
 		}
 		if strings.Contains(e.log.String(), "0123456789") {
@@ -301,14 +271,14 @@ func TestRefused(t *testing.T) {
 		if tc.name == "CSRF token in the query" {
 			p += "?csrf=" + admin.CSRF
 		}
-		before := testutil.ToFloat64(e.m.Refused.WithLabelValues(tc.reason))
+		before := promtest.ToFloat64(e.m.Refused.WithLabelValues(tc.reason))
 		resp, body := e.do(t, tc.method, p, tc.s, tc.hdr, `{"side":"legacy","reason":"x"}`)
 		var b struct{ Error string }
 		_ = json.Unmarshal([]byte(body), &b)
 		if resp.StatusCode != tc.want || b.Error != tc.code {
 			t.Errorf("%s: = %d %s, want %d %s", tc.name, resp.StatusCode, body, tc.want, tc.code)
 		}
-		if got := testutil.ToFloat64(e.m.Refused.WithLabelValues(tc.reason)); got != before+1 {
+		if got := promtest.ToFloat64(e.m.Refused.WithLabelValues(tc.reason)); got != before+1 {
 			t.Errorf("%s: refused{%s} = %v, want %v", tc.name, tc.reason, got, before+1)
 		}
 	}
@@ -335,11 +305,11 @@ func TestSessionLifetime(t *testing.T) {
 		!strings.Contains(body, `"expires":"2026-03-01T11:00:00Z"`) {
 		t.Fatalf("session = %d %s", resp.StatusCode, body)
 	}
-	e.clock.advance(time.Hour - time.Second)
+	e.clock.Advance(time.Hour - time.Second)
 	if resp, _ := e.do(t, "GET", "/ui/api/routes", s, nil, ""); resp.StatusCode != 200 {
 		t.Errorf("a session a second before its expiry = %d", resp.StatusCode)
 	}
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	for _, p := range []string{"/ui/session", "/ui/api/routes"} {
 		if resp, _ := e.do(t, "GET", p, s, nil, ""); resp.StatusCode != 401 {
 			t.Errorf("%s after expiry = %d, want 401", p, resp.StatusCode)
@@ -360,7 +330,7 @@ func TestSessionLifetime(t *testing.T) {
 
 	var all []session
 	for range 4 {
-		e.clock.advance(time.Minute)
+		e.clock.Advance(time.Minute)
 		_, s := e.login(t, readToken)
 		all = append(all, s)
 	}
@@ -372,10 +342,10 @@ func TestSessionLifetime(t *testing.T) {
 			t.Errorf("a newer session was dropped: %d", resp.StatusCode)
 		}
 	}
-	if got := testutil.ToFloat64(e.m.Evicted); got != 1 {
+	if got := promtest.ToFloat64(e.m.Evicted); got != 1 {
 		t.Errorf("evicted = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(e.m.Sessions); got != 3 {
+	if got := promtest.ToFloat64(e.m.Sessions); got != 3 {
 		t.Errorf("sessions = %v, want 3", got)
 	}
 }

@@ -7,32 +7,16 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/routing"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testutil.Clock
 
 func endpoint(t *testing.T, s *Snapshot, name string) *EndpointState {
 	t.Helper()
@@ -54,7 +38,7 @@ func endpoint(t *testing.T, s *Snapshot, name string) *EndpointState {
 // seen, the redacted example, parameters and claiming routes.
 func TestStats(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	inv := New(Options{Now: clk.Now, Redact: []string{"Ticket"}})
 	routeA := &routing.Route{ID: "course-detail"}
 	obs := func(target string, r *routing.Route, side routing.Side, status int, d time.Duration) {
@@ -65,7 +49,7 @@ func TestStats(t *testing.T) {
 		inv.Observe("GET", &p, r, side, status, d, 1000)
 	}
 	obs("/course.php?id=1&token=s3cr3t&ticket=abc&lang=en", nil, routing.SideLegacy, 200, 2*time.Millisecond)
-	clk.Add(90 * time.Second)
+	clk.Advance(90 * time.Second)
 	inv.Tick()
 	for i := 0; i < 97; i++ {
 		obs(fmt.Sprintf("/course.php?id=%d", i), nil, routing.SideLegacy, 200, 2*time.Millisecond)
@@ -87,7 +71,7 @@ func TestStats(t *testing.T) {
 	if want := "/course.php?id=1&token=REDACTED&ticket=REDACTED&lang=en"; e.Example != want {
 		t.Errorf("example %q, want %q (token redacted by default, Ticket by option, any case)", e.Example, want)
 	}
-	if !e.First.Equal(clk.t.Add(-90*time.Second)) || !e.Last.Equal(clk.t) {
+	if !e.First.Equal(clk.Now().Add(-90*time.Second)) || !e.Last.Equal(clk.Now()) {
 		t.Errorf("first %v last %v", e.First, e.Last)
 	}
 	got := fmt.Sprint(e.Params)
@@ -164,10 +148,10 @@ func TestCapAndOverflow(t *testing.T) {
 	if s.Overflow.Requests != (Sides{20, 20}) {
 		t.Errorf("overflow %+v, want 20 legacy and 20 new", s.Overflow.Requests)
 	}
-	if got := testutil.ToFloat64(m.Overflow); got != 40 {
+	if got := promtest.ToFloat64(m.Overflow); got != 40 {
 		t.Errorf("strangler_inventory_overflow_total = %v", got)
 	}
-	if got := testutil.ToFloat64(m.endpoints); got != 5 {
+	if got := promtest.ToFloat64(m.endpoints); got != 5 {
 		t.Errorf("strangler_inventory_endpoints = %v", got)
 	}
 	if e := endpoint(t, s, "GET /pagea"); e.Requests.Total() != 2 {
@@ -238,7 +222,7 @@ func TestHostilePathsAreBounded(t *testing.T) {
 // new side, per interval, as routes are flipped.
 func TestCoverageOverTime(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	inv := New(Options{Now: clk.Now, Interval: time.Hour})
 	hour := func(newPaths map[string]bool) {
 		for _, p := range []string{"/a", "/b", "/c", "/d"} {
@@ -250,7 +234,7 @@ func TestCoverageOverTime(t *testing.T) {
 				observe(t, inv, "GET", p, side, 200)
 			}
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		inv.Tick()
 	}
 	hour(nil)
@@ -281,7 +265,7 @@ func TestCoverageOverTime(t *testing.T) {
 // and new traffic adds to them.
 func TestRestoreRoundTrip(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 10, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 3, 2, 9, 10, 0, 0, time.UTC))
 	inv := New(Options{Now: clk.Now})
 	feed := func(inv *Inventory) {
 		for i := 0; i < 40; i++ {
@@ -329,7 +313,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 		t.Errorf("search %+v", e.Requests)
 	}
 	// A snapshot from an interval that has ended becomes history.
-	clk.Add(3 * time.Hour)
+	clk.Advance(3 * time.Hour)
 	later := New(Options{Now: clk.Now})
 	if err := later.Restore(loaded); err != nil {
 		t.Fatal(err)
@@ -355,7 +339,7 @@ func mustJSON(t *testing.T, s *Snapshot) string {
 // union of values).
 func TestMergeReplicas(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 10, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 3, 2, 9, 10, 0, 0, time.UTC))
 	one, a, b := New(Options{Now: clk.Now}), New(Options{Now: clk.Now}), New(Options{Now: clk.Now})
 	for i := 0; i < 60; i++ {
 		target := fmt.Sprintf("/p/%c%c", 'a'+i%26, 'a'+i/26) // 60 words: collapses only in the union

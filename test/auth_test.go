@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/plugins/headers"
 	"github.com/strangler/strangler/plugins/jwtauth"
@@ -120,27 +121,12 @@ func mint(t testing.TB, m jwt.SigningMethod, key any, kid string, claims jwt.Map
 }
 
 // fakeClock is the plugin's clock: tests move it instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testutil.Clock
 
 func authRegistry(clk *fakeClock) *plugin.Registry {
 	r := plugin.NewRegistry()
 	r.Register(headers.Spec{})
-	r.Register(jwtauth.Spec{Now: clk.now})
+	r.Register(jwtauth.Spec{Now: clk.Now})
 	return r
 }
 
@@ -200,14 +186,14 @@ func startAuth(t *testing.T, yamlText string) *authEnv {
 	if err := os.WriteFile(partnerFile, partnerPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &authEnv{up: newRecorder(t, "up"), clk: &fakeClock{t: time.Now()}}
+	e := &authEnv{up: newRecorder(t, "up"), clk: testutil.NewClock(time.Now())}
 	e.keys = newKeyServer(t, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
 	e.g = startGatewayReg(t, yamlText, map[string]string{"up": e.up.URL, "jwks": e.keys.URL, "secret": secretFile, "partner": partnerFile}, authRegistry(e.clk))
 	return e
 }
 
 func (e *authEnv) iamToken(t *testing.T, kid string, extra jwt.MapClaims) string {
-	c := jwt.MapClaims{"iss": "iam", "aud": "courses", "sub": "alice", "roles": []string{"student"}, "exp": e.clk.now().Add(time.Hour).Unix()}
+	c := jwt.MapClaims{"iss": "iam", "aud": "courses", "sub": "alice", "roles": []string{"student"}, "exp": e.clk.Now().Add(time.Hour).Unix()}
 	for k, v := range extra {
 		if v == nil {
 			delete(c, k)
@@ -227,7 +213,7 @@ func (e *authEnv) iamToken(t *testing.T, kid string, extra jwt.MapClaims) string
 func TestAuthAttackCatalogue(t *testing.T) {
 	t.Parallel()
 	e := startAuth(t, authYAML)
-	now := e.clk.now()
+	now := e.clk.Now()
 	valid := e.iamToken(t, "k1", nil)
 	parts := strings.Split(valid, ".")
 	forgedPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"iam","aud":"courses","sub":"root","exp":` + jsonNum(now.Add(time.Hour).Unix()) + `}`))
@@ -344,8 +330,8 @@ func TestAuthIdentityForwarding(t *testing.T) {
 	}
 
 	// Other issuers: an HMAC session token and a partner RS256 token.
-	sess := mint(t, jwt.SigningMethodHS256, hmacSecret, "", jwt.MapClaims{"iss": "sessions", "sub": "bob", "exp": e.clk.now().Add(time.Hour).Unix()})
-	partner := mint(t, jwt.SigningMethodRS256, partnerKey, "", jwt.MapClaims{"iss": "partner", "sub": "acme", "exp": e.clk.now().Add(time.Hour).Unix()})
+	sess := mint(t, jwt.SigningMethodHS256, hmacSecret, "", jwt.MapClaims{"iss": "sessions", "sub": "bob", "exp": e.clk.Now().Add(time.Hour).Unix()})
+	partner := mint(t, jwt.SigningMethodRS256, partnerKey, "", jwt.MapClaims{"iss": "partner", "sub": "acme", "exp": e.clk.Now().Add(time.Hour).Unix()})
 	for tok, want := range map[string]string{sess: "bob", partner: "acme"} {
 		if resp, body := e.g.get("/api/x", "Authorization: Bearer "+tok); resp.StatusCode != 200 || e.up.last(t).Header.Get("X-User-Id") != want {
 			t.Errorf("token for %s: %d %q, X-User-Id %q", want, resp.StatusCode, body, e.up.last(t).Header.Get("X-User-Id"))
@@ -388,7 +374,7 @@ func TestAuthJWKS(t *testing.T) {
 	if n := e.keys.count() - fetches; n != 0 {
 		t.Fatalf("%d fetches within jwks_min_refetch", n)
 	}
-	e.clk.advance(31 * time.Second)
+	e.clk.Advance(31 * time.Second)
 	if s := status(k2); s != 200 {
 		t.Fatalf("k2 after rotation = %d, want 200", s)
 	}
@@ -405,7 +391,7 @@ func TestAuthJWKS(t *testing.T) {
 		body   string
 	}{{500, "oops"}, {200, "this is not json"}, {200, `{"keys":[]}`}} {
 		e.keys.set(fail.status, fail.body)
-		e.clk.advance(31 * time.Second)
+		e.clk.Advance(31 * time.Second)
 		before := e.keys.count()
 		status(e.iamToken(t, "unknown", nil)) // forces a refetch, which fails
 		if e.keys.count() != before+1 {
@@ -435,7 +421,7 @@ func TestAuthKeyServerDownAtStart(t *testing.T) {
 	ks := newKeyServer(t, "")
 	ks.set(503, "down")
 	up := newRecorder(t, "up")
-	clk := &fakeClock{t: time.Now()}
+	clk := testutil.NewClock(time.Now())
 	yaml := `
 legacy: legacy
 upstreams:
@@ -445,7 +431,7 @@ plugins:
       issuers: [{issuer: iam, jwks_url: "{{jwks}}", jwks_min_refetch: 30s}]
 `
 	g := startGatewayReg(t, yaml, map[string]string{"up": up.URL, "jwks": ks.URL}, authRegistry(clk))
-	tok := mint(t, jwt.SigningMethodRS256, rsaKey1, "k1", jwt.MapClaims{"iss": "iam", "sub": "alice", "exp": clk.now().Add(time.Hour).Unix()})
+	tok := mint(t, jwt.SigningMethodRS256, rsaKey1, "k1", jwt.MapClaims{"iss": "iam", "sub": "alice", "exp": clk.Now().Add(time.Hour).Unix()})
 	if resp, _ := g.get("/x", "Authorization: Bearer "+tok); resp.StatusCode != 401 {
 		t.Fatalf("with no keys = %d, want 401", resp.StatusCode)
 	}
@@ -459,7 +445,7 @@ plugins:
 		t.Errorf("with the key server down: ok %v, error %v", fetches("ok"), fetches("error"))
 	}
 	ks.set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
-	clk.advance(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	if resp, _ := g.get("/x", "Authorization: Bearer "+tok); resp.StatusCode != 200 {
 		t.Fatalf("after the key server came back = %d, want 200", resp.StatusCode)
 	}
@@ -484,7 +470,7 @@ func TestAuthIdentityCanaryKey(t *testing.T) {
 	testKeys(t)
 	ks := newKeyServer(t, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
 	legacy, newSvc := newRecorder(t, "legacy"), newRecorder(t, "new")
-	clk := &fakeClock{t: time.Now()}
+	clk := testutil.NewClock(time.Now())
 	yaml := `
 server: {expose_route: true}
 legacy: legacy
@@ -505,7 +491,7 @@ routes:
 	sides := map[string]bool{}
 	for i := range 40 {
 		sub := "user-" + jsonNum(int64(i))
-		tok := mint(t, jwt.SigningMethodRS256, rsaKey1, "k1", jwt.MapClaims{"iss": "iam", "sub": sub, "exp": clk.now().Add(time.Hour).Unix()})
+		tok := mint(t, jwt.SigningMethodRS256, rsaKey1, "k1", jwt.MapClaims{"iss": "iam", "sub": sub, "exp": clk.Now().Add(time.Hour).Unix()})
 		first := ""
 		for j := range 3 {
 			resp, _ := g.get("/api/x", "Authorization: Bearer "+tok, "X-Forwarded-For: 10.0.0."+jsonNum(int64(j)))

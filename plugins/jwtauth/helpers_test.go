@@ -21,6 +21,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugin"
 	"gopkg.in/yaml.v3"
 )
@@ -60,24 +61,9 @@ func testKeys(t testing.TB) {
 }
 
 // clock is the plugin's clock: tests move it instead of sleeping.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testutil.Clock
 
-func newClock() *clock { return &clock{now: testEpoch} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testutil.NewClock(testEpoch) }
 
 // writeFile writes a file into a directory of the test's own.
 func writeFile(t *testing.T, name string, b []byte) string {

@@ -81,7 +81,7 @@ func TestJWKS(t *testing.T) {
 			tokens: []string{k9, k1, k2}, want: []int{401, 401, 200}, www: unknownKey, fetches: 7},
 		{name: "no kid, one key in the set", tokens: []string{noKid}, want: []int{200}, fetches: 7},
 	} {
-		clk.advance(s.advance)
+		clk.Advance(s.advance)
 		if s.status != 0 {
 			ks.set(s.status, s.body)
 		}
@@ -97,7 +97,7 @@ func TestJWKS(t *testing.T) {
 	}
 
 	// Many requests with unknown kids at once: one fetch.
-	clk.advance(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	var wg sync.WaitGroup
 	for i := 0; i < 16; i++ {
 		wg.Add(1)
@@ -132,7 +132,7 @@ func TestJWKSDownAtStart(t *testing.T) {
 	if r := b.serve(t, bearer(k1)...); r.status != 401 || ks.count() != 1 {
 		t.Errorf("within min refetch = %d after %d fetches", r.status, ks.count())
 	}
-	clk.advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if r := b.serve(t, bearer(k1)...); r.status != 200 || ks.count() != 2 {
 		t.Errorf("after min refetch = %d after %d fetches", r.status, ks.count())
 	}

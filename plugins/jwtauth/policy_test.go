@@ -143,11 +143,11 @@ func TestTokenCache(t *testing.T) {
 	if n := cacheLen(v); n != 1 {
 		t.Errorf("cache holds %d, want the verified token", n)
 	}
-	clk.advance(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	if r := b.serve(t, bearer(short)...); r.status != 200 {
 		t.Fatalf("before expiry = %d", r.status)
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if r := b.serve(t, bearer(short)...); r.status != 401 || r.www != invalid("token expired") {
 		t.Errorf("at expiry = %d %q: a cached token outlived its exp", r.status, r.www)
 	}
