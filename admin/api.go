@@ -176,23 +176,8 @@ func (a *API) lookup(got []byte) (Token, bool) {
 // readPrivate serves a read that always needs a token of any role,
 // whatever read_requires_token says (the audit trail: who did what, why).
 func (a *API) readPrivate(f func(r *http.Request) (any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if len(a.tokens) == 0 {
-			writeAPIError(w, &apiError{status: 403, code: "no_token", msg: "this endpoint needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
-			return
-		}
-		if _, ok := a.caller(r); !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
-			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
-			return
-		}
-		v, err := f(r)
-		if err != nil {
-			writeAPIError(w, err)
-			return
-		}
-		writeJSON(w, 200, v)
-	}
+	return a.serveRead(f, true, "this endpoint needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file",
+		"a valid bearer token is required", false)
 }
 
 // readData serves a read that returns request or response data: it needs
@@ -201,32 +186,32 @@ func (a *API) readData(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	if !a.dataAuth {
 		return a.read(f)
 	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		if len(a.tokens) == 0 {
-			writeAPIError(w, &apiError{status: 403, code: "no_token", msg: "this endpoint returns request and response data and needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file (or server.admin.data_requires_token: false)"})
-			return
-		}
-		if _, ok := a.caller(r); !ok {
-			a.log.Warn("admin data read refused", "path", r.URL.Path, "remote", r.RemoteAddr)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
-			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required: this endpoint returns request and response data"})
-			return
-		}
-		v, err := f(r)
-		if err != nil {
-			writeAPIError(w, err)
-			return
-		}
-		writeJSON(w, 200, v)
-	}
+	return a.serveRead(f, true, "this endpoint returns request and response data and needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file (or server.admin.data_requires_token: false)",
+		"a valid bearer token is required: this endpoint returns request and response data", true)
 }
 
+// read serves a read that needs a token when read_requires_token is set.
 func (a *API) read(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return a.serveRead(f, a.readAuth, "", "a bearer token is required", false)
+}
+
+// serveRead answers f's value as JSON. When needToken, a request without
+// a valid token is refused: 403 (noTokens) when no token is configured at
+// all (a configuration to fix, and only said when noTokens is not ""),
+// else 401 (unauthorized), logged when logRefusal.
+func (a *API) serveRead(f func(r *http.Request) (any, error), needToken bool, noTokens, unauthorized string, logRefusal bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if a.readAuth {
+		if needToken {
+			if noTokens != "" && len(a.tokens) == 0 {
+				writeAPIError(w, &apiError{status: 403, code: "no_token", msg: noTokens})
+				return
+			}
 			if _, ok := a.caller(r); !ok {
+				if logRefusal {
+					a.log.Warn("admin data read refused", "path", r.URL.Path, "remote", r.RemoteAddr)
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
-				writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a bearer token is required"})
+				writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: unauthorized})
 				return
 			}
 		}

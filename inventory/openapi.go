@@ -199,7 +199,7 @@ func operation(template string, eps []EndpointReport, mixed bool) *Op {
 		st.Side = "new"
 	}
 	op.Summary = strings.Join(st.Endpoints, ", ")
-	op.Description = fmt.Sprintf("%d requests (%d on legacy, %d on new), p99 %s, %.1f%% 5xx.", st.Requests, st.Legacy, st.New, fmtMS(st.P99ms), 100*st.ErrorRate)
+	op.Description = fmt.Sprintf("%d requests (%d on legacy, %d on new), p99 %s, %.1f%% 5xx.", st.Requests, st.Legacy, st.New, FormatMS(st.P99ms), 100*st.ErrorRate)
 	if eps[0].Example != "" {
 		op.Description += " Example: " + eps[0].Example
 	}

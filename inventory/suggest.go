@@ -128,7 +128,7 @@ func Suggest(r *Report, which string, o SuggestOptions) (string, error) {
 	var b strings.Builder
 	top := chosen[0]
 	fmt.Fprintf(&b, "  # learnt from traffic: %s: %d requests, %d on legacy (%.1f%% of legacy traffic), p99 %s, errors %.1f%%\n",
-		strings.Join(names(chosen), ", "), reqs, legacy, 100*share, fmtMS(top.P99ms), 100*top.ErrorRate)
+		strings.Join(names(chosen), ", "), reqs, legacy, 100*share, FormatMS(top.P99ms), 100*top.ErrorRate)
 	if top.Example != "" {
 		fmt.Fprintf(&b, "  # example: %s\n", top.Example)
 	}
@@ -189,7 +189,9 @@ func names(eps []EndpointReport) []string {
 	return out
 }
 
-func fmtMS(ms float64) string {
+// FormatMS writes a latency in milliseconds for people: "-" for none,
+// µs under a millisecond, one decimal under ten.
+func FormatMS(ms float64) string {
 	switch {
 	case ms == 0:
 		return "-"

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strangler/strangler/internal/atomicfile"
 	"github.com/strangler/strangler/routing"
 )
 
@@ -219,29 +220,5 @@ func (f *File) write(doc fileDoc) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(f.Path)
-	tmp, err := os.CreateTemp(dir, ".overrides-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(f.Path, ".overrides-*", append(b, '\n'))
 }

@@ -262,7 +262,7 @@ func printInventory(w io.Writer, rep *inventory.Report, top int, all bool) {
 			name += " (alias?)"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.1f%%\t%s\t%s\t%s\t%s\t%s\n", name, e.Legacy, 100*e.LegacyShare, 100*e.ErrorRate,
-			fmtMS(e.P50ms), fmtMS(e.P99ms), route, ago(rep.Generated, e.LastSeen), e.Example)
+			inventory.FormatMS(e.P50ms), inventory.FormatMS(e.P99ms), route, ago(rep.Generated, e.LastSeen), e.Example)
 	}
 	_ = tw.Flush()
 	if rep.Aliases > 0 {
@@ -294,18 +294,6 @@ func printInventory(w io.Writer, rep *inventory.Report, top int, all bool) {
 		_ = tw.Flush()
 	}
 	fmt.Fprintln(w, "\nnext: strangler inventory -suggest 'METHOD PATH' prints a routes.yaml entry for one of them")
-}
-
-func fmtMS(ms float64) string {
-	switch {
-	case ms == 0:
-		return "-"
-	case ms < 1:
-		return fmt.Sprintf("%.0fµs", ms*1000)
-	case ms < 10:
-		return fmt.Sprintf("%.1fms", ms)
-	}
-	return fmt.Sprintf("%.0fms", ms)
 }
 
 func ago(now, t time.Time) string {
