@@ -7,9 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,56 +52,12 @@ func testKeys(t testing.TB) {
 }
 
 // jwksDoc renders RSA public keys as a JWKS document.
-func jwksDoc(keys map[string]*rsa.PublicKey) string {
-	var out struct {
-		Keys []map[string]string `json:"keys"`
-	}
-	for kid, k := range keys {
-		out.Keys = append(out.Keys, map[string]string{
-			"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-			"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
-			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes()),
-		})
-	}
-	b, _ := json.Marshal(out)
-	return string(b)
-}
+func jwksDoc(keys map[string]*rsa.PublicKey) string { return testutil.JWKS(keys) }
 
 // keyServer is a loopback JWKS endpoint whose answer a test changes.
-type keyServer struct {
-	*httptest.Server
-	mu     sync.Mutex
-	status int
-	body   string
-	hits   int
-}
+type keyServer = testutil.KeyServer
 
-func newKeyServer(t testing.TB, body string) *keyServer {
-	ks := &keyServer{status: 200, body: body}
-	ks.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ks.mu.Lock()
-		ks.hits++
-		status, body := ks.status, ks.body
-		ks.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write([]byte(body))
-	}))
-	t.Cleanup(ks.Close)
-	return ks
-}
-
-func (ks *keyServer) set(status int, body string) {
-	ks.mu.Lock()
-	ks.status, ks.body = status, body
-	ks.mu.Unlock()
-}
-
-func (ks *keyServer) count() int {
-	ks.mu.Lock()
-	defer ks.mu.Unlock()
-	return ks.hits
-}
+func newKeyServer(t testing.TB, body string) *keyServer { return testutil.NewKeyServer(t, body) }
 
 // mint signs claims; kid is set when not empty.
 func mint(t testing.TB, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
@@ -359,8 +312,8 @@ func TestAuthJWKS(t *testing.T) {
 		t.Fatalf("k1 = %d", s)
 	}
 	// The provider rotates: k2 is published.
-	e.keys.set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey, "k2": &rsaKey2.PublicKey}))
-	fetches := e.keys.count()
+	e.keys.Set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey, "k2": &rsaKey2.PublicKey}))
+	fetches := e.keys.Count()
 	// Within jwks_min_refetch of the last fetch, an unknown kid does not
 	// refetch: a flood of made-up kids costs nothing.
 	for i := range 20 {
@@ -371,7 +324,7 @@ func TestAuthJWKS(t *testing.T) {
 	if s := status(k2); s != 401 {
 		t.Fatalf("k2 before a refetch is allowed = %d, want 401", s)
 	}
-	if n := e.keys.count() - fetches; n != 0 {
+	if n := e.keys.Count() - fetches; n != 0 {
 		t.Fatalf("%d fetches within jwks_min_refetch", n)
 	}
 	e.clk.Advance(31 * time.Second)
@@ -381,7 +334,7 @@ func TestAuthJWKS(t *testing.T) {
 	for i := range 20 {
 		status(e.iamToken(t, "flood2-"+jsonNum(int64(i)), nil))
 	}
-	if n := e.keys.count() - fetches; n != 1 {
+	if n := e.keys.Count() - fetches; n != 1 {
 		t.Fatalf("%d fetches for one rotation and a flood, want 1", n)
 	}
 
@@ -390,11 +343,11 @@ func TestAuthJWKS(t *testing.T) {
 		status int
 		body   string
 	}{{500, "oops"}, {200, "this is not json"}, {200, `{"keys":[]}`}} {
-		e.keys.set(fail.status, fail.body)
+		e.keys.Set(fail.status, fail.body)
 		e.clk.Advance(31 * time.Second)
-		before := e.keys.count()
+		before := e.keys.Count()
 		status(e.iamToken(t, "unknown", nil)) // forces a refetch, which fails
-		if e.keys.count() != before+1 {
+		if e.keys.Count() != before+1 {
 			t.Fatalf("no refetch attempted for %d %q", fail.status, fail.body)
 		}
 		if s1, s2 := status(k1), status(k2); s1 != 200 || s2 != 200 {
@@ -408,8 +361,8 @@ func TestAuthJWKS(t *testing.T) {
 	// the rest (start, rotation) as ok.
 	okN := e.g.metric("strangler_jwks_fetches_total", map[string]string{"issuer": "iam", "result": "ok"})
 	errN := e.g.metric("strangler_jwks_fetches_total", map[string]string{"issuer": "iam", "result": "error"})
-	if errN != 3 || okN+errN != float64(e.keys.count()) {
-		t.Errorf("strangler_jwks_fetches_total: ok %v, error %v; want error 3 and %d in all", okN, errN, e.keys.count())
+	if errN != 3 || okN+errN != float64(e.keys.Count()) {
+		t.Errorf("strangler_jwks_fetches_total: ok %v, error %v; want error 3 and %d in all", okN, errN, e.keys.Count())
 	}
 }
 
@@ -419,7 +372,7 @@ func TestAuthKeyServerDownAtStart(t *testing.T) {
 	t.Parallel()
 	testKeys(t)
 	ks := newKeyServer(t, "")
-	ks.set(503, "down")
+	ks.Set(503, "down")
 	up := newRecorder(t, "up")
 	clk := testutil.NewClock(time.Now())
 	yaml := `
@@ -444,7 +397,7 @@ plugins:
 	if fetches("ok") != 0 || fetches("error") < 1 {
 		t.Errorf("with the key server down: ok %v, error %v", fetches("ok"), fetches("error"))
 	}
-	ks.set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
+	ks.Set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
 	clk.Advance(31 * time.Second)
 	if resp, _ := g.get("/x", "Authorization: Bearer "+tok); resp.StatusCode != 200 {
 		t.Fatalf("after the key server came back = %d, want 200", resp.StatusCode)

@@ -128,7 +128,7 @@ func TestBuildOffline(t *testing.T) {
 		t.Fatalf("offline Build = %v, %v", p, err)
 	}
 	_ = p.(*jwtPlugin).v.Close()
-	if n := ks.count(); n != 0 {
+	if n := ks.Count(); n != 0 {
 		t.Errorf("offline Build fetched the key set %d times", n)
 	}
 }

@@ -4,14 +4,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -104,56 +101,12 @@ func claims(c *clock, extra jwt.MapClaims) jwt.MapClaims {
 }
 
 // jwksDoc renders RSA public keys as a JWKS document.
-func jwksDoc(keys map[string]*rsa.PublicKey) string {
-	var out struct {
-		Keys []map[string]string `json:"keys"`
-	}
-	for kid, k := range keys {
-		out.Keys = append(out.Keys, map[string]string{
-			"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-			"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
-			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes()),
-		})
-	}
-	b, _ := json.Marshal(out)
-	return string(b)
-}
+func jwksDoc(keys map[string]*rsa.PublicKey) string { return testutil.JWKS(keys) }
 
 // keyServer is a loopback JWKS endpoint whose answer a test changes.
-type keyServer struct {
-	*httptest.Server
-	mu     sync.Mutex
-	status int
-	body   string
-	hits   int
-}
+type keyServer = testutil.KeyServer
 
-func newKeyServer(t testing.TB, body string) *keyServer {
-	ks := &keyServer{status: 200, body: body}
-	ks.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ks.mu.Lock()
-		ks.hits++
-		status, body := ks.status, ks.body
-		ks.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(body))
-	}))
-	t.Cleanup(ks.Close)
-	return ks
-}
-
-func (ks *keyServer) set(status int, body string) {
-	ks.mu.Lock()
-	ks.status, ks.body = status, body
-	ks.mu.Unlock()
-}
-
-func (ks *keyServer) count() int {
-	ks.mu.Lock()
-	defer ks.mu.Unlock()
-	return ks.hits
-}
+func newKeyServer(t testing.TB, body string) *keyServer { return testutil.NewKeyServer(t, body) }
 
 // yamlNode parses src into its top node.
 func yamlNode(t *testing.T, src string) *yaml.Node {

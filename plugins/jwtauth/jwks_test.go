@@ -83,7 +83,7 @@ func TestJWKS(t *testing.T) {
 	} {
 		clk.Advance(s.advance)
 		if s.status != 0 {
-			ks.set(s.status, s.body)
+			ks.Set(s.status, s.body)
 		}
 		for j, tok := range s.tokens {
 			r := b.serve(t, bearer(tok)...)
@@ -91,7 +91,7 @@ func TestJWKS(t *testing.T) {
 				t.Errorf("step %d %s: token %d = %d %q, want %d %q", i, s.name, j, r.status, r.www, s.want[j], s.www)
 			}
 		}
-		if n := ks.count(); n != s.fetches {
+		if n := ks.Count(); n != s.fetches {
 			t.Errorf("step %d %s: %d fetches, want %d", i, s.name, n, s.fetches)
 		}
 	}
@@ -109,7 +109,7 @@ func TestJWKS(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := ks.count(); n != 8 {
+	if n := ks.Count(); n != 8 {
 		t.Errorf("16 concurrent unknown kids made %d fetches, want 1", n-7)
 	}
 }
@@ -122,19 +122,19 @@ func TestJWKSDownAtStart(t *testing.T) {
 	testKeys(t)
 	clk := newClock()
 	ks := newKeyServer(t, "")
-	ks.set(503, "starting")
+	ks.Set(503, "starting")
 	b := jwksPlugin(t, clk, ks)
 	k1 := iamToken(t, clk, rsaKey1, "k1")
 	if r := b.serve(t, bearer(k1)...); r.status != 401 || r.www != invalid("unknown signing key") {
 		t.Errorf("while down = %d %q", r.status, r.www)
 	}
-	ks.set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
-	if r := b.serve(t, bearer(k1)...); r.status != 401 || ks.count() != 1 {
-		t.Errorf("within min refetch = %d after %d fetches", r.status, ks.count())
+	ks.Set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
+	if r := b.serve(t, bearer(k1)...); r.status != 401 || ks.Count() != 1 {
+		t.Errorf("within min refetch = %d after %d fetches", r.status, ks.Count())
 	}
 	clk.Advance(30 * time.Second)
-	if r := b.serve(t, bearer(k1)...); r.status != 200 || ks.count() != 2 {
-		t.Errorf("after min refetch = %d after %d fetches", r.status, ks.count())
+	if r := b.serve(t, bearer(k1)...); r.status != 200 || ks.Count() != 2 {
+		t.Errorf("after min refetch = %d after %d fetches", r.status, ks.Count())
 	}
 }
 
@@ -148,7 +148,7 @@ func TestJWKSRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return ks.count() >= 3 },
+	testutil.Eventually(t, 5*time.Second, func() bool { return ks.Count() >= 3 },
 		func() string { return "the key set was not refreshed in the background" })
 	_ = b.p.v.Close()
 	select {

@@ -214,7 +214,7 @@ func TestSharedVerifier(t *testing.T) {
 	if verifiers[0] != verifiers[1] || verifiers[1] != verifiers[2] {
 		t.Error("each route built its own verifier")
 	}
-	if n := ks.count(); n != 1 {
+	if n := ks.Count(); n != 1 {
 		t.Errorf("key set fetched %d times for three routes, want 1", n)
 	}
 	closers := env.Shared.Closers()
