@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/console"
+	"github.com/strangler/strangler/migration"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
@@ -24,6 +25,8 @@ type Metrics struct {
 	Admin    *admin.Metrics
 	Store    *store.Metrics
 	Console  *console.Metrics
+	// Migration are the migration plans' (package migration).
+	Migration *migration.Metrics
 
 	AccessLogDrops prometheus.Counter     // strangler_access_log_dropped_total
 	ConfigInfo     *prometheus.GaugeVec   // strangler_config_info{file}
@@ -85,12 +88,13 @@ var DurationBuckets = proxy.DurationBuckets
 // NewMetrics registers every collector on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Proxy:    proxy.NewMetrics(reg),
-		Upstream: upstream.NewMetrics(reg),
-		Shadow:   shadow.NewMetrics(reg, DurationBuckets),
-		Admin:    admin.NewMetrics(reg),
-		Store:    store.NewMetrics(reg),
-		Console:  console.NewMetrics(reg),
+		Proxy:     proxy.NewMetrics(reg),
+		Upstream:  upstream.NewMetrics(reg),
+		Shadow:    shadow.NewMetrics(reg, DurationBuckets),
+		Admin:     admin.NewMetrics(reg),
+		Store:     store.NewMetrics(reg),
+		Console:   console.NewMetrics(reg),
+		Migration: migration.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_access_log_dropped_total",
 			Help: "Access log lines that could not be written.",
@@ -147,6 +151,9 @@ func (m *Metrics) initTable(t *routing.Table) {
 		if r.Shadow != nil {
 			m.Shadow.InitRoute(r.ID)
 		}
+		if r.Migration != nil {
+			m.Migration.InitRoute(r.ID)
+		}
 	}
 }
 
@@ -161,5 +168,6 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Shadow.Collectors()...)
 	out = append(out, m.Store.Collectors()...)
 	out = append(out, m.Console.Collectors()...)
+	out = append(out, m.Migration.Collectors()...)
 	return append(out, m.Admin.Collectors()...)
 }

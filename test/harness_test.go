@@ -93,6 +93,13 @@ func startGatewayFile(t testing.TB, path string) *gw {
 
 func startGatewayAt(t testing.TB, path string, reg *plugin.Registry) *gw {
 	t.Helper()
+	return startGatewayWith(t, path, reg, gateway.ServerOptions{})
+}
+
+// startGatewayWith is startGatewayAt with server options of the test's
+// own (the migration plans' clock, say); Gatherer and Logger are set here.
+func startGatewayWith(t testing.TB, path string, reg *plugin.Registry, so gateway.ServerOptions) *gw {
+	t.Helper()
 	promReg := prometheus.NewRegistry()
 	m := gateway.NewMetrics(promReg)
 	logBuf := &syncBuffer{}
@@ -105,7 +112,8 @@ func startGatewayAt(t testing.TB, path string, reg *plugin.Registry) *gw {
 		t.Fatalf("loading routes: %v", err)
 	}
 	rt.Swap(tbl)
-	s, err := gateway.NewServer(rt, gateway.ServerOptions{Gatherer: promReg, Logger: newTestLogger(logBuf)})
+	so.Gatherer, so.Logger = promReg, newTestLogger(logBuf)
+	s, err := gateway.NewServer(rt, so)
 	if err != nil {
 		t.Fatalf("starting the server: %v", err)
 	}
