@@ -78,7 +78,9 @@ func (a *API) HandleMutate(mux *http.ServeMux, pattern, action string, f func(r 
 }
 
 // Error is an error the API answers with status, a short code and msg.
-func Error(status int, code, msg string) error { return &apiError{status: status, code: code, msg: msg} }
+func Error(status int, code, msg string) error {
+	return &apiError{status: status, code: code, msg: msg}
+}
 
 // BadRequest is a 400 answer.
 func BadRequest(format string, args ...any) error { return badRequest(format, args...) }

@@ -229,7 +229,9 @@ func pctWritten(f float64) string {
 	return strconv.FormatFloat(math.Round(f*1e6)/1e4, 'f', -1, 64) + "%"
 }
 
-func ratioText(f float64) string { return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64) + "x" }
+func ratioText(f float64) string {
+	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64) + "x"
+}
 
 func msText(s float64) string {
 	ms := s * 1000

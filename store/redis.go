@@ -56,8 +56,8 @@ type Redis struct {
 	log     *slog.Logger
 	started time.Time
 
-	up      atomic.Bool
-	upKnown atomic.Bool
+	up       atomic.Bool
+	upKnown  atomic.Bool
 	mu       sync.Mutex
 	leases   []*RedisLease
 	docKinds map[string]bool // kinds of this replica's documents (docs.go)
