@@ -65,7 +65,7 @@ func gates(m *routing.Migration, x *measure) (out []store.Evidence, all bool) {
 	if g.ShadowReady {
 		e := store.Evidence{Gate: "promote.shadow_verdict", Threshold: "ready", Result: Failed}
 		if x.verdict != nil {
-			e.Value = x.verdict.Label() + ": " + x.verdict.Summary
+			e.Value = x.verdict.Summary // "ready: 100.00% of 500 requests matched ..."
 			if x.verdict.State == shadow.Ready {
 				e.Result = Held
 			}

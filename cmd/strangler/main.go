@@ -6,7 +6,8 @@
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
+//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
+//	strangler plan status [ROUTE] [-addr host:port] [-token T] [-json]
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler apply    [-addr host:port] [-yes] FILE
 //	strangler version
@@ -43,7 +44,8 @@ usage:
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
+  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
+  strangler plan status [ROUTE] [-addr host:port] [-token T] [-json]
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler apply    [-addr host:port] [-yes] FILE
   strangler version
@@ -54,7 +56,7 @@ Exit codes: 0 success (and -h), 1 bad config or failure, 2 bad usage.
 `
 
 // commands are the subcommands, for dispatch, help and typo suggestions.
-var commands = []string{"serve", "validate", "route", "demo", "shadow", "ctl", "diff", "apply", "version", "help"}
+var commands = []string{"serve", "validate", "route", "demo", "shadow", "ctl", "plan", "diff", "apply", "version", "help"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -78,6 +80,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runDemo(rest, stdout, stderr)
 	case "ctl":
 		return cli.Ctl(env, rest)
+	case "plan":
+		return plan(env, rest)
 	case "diff":
 		return cli.Diff(env, rest)
 	case "apply":
@@ -137,6 +141,23 @@ func shadow(env cli.Env, rest []string) int {
 		return 2
 	}
 	fmt.Fprint(env.Stderr, u)
+	return 2
+}
+
+// plan is strangler plan status: strangler ctl plan status by a shorter
+// name (the plan actions stay under ctl, with the other levers).
+func plan(env cli.Env, rest []string) int {
+	switch {
+	case len(rest) > 0 && cli.IsHelp(rest[0]):
+		fmt.Fprintf(env.Stdout, "usage: %s\n", cli.PlanUsage)
+		return 0
+	case len(rest) > 0 && rest[0] == "status":
+		return cli.Ctl(env, append([]string{"plan"}, rest...))
+	case len(rest) > 0:
+		fmt.Fprintf(env.Stderr, "strangler plan: unknown command %q (pause, resume, promote and rollback are strangler ctl plan ...)\nusage: %s\n", rest[0], cli.PlanUsage)
+		return 2
+	}
+	fmt.Fprintf(env.Stderr, "usage: %s\n", cli.PlanUsage)
 	return 2
 }
 
