@@ -171,7 +171,10 @@ func TestFleetPlanOneDecider(t *testing.T) {
 
 	stageOf := func(r *replica) string { _, p := r.plans(); return fmt.Sprint(p["stage"]) }
 	testutil.Eventually(t, 60*time.Second, func() bool { return stageOf(others[0]) == "canary 60%" },
-		func() string { _, p := others[0].plans(); return fmt.Sprintf("the plan never reached canary 60%%: %v", p) })
+		func() string {
+			_, p := others[0].plans()
+			return fmt.Sprintf("the plan never reached canary 60%%: %v", p)
+		})
 	if n := lead.labelled(`strangler_requests_total`, `code="200",route="course-detail",side="legacy"`); n != 0 {
 		t.Fatalf("the decider served %v requests itself: it should decide on the others' counters alone", n)
 	}
