@@ -82,9 +82,9 @@ type run struct {
 	stageBase routeCounters
 	heldSince time.Time // zero: the gates do not all hold
 	// legacy's last figures measured with enough requests.
-	legacyRate, legacyP99 float64
-	legacyAt              time.Time
-	observed              string // observe mode: the last decision reported
+	legacyRate, legacyP99     float64
+	legacyRateAt, legacyP99At time.Time
+	observed                  string // observe mode: the last decision reported
 }
 
 // New returns a controller; Run starts it.
@@ -449,23 +449,32 @@ func (c *Controller) evaluate(ctx context.Context, r *routing.Route, now time.Ti
 }
 
 // legacyFigures sets legacy's error rate and p99 to compare with: the
-// interval's when it had enough requests, else the last such.
+// error rate over the interval when it had enough requests, the p99 over
+// the stage so far when it had minLatencySamples; else the last such
+// figures (legacy serves nothing at stage new), saying how old they are.
 func (c *Controller) legacyFigures(rn *run, m *routing.Migration, x *measure, now time.Time) {
-	wl := x.win.Legacy
-	enough := max(m.Rollback.MinRequests, 1)
-	if int64(wl.Requests) >= enough {
-		rn.legacyRate, rn.legacyP99, rn.legacyAt = wl.errorRate(), wl.p99(), now
+	wl, sl := x.win.Legacy, x.inStage.Legacy
+	if int64(wl.Requests) >= max(m.Rollback.MinRequests, 1) {
+		rn.legacyRate, rn.legacyRateAt = wl.errorRate(), now
 	}
+	if sl.Count >= minLatencySamples {
+		rn.legacyP99, rn.legacyP99At = sl.p99(), now
+	}
+	ago := func(t time.Time) string {
+		if t.Equal(now) {
+			return ""
+		}
+		return ", measured " + durText(now.Sub(t)) + " ago"
+	}
+	x.legacyRate, x.legacyP99 = math.NaN(), math.NaN()
 	switch {
-	case !rn.legacyAt.IsZero() && rn.legacyAt.Equal(now):
-		x.legacyRate, x.legacyP99 = rn.legacyRate, rn.legacyP99
-	case wl.Requests > 0 && rn.legacyAt.IsZero():
-		x.legacyRate, x.legacyP99 = wl.errorRate(), wl.p99()
-	case !rn.legacyAt.IsZero():
-		x.legacyRate, x.legacyP99 = rn.legacyRate, rn.legacyP99
-		x.legacyFrom = ", measured " + durText(now.Sub(rn.legacyAt)) + " ago"
-	default:
-		x.legacyRate, x.legacyP99 = math.NaN(), math.NaN()
+	case !rn.legacyRateAt.IsZero():
+		x.legacyRate, x.legacyRateFrom = rn.legacyRate, ago(rn.legacyRateAt)
+	case wl.Requests > 0:
+		x.legacyRate = wl.errorRate()
+	}
+	if !rn.legacyP99At.IsZero() {
+		x.legacyP99, x.legacyP99From = rn.legacyP99, ago(rn.legacyP99At)
 	}
 }
 

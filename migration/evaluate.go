@@ -27,13 +27,15 @@ type measure struct {
 	// win: the interval since the previous evaluation; inStage: since the
 	// stage began (or since this replica started deciding).
 	win, inStage routeCounters
-	// legacy is the legacy side's error rate and p99 to compare with: the
-	// interval's, or the last measured with enough requests (in stage new
-	// legacy serves nothing).
-	legacyRate, legacyP99 float64
-	legacyFrom            string // "" or why the figure is older
-	verdict               *shadow.Verdict
-	breakerOpen           []string // replicas whose new-side breaker is open
+	// legacyRate is legacy's error rate to compare with: the interval's,
+	// or the last measured with enough requests (in stage new legacy
+	// serves nothing); legacyP99 its p99 over the stage so far, or the
+	// last measured over at least minLatencySamples requests. The From
+	// texts say when an older figure stands in.
+	legacyRate, legacyP99         float64
+	legacyRateFrom, legacyP99From string
+	verdict                       *shadow.Verdict
+	breakerOpen                   []string // replicas whose new-side breaker is open
 }
 
 // verdictOf judges the route's shadow evidence (nil: no shadow).
@@ -113,7 +115,7 @@ func gates(m *routing.Migration, x *measure) (out []store.Evidence, all bool) {
 			e.Value, e.Result = "no legacy measurement yet", Failed
 		default:
 			d := rate - x.legacyRate
-			e.Value = fmt.Sprintf("%s points (new %s, legacy %s%s)", signedPct(d), pct(rate), pct(x.legacyRate), x.legacyFrom)
+			e.Value = fmt.Sprintf("%s points (new %s, legacy %s%s)", signedPct(d), pct(rate), pct(x.legacyRate), x.legacyRateFrom)
 			if d > *g.MaxErrorRateVsLegacy+1e-12 {
 				e.Result = Failed
 			}
@@ -122,7 +124,7 @@ func gates(m *routing.Migration, x *measure) (out []store.Evidence, all bool) {
 	}
 	if g.MaxP99VsLegacy != nil {
 		e := store.Evidence{Gate: "promote.max_p99_vs_legacy", Threshold: ratioText(*g.MaxP99VsLegacy), Result: Held}
-		switch ratio, text, ok := p99Ratio(m, wn, x); {
+		switch ratio, text, ok := p99Ratio(m, x.inStage.New, "the stage", x); {
 		case !traffic:
 			e.Value, e.Result = noTraffic, NA
 		case !ok:
@@ -169,10 +171,14 @@ func triggers(m *routing.Migration, x *measure) (out []store.Evidence, tripped s
 	}
 	if rb.P99VsLegacy != nil {
 		e := store.Evidence{Gate: "rollback.p99_vs_legacy", Threshold: ratioText(*rb.P99VsLegacy), Result: OK}
-		ratio, text, ok := p99Ratio(m, wn, x)
+		// The interval's p99 when it has enough requests to have one,
+		// else the stage's so far.
+		src, over := wn, "the interval"
+		if wn.Count < minLatencySamples {
+			src, over = x.inStage.New, "the stage"
+		}
+		ratio, text, ok := p99Ratio(m, src, over, x)
 		switch {
-		case few:
-			e.Value, e.Result = fewText, NA
 		case !ok:
 			e.Value, e.Result = text, NA
 		default:
@@ -193,19 +199,23 @@ func triggers(m *routing.Migration, x *measure) (out []store.Evidence, tripped s
 	return out, tripped
 }
 
-// p99Ratio compares the new side's p99 over the interval with legacy's,
-// each raised to the latency floor.
-func p99Ratio(m *routing.Migration, wn side, x *measure) (float64, string, bool) {
-	np := wn.p99()
-	switch {
-	case math.IsNaN(np):
-		return 0, "no requests on new in the interval", false
-	case math.IsNaN(x.legacyP99):
-		return 0, "no legacy measurement yet", false
+// minLatencySamples: a p99 over fewer requests is their slowest one or
+// two (a cold connection, one pause), not a percentile.
+const minLatencySamples = 100
+
+// p99Ratio compares the new side's p99 over nw (measured over what over
+// says) with legacy's, each raised to the latency floor.
+func p99Ratio(m *routing.Migration, nw side, over string, x *measure) (float64, string, bool) {
+	if nw.Count < minLatencySamples {
+		return 0, fmt.Sprintf("%d requests on new in %s: a p99 needs %d", nw.Count, over, minLatencySamples), false
+	}
+	np := nw.p99()
+	if math.IsNaN(x.legacyP99) {
+		return 0, fmt.Sprintf("no legacy p99 yet (it needs %d requests on legacy in a stage)", minLatencySamples), false
 	}
 	floor := m.LatencyFloor.Seconds()
 	ratio := math.Max(np, floor) / math.Max(x.legacyP99, floor)
-	text := fmt.Sprintf("%s (new %s, legacy %s%s)", ratioText(ratio), msText(np), msText(x.legacyP99), x.legacyFrom)
+	text := fmt.Sprintf("%s (new %s over %s, legacy %s%s)", ratioText(ratio), msText(np), over, msText(x.legacyP99), x.legacyP99From)
 	if np < floor && x.legacyP99 < floor {
 		text += fmt.Sprintf(", both under the %s floor", m.LatencyFloor)
 	}

@@ -111,6 +111,7 @@ func TestGatesAndTriggers(t *testing.T) {
 		stage       int
 		win         routeCounters
 		inStage     uint64
+		stageDur    time.Duration // the stage's requests' duration (default 1ms)
 		legacyP99   float64
 		legacyRate  float64
 		wantAll     bool
@@ -128,9 +129,13 @@ func TestGatesAndTriggers(t *testing.T) {
 			legacyP99: 0.001, check: map[string]string{"promote.max_error_rate": Failed, "rollback.error_rate": OK}},
 		{name: "too few requests to judge a rollback", stage: 1, win: routeCounters{New: counters(10, 5, ms)}, inStage: 10,
 			legacyP99: 0.001, check: map[string]string{"rollback.error_rate": NA, "rollback.p99_vs_legacy": NA}},
-		{name: "slow new side trips p99", stage: 1, win: routeCounters{New: counters(100, 0, 400*ms)}, inStage: 100,
+		{name: "slow new side trips p99", stage: 1, win: routeCounters{New: counters(100, 0, 400*ms)}, inStage: 100, stageDur: 400 * ms,
 			legacyP99: 0.05, wantTripped: "p99_vs_legacy", check: map[string]string{"rollback.p99_vs_legacy": Tripped, "promote.max_p99_vs_legacy": Failed}},
-		{name: "under the latency floor both count as 25ms", stage: 1, win: routeCounters{New: counters(100, 0, 20*ms)}, inStage: 100,
+		{name: "a slow interval of 30 requests: the stage's p99 judges it", stage: 1, win: routeCounters{New: counters(30, 0, 400*ms)}, inStage: 1000,
+			legacyP99: 0.05, wantAll: true, check: map[string]string{"rollback.p99_vs_legacy": OK}},
+		{name: "fewer than 100 requests in the stage: no p99 yet", stage: 1, win: routeCounters{New: counters(40, 0, 400*ms)}, inStage: 40, stageDur: 400 * ms,
+			legacyP99: 0.05, check: map[string]string{"rollback.p99_vs_legacy": NA, "promote.max_p99_vs_legacy": Failed}},
+		{name: "under the latency floor both count as 25ms", stage: 1, win: routeCounters{New: counters(100, 0, 20*ms)}, inStage: 100, stageDur: 20 * ms,
 			legacyP99: 0.001, wantAll: true, check: map[string]string{"promote.max_p99_vs_legacy": Held, "rollback.p99_vs_legacy": OK}},
 		{name: "first stage: traffic gates do not apply, no triggers", stage: 0, wantAll: true, legacyP99: math.NaN(),
 			check: map[string]string{"promote.min_requests": NA, "promote.max_error_rate": NA, "rollback.error_rate": "missing"}},
@@ -142,7 +147,10 @@ func TestGatesAndTriggers(t *testing.T) {
 			if c.win.New.Buckets == nil {
 				c.win.New = counters(0, 0, 0)
 			}
-			x := &measure{stage: m.Stages[c.stage], win: c.win, inStage: routeCounters{New: side{Requests: c.inStage}},
+			if c.stageDur == 0 {
+				c.stageDur = ms
+			}
+			x := &measure{stage: m.Stages[c.stage], win: c.win, inStage: routeCounters{New: counters(c.inStage, 0, c.stageDur)},
 				legacyRate: c.legacyRate, legacyP99: c.legacyP99}
 			g, all := gates(m, x)
 			tr, tripped := triggers(m, x)

@@ -179,6 +179,34 @@ func (e *planEnv) traffic(n int) {
 	}
 }
 
+// cohortTraffic sends n requests from canary users, at most conc at a
+// time (for a slow new side).
+func (e *planEnv) cohortTraffic(n, conc int) {
+	e.t.Helper()
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/courses/%d", e.g.URL, i), nil)
+			req.Header.Set("X-User-Id", e.cohort[i%len(e.cohort)])
+			resp, err := testClient.Do(req)
+			if err != nil {
+				e.t.Errorf("request %d: %v", i, err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				e.t.Errorf("request %d answered %d", i, resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // evaluate moves the plans' clock by one interval and runs the
 // controller's round: the plan is evaluated once.
 func (e *planEnv) evaluate() {
@@ -373,7 +401,9 @@ func TestPlanRollsBackOnLatency(t *testing.T) {
 	e := startPlanGateway(t, strings.Replace(examplePlan, "breaker_open: true", "breaker_open: true\n        min_requests: 5", 1))
 	e.untilStage("canary 5%", 12)
 	e.nw.delay.Store(int64(500 * time.Millisecond))
-	e.traffic(5)
+	// A p99 needs 100 requests on new: the canary users send them, 25
+	// at a time (half a second each).
+	e.cohortTraffic(100, 25)
 	e.evaluate()
 	p := e.plan()
 	if p["stage"] != "shadow" || p["paused"] != true || !strings.Contains(fmt.Sprint(p["pause_reason"]), "rollback.p99_vs_legacy tripped") {
