@@ -294,7 +294,7 @@ wait:
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs, cfg := cli.NewFlags("demo", `strangler demo [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-state-dir dir]
+	fs, cfg := cli.NewFlags("demo", `strangler demo [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-state-dir dir] [-visitors N]
 
 Runs, on loopback, a sample legacy monolith, a sample new service and an
 identity provider behind the gateway serving routes.yaml, and prints what to
@@ -306,6 +306,7 @@ gateway to N, its operator listener to N+1, the sample services to N+2 and up.
 	listen := fs.String("listen", "", "the gateway's public address (overrides server.listen)")
 	opsListen := fs.String("operator-listen", "", "the gateway's operator address (overrides server.operator_listen)")
 	stateDir := fs.String("state-dir", ".", "where the demo keeps its identity provider's key (so tokens survive a restart)")
+	visitors := fs.Int("visitors", 10, "requests a second the demo sends to course-seats for a few minutes, so that its migration plan advances (0: none)")
 	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -323,7 +324,7 @@ gateway to N, its operator listener to N+1, the sample services to N+2 and up.
 		return 2
 	}
 	d, err := demo.Start(demo.Options{ConfigPath: *cfg, Logger: log, Registry: plugins.Builtin(),
-		Port: *port, Listen: *listen, OperatorListen: *opsListen, StateDir: *stateDir, Command: selfCommand()})
+		Port: *port, Listen: *listen, OperatorListen: *opsListen, StateDir: *stateDir, Command: selfCommand(), Visitors: *visitors})
 	if err != nil {
 		cli.PrintConfigError(stderr, err, "the demo did not start")
 		return 1
