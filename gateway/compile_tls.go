@@ -2,14 +2,13 @@ package gateway
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/tlsedge"
 )
 
 // TLS defaults: documented on their fields in package config and in
@@ -22,7 +21,7 @@ const (
 // compileTLS compiles server.tls and server.operator_tls. The files are
 // loaded once here so that a missing or mismatched one is reported at its
 // line (strangler validate included); the listeners load them again and
-// keep them fresh (gateway/tls.go).
+// keep them fresh (package tlsedge).
 func (c *compiler) compileTLS(s *config.ServerSpec, sc *config.ServerSettings) {
 	if ts := s.TLS; ts != nil {
 		const p = "server.tls"
@@ -89,7 +88,7 @@ func (c *compiler) compileTLS(s *config.ServerSpec, sc *config.ServerSettings) {
 			c.errorf(p+".client_auth", "client_auth without client_ca: name the CA bundle client certificates are verified against")
 		}
 		if ot.ClientCA != "" && !c.opts.Offline {
-			if _, err := loadCAPool(ot.ClientCA); err != nil {
+			if _, err := tlsedge.LoadCAPool(ot.ClientCA); err != nil {
 				c.errorf(p+".client_ca", "%v", err)
 			}
 		}
@@ -112,36 +111,9 @@ func (c *compiler) certPair(path, cert, key string) bool {
 	if !ok || c.opts.Offline {
 		return ok
 	}
-	if _, err := loadPair(cert, key); err != nil {
+	if _, err := tlsedge.LoadPair(cert, key); err != nil {
 		c.errorf(path, "%v", err)
 		return false
 	}
 	return true
-}
-
-// loadPair loads a certificate and its key, and parses the leaf.
-func loadPair(cert, key string) (*tls.Certificate, error) {
-	kp, err := tls.LoadX509KeyPair(cert, key)
-	if err != nil {
-		return nil, fmt.Errorf("loading certificate %s and key %s: %w", cert, key, err)
-	}
-	if kp.Leaf == nil {
-		if kp.Leaf, err = x509.ParseCertificate(kp.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("parsing certificate %s: %w", cert, err)
-		}
-	}
-	return &kp, nil
-}
-
-// loadCAPool reads a PEM bundle of CA certificates.
-func loadCAPool(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("loading client CA bundle: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("loading client CA bundle %s: no PEM certificate in it", file)
-	}
-	return pool, nil
 }

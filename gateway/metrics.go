@@ -7,11 +7,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/console"
+	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/migration"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/store"
+	"github.com/strangler/strangler/tlsedge"
 	"github.com/strangler/strangler/upstream"
 )
 
@@ -19,12 +21,14 @@ import (
 // the configuration's. Metric names start with strangler_; labels are
 // route ids, sides and upstream names, never raw paths.
 type Metrics struct {
-	Proxy    *proxy.Metrics
-	Upstream *upstream.Metrics
-	Shadow   *shadow.Metrics
-	Admin    *admin.Metrics
-	Store    *store.Metrics
-	Console  *console.Metrics
+	Proxy     *proxy.Metrics
+	Upstream  *upstream.Metrics
+	Shadow    *shadow.Metrics
+	Admin     *admin.Metrics
+	Store     *store.Metrics
+	Console   *console.Metrics
+	Inventory *inventory.Metrics
+	TLS       *tlsedge.Metrics
 	// Migration are the migration plans' (package migration).
 	Migration *migration.Metrics
 
@@ -33,10 +37,6 @@ type Metrics struct {
 	Reloads        *prometheus.CounterVec // strangler_config_reloads_total{result}
 	Generation     prometheus.Gauge       // strangler_config_generation
 	LastReload     prometheus.Gauge       // strangler_config_last_reload_success_timestamp_seconds
-
-	TLSHandshakeErrors *prometheus.CounterVec // strangler_tls_handshake_errors_total{listener,reason}
-	TLSCertExpiry      *prometheus.GaugeVec   // strangler_tls_certificate_expiry_timestamp_seconds{listener,cert}
-	TLSCertReloads     *prometheus.CounterVec // strangler_tls_certificate_reloads_total{listener,result}
 
 	// plugins is the Registerer plugins get (plugin.Env.Metrics).
 	plugins *pluginRegistry
@@ -95,6 +95,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Store:     store.NewMetrics(reg),
 		Console:   console.NewMetrics(reg),
 		Migration: migration.NewMetrics(reg),
+		Inventory: inventory.NewMetrics(reg),
+		TLS:       tlsedge.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_access_log_dropped_total",
 			Help: "Access log lines that could not be written.",
@@ -115,22 +117,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_config_last_reload_success_timestamp_seconds",
 			Help: "When the last successful reload was applied.",
 		}),
-		TLSHandshakeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strangler_tls_handshake_errors_total",
-			Help: "Failed TLS handshakes by listener (public, operator) and reason: protocol_version, no_shared_cipher, not_tls, timeout, closed, client_certificate, rejected_by_client, other.",
-		}, []string{"listener", "reason"}),
-		TLSCertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "strangler_tls_certificate_expiry_timestamp_seconds",
-			Help: "When each served certificate expires (its notAfter, Unix seconds), by listener and certificate file. Updated on every reload.",
-		}, []string{"listener", "cert"}),
-		TLSCertReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strangler_tls_certificate_reloads_total",
-			Help: "Certificate files re-read after they changed on disk, by listener and result: ok, or error (the previous certificate kept serving).",
-		}, []string{"listener", "result"}),
 	}
 	m.plugins = &pluginRegistry{reg: reg}
-	reg.MustRegister(m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload,
-		m.TLSHandshakeErrors, m.TLSCertExpiry, m.TLSCertReloads)
+	reg.MustRegister(m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload)
 	// Results known in advance start at 0, so rate() and increase() see the
 	// first failure (a series born at 1 has no increase) and dashboards
 	// show 0 rather than "no data".
@@ -160,8 +149,7 @@ func (m *Metrics) initTable(t *routing.Table) {
 // Collectors lists every collector of every package, and those plugins
 // registered through plugin.Env.Register for the tables loaded so far.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	out := []prometheus.Collector{m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload,
-		m.TLSHandshakeErrors, m.TLSCertExpiry, m.TLSCertReloads}
+	out := []prometheus.Collector{m.AccessLogDrops, m.ConfigInfo, m.Reloads, m.Generation, m.LastReload}
 	out = append(out, m.plugins.collectors()...)
 	out = append(out, m.Proxy.Collectors()...)
 	out = append(out, m.Upstream.Collectors()...)
@@ -169,5 +157,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Store.Collectors()...)
 	out = append(out, m.Console.Collectors()...)
 	out = append(out, m.Migration.Collectors()...)
+	out = append(out, m.Inventory.Collectors()...)
+	out = append(out, m.TLS.Collectors()...)
 	return append(out, m.Admin.Collectors()...)
 }

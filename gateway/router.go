@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/internal/filestamp"
+	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
@@ -38,6 +38,7 @@ type Router struct {
 	stopped    bool // guarded by reloadMu: no reloads after Close
 	generation atomic.Int64
 	overrides  *admin.Overrides
+	inventory  *inventory.Inventory
 	// storeFlag: -store / STRANGLER_STORE set server.store at start.
 	storeFlag bool
 
@@ -148,6 +149,10 @@ func (rt *Router) ShadowStore() shadow.Store {
 // Overrides returns on-call's overrides (nil before the server starts).
 func (rt *Router) Overrides() *admin.Overrides { return rt.overrides }
 
+// Inventory returns the legacy inventory (nil when it is off or before
+// the server starts).
+func (rt *Router) Inventory() *inventory.Inventory { return rt.inventory }
+
 // InFlight returns the number of requests being served.
 func (rt *Router) InFlight() int64 { return rt.proxy.InFlight() }
 
@@ -195,8 +200,9 @@ func (rt *Router) Reload() (*routing.Table, error) {
 		if rt.storeFlag {
 			t.Server.Store = old.Server.Store
 		}
-		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow {
-			rt.log.Warn("server listener, admin or shadow engine settings changed; they apply after a restart")
+		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow ||
+			fmt.Sprint(old.Inventory) != fmt.Sprint(t.Inventory) {
+			rt.log.Warn("server listener, admin, shadow engine or inventory settings changed; they apply after a restart")
 		}
 	}
 	rt.Swap(t)
@@ -249,35 +255,14 @@ func listenerSettings(s *config.ServerSettings) string {
 		s.ShutdownDelay, s.DrainTimeout, tls, ops)
 }
 
-// fileStamp is what the watcher compares: following symlinks, so a
-// Kubernetes ConfigMap update (an atomic swap of the ..data symlink) shows
-// as a new inode.
-type fileStamp struct {
-	size  int64
-	mtime time.Time
-	ino   uint64
-}
-
-func stampOf(path string) (fileStamp, bool) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, false
-	}
-	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
-	return st, true
-}
-
 // Watch reloads the routes file when it changes, polling every interval
 // and waiting for it to be stable for one more interval (editors and
 // ConfigMap updates write in steps). It stops when stop is closed.
 func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
-	last, _ := stampOf(rt.path)
+	last, _ := filestamp.Of(rt.path)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var pending *fileStamp
+	var pending *filestamp.Stamp
 	missing := false
 	for {
 		select {
@@ -285,7 +270,7 @@ func (rt *Router) Watch(interval time.Duration, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		cur, ok := stampOf(rt.path)
+		cur, ok := filestamp.Of(rt.path)
 		if !ok {
 			if !missing {
 				rt.log.Warn("routes file cannot be read; the running table keeps serving", "file", rt.path)

@@ -111,6 +111,10 @@ func startGatewayWith(t testing.TB, path string, reg *plugin.Registry, so gatewa
 	if err != nil {
 		t.Fatalf("loading routes: %v", err)
 	}
+	if f := tbl.Inventory.StateFile; f != "" && !filepath.IsAbs(f) {
+		// The default sits in the working directory: keep tests apart.
+		tbl.Inventory.StateFile = filepath.Join(t.TempDir(), "inventory.json")
+	}
 	rt.Swap(tbl)
 	so.Gatherer, so.Logger = promReg, newTestLogger(logBuf)
 	s, err := gateway.NewServer(rt, so)
