@@ -550,8 +550,10 @@ type PromoteSpec struct {
 	// MaxErrorRateVsLegacy is how much higher than legacy's the new side's
 	// error rate may be, in percentage points, like "+0.5%".
 	MaxErrorRateVsLegacy string `yaml:"max_error_rate_vs_legacy"`
-	// MaxP99VsLegacy bounds the new side's p99 latency as a multiple of
-	// legacy's, like "1.5x".
+	// MaxP99VsLegacy bounds the new side's p99 latency over the stage so
+	// far as a multiple of legacy's, like "1.5x". It fails until new has
+	// served 100 requests in the stage (fewer have no p99). Default: not
+	// checked.
 	MaxP99VsLegacy string `yaml:"max_p99_vs_legacy"`
 	// Hold is how long the gates must keep holding (at every evaluation)
 	// before the promotion. Default 0s: the first evaluation at which
@@ -567,7 +569,9 @@ type RollbackSpec struct {
 	// reaches it, like "5%".
 	ErrorRate string `yaml:"error_rate"`
 	// P99VsLegacy trips when the new side's p99 reaches this multiple of
-	// legacy's, like "3x".
+	// legacy's, like "3x": the interval's p99 when the interval had 100
+	// requests on new, else the stage's so far; not judged below 100.
+	// Default: not checked.
 	P99VsLegacy string `yaml:"p99_vs_legacy"`
 	// BreakerOpen trips when the new side's breaker is open (on any
 	// replica). Default true.
