@@ -454,10 +454,10 @@
   function planView(p, doc) {
     const stages = p.stages.map((name, i) => (i === p.stage_index ? '[' + name + ']' : name + ((p.held || []).includes(name) ? ' ✓' : '')));
     const pos = p.stage_index >= 0 ? ' (stage ' + (p.stage_index + 1) + ' of ' + p.stages.length + ')' : ' (not a stage of the plan)';
-    const evidence = (caption, rows) => table(caption, ['Gate', 'Value', 'Threshold', 'Result'],
+    const evidence = (caption, rows, empty) => table(caption, ['Gate', 'Value', 'Threshold', 'Result'],
       rows.map((g) => [el('code', {}, g.gate), g.value, g.threshold,
         el('span', { class: g.result === 'failed' || g.result === 'tripped' ? 'bad' : g.result === 'held' || g.result === 'ok' ? 'ok' : '' }, g.result)]),
-      'None measured yet.');
+      empty || 'None measured yet.');
     return [
       dl([
         ['Stage', el('strong', { id: 'plan-stage' }, p.stage + pos)],
@@ -470,7 +470,8 @@
         ['Next', el('span', { id: 'plan-next' }, p.next)],
       ]),
       el('h3', {}, 'Promotion gates'), evidence('Promotion gates', p.gates || []),
-      el('h3', {}, 'Rollback triggers'), evidence('Rollback triggers', p.triggers || []),
+      el('h3', {}, 'Rollback triggers'), evidence('Rollback triggers', p.triggers || [],
+        p.evaluated_at && p.stage_index === 0 ? 'None at this stage: new serves no users yet, so nothing can trip.' : ''),
       el('p', { class: 'note' }, p.evaluated_at ? 'Evaluated ' + when(p.evaluated_at) + ' by ' + p.evaluated_by +
         (p.evaluated_stage && p.evaluated_stage !== p.stage ? ' at ' + p.evaluated_stage : '') + ', every ' + p.every +
         '; every gate must hold for ' + p.hold + '. Decided by ' + (doc.decider || 'no replica') + '.' : 'Not evaluated yet.'),
