@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/strangler/strangler/admin"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/store"
 )
@@ -44,7 +44,7 @@ routes:
 // parseTable compiles y with the real compiler; it is closed with the test.
 func parseTable(t *testing.T, y string) *routing.Table {
 	t.Helper()
-	tb, err := gateway.Parse("routes.yaml", []byte(y), gateway.LoadOptions{})
+	tb, err := compile.Parse("routes.yaml", []byte(y), compile.Options{})
 	if err != nil {
 		t.Fatalf("parsing the test table: %v", err)
 	}

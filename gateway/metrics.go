@@ -82,6 +82,10 @@ func (p *pluginRegistry) collectors() []prometheus.Collector {
 	return slices.Clone(p.cs)
 }
 
+// Plugins is the Registerer plugins get (compile.Options.PluginMetrics):
+// their collectors are listed by Collectors too.
+func (m *Metrics) Plugins() prometheus.Registerer { return m.plugins }
+
 // DurationBuckets are the request latency buckets, in seconds.
 var DurationBuckets = proxy.DurationBuckets
 

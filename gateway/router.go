@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/admin"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/internal/filestamp"
 	"github.com/strangler/strangler/inventory"
@@ -53,7 +54,7 @@ type RouterOptions struct {
 	Access   *AccessLog
 	Registry *plugin.Registry
 	// MoveAddrs moves services to other addresses on every load
-	// (LoadOptions).
+	// (compile.Options).
 	MoveAddrs map[string]string
 }
 
@@ -76,8 +77,8 @@ func NewRouter(o RouterOptions) *Router {
 func (rt *Router) Proxy() *proxy.Proxy { return rt.proxy }
 
 // LoadOptions returns the options that compile a table for this router.
-func (rt *Router) LoadOptions() LoadOptions {
-	return LoadOptions{Registry: rt.registry, Metrics: rt.metrics, Logger: rt.log, Terminal: rt.proxy.Terminal(),
+func (rt *Router) LoadOptions() compile.Options {
+	return compile.Options{Registry: rt.registry, UpstreamMetrics: rt.metrics.Upstream, PluginMetrics: rt.metrics.plugins, Logger: rt.log, Terminal: rt.proxy.Terminal(),
 		MoveAddrs: rt.moveAddrs}
 }
 
@@ -85,7 +86,7 @@ func (rt *Router) LoadOptions() LoadOptions {
 // it in); later reloads read the same file.
 func (rt *Router) Load(path string) (*routing.Table, error) {
 	rt.path = path
-	return Load(path, rt.LoadOptions())
+	return compile.Load(path, rt.LoadOptions())
 }
 
 // Swap makes t the serving table and returns the previous one. Requests in
@@ -174,7 +175,7 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	old := rt.Table()
 	opts := rt.LoadOptions()
 	opts.Previous = old
-	t, err := Load(rt.path, opts)
+	t, err := compile.Load(rt.path, opts)
 	if err != nil {
 		rt.metrics.Reloads.WithLabelValues("error").Inc()
 		first, n := err.Error(), 1

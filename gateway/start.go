@@ -28,7 +28,7 @@ type StartOptions struct {
 	// Version is shown to other replicas of a fleet.
 	Version string
 	// MoveAddrs moves services to other addresses on every load
-	// (LoadOptions.MoveAddrs: the demo's sample services, moved by -port).
+	// (compile.Options.MoveAddrs: the demo's sample services, moved by -port).
 	MoveAddrs map[string]string
 	// AccessLogText writes access lines as text (key=value) instead of
 	// JSON: the demo, whose terminal people read, logs everything as text.

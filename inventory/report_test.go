@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/plugins"
 	"github.com/strangler/strangler/routing"
@@ -48,7 +48,7 @@ func loadTable(t *testing.T, yaml string) (*routing.Table, string) {
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := gateway.Load(path, gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
+	tbl, err := compile.Load(path, compile.Options{Registry: plugins.Builtin(), Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestSuggest(t *testing.T) {
 		if err := os.WriteFile(cfg, append(base, out...), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		nt, err := gateway.Load(cfg, gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
+		nt, err := compile.Load(cfg, compile.Options{Registry: plugins.Builtin(), Offline: true})
 		if err != nil {
 			t.Errorf("%s: the suggestion does not load:\n%s\n%v", tc.which, out, err)
 			continue

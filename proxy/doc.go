@@ -18,6 +18,6 @@
 //	errors.go    writeError: the one mapping of errors to statuses
 //	finish.go    finish: metrics, the Observer (the inventory), access log, shadow submission, release
 //	shadow.go    sampling and the shadow Call sent through send
-//	upgrade.go   WebSocket and other upgrades: their own connection, the 101, the joined tunnel
+//	upgrade.go   WebSocket and other upgrades: their own connection, the 101, then package tunnel joins them
 //	state.go     the pooled request state, which also implements plugin.Request
 package proxy

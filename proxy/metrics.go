@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/tunnel"
 	"github.com/strangler/strangler/upstream"
 )
 
@@ -28,7 +29,7 @@ type Metrics struct {
 	RetryBudgetExhausted    *prometheus.CounterVec   // strangler_retry_budget_exhausted_total{upstream}
 	Shed                    *prometheus.CounterVec   // strangler_shed_total{scope,name}
 	TrailersDropped         prometheus.Counter       // strangler_request_trailers_dropped_total
-	Upgrades                *UpgradeMetrics          // upgrade.go
+	Upgrades                *tunnel.Metrics          // upgrade.go
 
 	routes sync.Map // route id -> *routeMetrics
 }
@@ -93,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_request_trailers_dropped_total",
 			Help: "Trailer fields of chunked client requests, dropped: trailers are never forwarded or treated as headers.",
 		}),
-		Upgrades: newUpgradeMetrics(),
+		Upgrades: tunnel.NewMetrics(),
 	}
 	reg.MustRegister(m.Collectors()...)
 	for _, r := range edgeReasons() {

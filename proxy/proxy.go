@@ -11,6 +11,7 @@ import (
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/tunnel"
 	"github.com/strangler/strangler/upstream"
 	"github.com/valyala/fasthttp"
 )
@@ -66,7 +67,7 @@ type Proxy struct {
 	trailersLogged atomic.Bool
 
 	// tunnels are the open upgraded connections (upgrade.go).
-	tunnels tunnelSet
+	tunnels tunnel.Set
 }
 
 // New returns a Proxy with no table; Swap one in before serving.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/config"
-	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/plugins"
 	"github.com/strangler/strangler/routing"
 )
@@ -332,7 +332,7 @@ several_problems.yaml:22:16: routes[1].canary.percent: bad percentage 150: must 
 
 func loadRoutes(t *testing.T, path string) (*routing.Table, error) {
 	t.Helper()
-	tbl, err := gateway.Load(path, gateway.LoadOptions{Registry: plugins.Builtin()})
+	tbl, err := compile.Load(path, compile.Options{Registry: plugins.Builtin()})
 	if err == nil {
 		t.Cleanup(func() { _ = tbl.Close() })
 	}
@@ -506,7 +506,7 @@ func TestConfigWarningsAreNotErrors(t *testing.T) {
 // TestConfigMissingFile: a file that cannot be read is a plain wrapped error.
 func TestConfigMissingFile(t *testing.T) {
 	t.Parallel()
-	_, err := gateway.Load(filepath.Join(t.TempDir(), "nope.yaml"), gateway.LoadOptions{Registry: plugins.Builtin()})
+	_, err := compile.Load(filepath.Join(t.TempDir(), "nope.yaml"), compile.Options{Registry: plugins.Builtin()})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want one wrapping os.ErrNotExist", err)
 	}
@@ -529,7 +529,7 @@ func TestConfigTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	_, err = gateway.Load(path, gateway.LoadOptions{Registry: plugins.Builtin()})
+	_, err = compile.Load(path, compile.Options{Registry: plugins.Builtin()})
 	want := path + ":1:1: file is 52428800 bytes: a routes file may have at most 2097152 (2 MiB); nothing was read past the limit"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Load = %v, want %q", err, want)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/plugins"
 	"gopkg.in/yaml.v3"
@@ -30,7 +31,7 @@ import (
 func gatewayMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	m := gateway.NewMetrics(prometheus.NewRegistry())
-	tbl, err := gateway.Parse("all-plugins.yaml", []byte(allPluginsYAML), gateway.LoadOptions{Registry: plugins.Builtin(), Metrics: m, Offline: true})
+	tbl, err := compile.Parse("all-plugins.yaml", []byte(allPluginsYAML), compile.Options{Registry: plugins.Builtin(), UpstreamMetrics: m.Upstream, PluginMetrics: m.Plugins(), Offline: true})
 	if err != nil {
 		t.Fatalf("a table with every built-in plugin does not load: %v", err)
 	}
@@ -373,7 +374,7 @@ func TestDeployKubernetes(t *testing.T) {
 		case "ConfigMap":
 			data := doc["data"].(map[string]any)
 			routes, _ := data["routes.yaml"].(string)
-			tbl, err := gateway.Parse("routes.yaml", []byte(routes), gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
+			tbl, err := compile.Parse("routes.yaml", []byte(routes), compile.Options{Registry: plugins.Builtin(), Offline: true})
 			if err != nil {
 				t.Fatalf("the ConfigMap's routes.yaml does not load:\n%v", err)
 			}
@@ -531,7 +532,7 @@ func TestDeployDockerfile(t *testing.T) {
 	if regexp.MustCompile(`(?m)^[^#]*secret_(env|file)`).Match(raw) {
 		t.Errorf("%s needs a secret: docker run without -e would not start", inImage)
 	}
-	tbl, err := gateway.Load("../"+inImage, gateway.LoadOptions{Registry: plugins.Builtin()})
+	tbl, err := compile.Load("../"+inImage, compile.Options{Registry: plugins.Builtin()})
 	if err != nil {
 		t.Fatalf("%s does not load as serve loads it, without secrets:\n%v", inImage, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/plugins"
 	"gopkg.in/yaml.v3"
 )
@@ -211,7 +211,7 @@ func loadDocBlock(b docBlock) ([]byte, error) {
 			return b.text, fmt.Errorf("%s: %w", b.where, err)
 		}
 	}
-	tbl, err := gateway.Parse(b.where, data, gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
+	tbl, err := compile.Parse(b.where, data, compile.Options{Registry: plugins.Builtin(), Offline: true})
 	if err != nil {
 		return data, err
 	}

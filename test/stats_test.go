@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/strangler/strangler/internal/testutil"
 )
 
 // TestAdminStats: GET /admin/stats reads the gateway's own request
@@ -56,10 +59,14 @@ routes:
 	for range 4 {
 		g.get("/api/list")
 	}
-	code, v := e.call(t, "GET", "/admin/stats", "", "")
-	if code != 200 {
-		t.Fatalf("stats = %d %v", code, v)
-	}
+	// A request is counted when it finishes, just after its response
+	// reached the client: wait for the last one.
+	var code int
+	var v map[string]any
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		code, v = e.call(t, "GET", "/admin/stats", "", "")
+		return code == 200 && dig(v, "routes", 1, "total", "legacy", "requests") == "4"
+	}, func() string { return fmt.Sprintf("stats = %d %v", code, v) })
 	for want, p := range map[string][]any{
 		"courses": {"routes", 0, "route"},
 		"10":      {"routes", 0, "total", "new", "requests"},

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 )
 
 const applyUsage = `usage: strangler apply [-addr HOST:PORT] [-token T] [-yes] FILE
@@ -54,7 +54,7 @@ func Apply(e Env, args []string) int {
 	const notApplied = "nothing was applied"
 
 	// 1. The file itself, checked as validate does.
-	next, err := gateway.Load(file, gateway.LoadOptions{Registry: e.Registry, Offline: true})
+	next, err := compile.Load(file, compile.Options{Registry: e.Registry, Offline: true})
 	if err != nil {
 		PrintConfigError(stderr, err, notApplied)
 		return 1

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/routing"
 )
 
@@ -34,7 +34,7 @@ serve does: secrets are required, and JWKS key sets are fetched.`, stderr)
 		fmt.Fprintf(stderr, "strangler validate: unexpected argument %q (the file goes after -config)\n", fs.Arg(0))
 		return 2
 	}
-	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry, Offline: !*strict})
+	t, err := compile.Load(*cfg, compile.Options{Registry: e.Registry, Offline: !*strict})
 	if err != nil {
 		PrintConfigError(stderr, err, "")
 		return 1
@@ -82,7 +82,7 @@ the rewritten path, decided by the same code as serving. Needs no secrets.`, std
 		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	// Offline: explaining a route needs no secrets and fetches nothing.
-	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry, Offline: true})
+	t, err := compile.Load(*cfg, compile.Options{Registry: e.Registry, Offline: true})
 	if err != nil {
 		PrintConfigError(stderr, err, "")
 		return 1

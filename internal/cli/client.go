@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/admin"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 )
 
 // defaultAdminAddr is server.operator_listen's default.
@@ -39,12 +39,12 @@ func findAdmin(addr, explicitConfig string) (adminTarget, error) {
 		return adminTarget{base: baseURL(addr), from: "-addr"}, nil
 	}
 	fromFile := func(path string) (adminTarget, error) {
-		ol, err := gateway.OperatorListen(path)
+		ol, err := compile.OperatorListen(path)
 		if err != nil {
 			return adminTarget{}, fmt.Errorf("finding the operator address in %s: %w", path, err)
 		}
 		base := baseURL(dialable(ol))
-		if gateway.OperatorTLS(path) {
+		if compile.OperatorTLS(path) {
 			base = "https://" + strings.TrimPrefix(base, "http://")
 		}
 		return adminTarget{base: base, from: "server.operator_listen in " + path}, nil

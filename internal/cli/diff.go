@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/routing"
 )
 
@@ -72,7 +72,7 @@ func Diff(e Env, args []string) int {
 	if cfg == "" {
 		cfg = DefaultConfig()
 	}
-	next, err := gateway.Load(cfg, gateway.LoadOptions{Registry: e.Registry, Offline: true})
+	next, err := compile.Load(cfg, compile.Options{Registry: e.Registry, Offline: true})
 	if err != nil {
 		PrintConfigError(stderr, err, "")
 		return 1
@@ -96,7 +96,7 @@ func Diff(e Env, args []string) int {
 		}
 		before = rowsOfDoc(doc)
 	} else {
-		old, err := gateway.Load(against, gateway.LoadOptions{Registry: e.Registry, Offline: true})
+		old, err := compile.Load(against, compile.Options{Registry: e.Registry, Offline: true})
 		if err != nil {
 			PrintConfigError(stderr, err, "")
 			return 1

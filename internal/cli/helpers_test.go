@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/internal/cli"
 	"github.com/strangler/strangler/plugins"
 	"github.com/strangler/strangler/routing"
@@ -112,7 +112,7 @@ type adminServer struct {
 // and the overrides in a state file of the test's own.
 func startAdmin(t *testing.T, y string) *adminServer {
 	t.Helper()
-	tb, err := gateway.Parse("routes.yaml", []byte(y), gateway.LoadOptions{Registry: plugins.Builtin(), Offline: true})
+	tb, err := compile.Parse("routes.yaml", []byte(y), compile.Options{Registry: plugins.Builtin(), Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}

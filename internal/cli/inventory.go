@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/routing"
 	"gopkg.in/yaml.v3"
@@ -62,7 +62,7 @@ func Inventory(e Env, args []string) int {
 	var table *routing.Table
 	var cfgErr error
 	if *file != "" || *suggest != "" {
-		table, cfgErr = gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry, Offline: true})
+		table, cfgErr = compile.Load(*cfg, compile.Options{Registry: e.Registry, Offline: true})
 		if cfgErr != nil && cfgSet {
 			PrintConfigError(stderr, cfgErr, "")
 			return 1
@@ -222,7 +222,7 @@ func checkWithRoute(e Env, cfgPath, entry string) error {
 	if err != nil {
 		return err
 	}
-	nt, err := gateway.Parse(cfgPath+" (with the suggested route)", b, gateway.LoadOptions{Offline: true, Registry: e.Registry})
+	nt, err := compile.Parse(cfgPath+" (with the suggested route)", b, compile.Options{Offline: true, Registry: e.Registry})
 	if err != nil {
 		return err
 	}

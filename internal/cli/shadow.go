@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/shadow"
 )
 
@@ -164,7 +164,7 @@ func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool
 			return nil, nil, true
 		}
 	}
-	t, err := gateway.Load(path, gateway.LoadOptions{Registry: e.Registry, Offline: true})
+	t, err := compile.Load(path, compile.Options{Registry: e.Registry, Offline: true})
 	if err != nil {
 		if explicit {
 			PrintConfigError(e.Stderr, err, "")

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strangler/strangler/compile"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/legacy-adapter/legacyadaptertest"
 	"github.com/strangler/strangler/plugin"
@@ -108,7 +109,7 @@ func Start(o Options) (*Demo, error) {
 	}
 	// Offline: only the addresses are needed here; the gateway loads the
 	// file for real below.
-	t, err := gateway.Load(o.ConfigPath, gateway.LoadOptions{Registry: o.Registry, Offline: true})
+	t, err := compile.Load(o.ConfigPath, compile.Options{Registry: o.Registry, Offline: true})
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"bytes"
@@ -98,7 +98,7 @@ func FuzzLoadRoutes(f *testing.F) {
 	reg := plugin.NewRegistry()
 	reg.Register(fuzzPluginSpec{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tbl, err := Parse("routes.yaml", data, LoadOptions{Registry: reg})
+		tbl, err := Parse("routes.yaml", data, Options{Registry: reg})
 		if err == nil {
 			defer tbl.Close()
 			if tbl.Default == nil || tbl.Legacy == nil {

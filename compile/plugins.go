@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"errors"
@@ -160,7 +160,7 @@ func (c *compiler) upstreamPlugins(path string, specs []config.PluginSpec) []plu
 
 func (c *compiler) env(path, routeID, name string) plugin.Env {
 	return plugin.Env{File: c.ix.File(), Path: path, RouteID: routeID, Offline: c.opts.Offline, Shared: c.shared,
-		Logger: c.opts.Logger.With("plugin", name, "route", routeID), Metrics: c.opts.Metrics.plugins,
+		Logger: c.opts.Logger.With("plugin", name, "route", routeID), Metrics: c.opts.PluginMetrics,
 		Warn: func(ce *config.ConfigError) { c.ix.Add(ce) }}
 }
 

@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"strings"
@@ -104,7 +104,7 @@ routes:
   - {id: d, match: {regex: '/d/.*'}, side: legacy}
   - {id: e, match: {regex: '/d/.*'}, side: legacy}
 `
-	_, err := Parse("routes.yaml", []byte(src), LoadOptions{})
+	_, err := Parse("routes.yaml", []byte(src), Options{})
 	if err == nil {
 		t.Fatal("bad regex routes loaded")
 	}

@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"fmt"

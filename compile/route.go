@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"fmt"
@@ -306,7 +306,7 @@ func (c *compiler) routeIsolation(path string, rs *config.RouteSpec, r *routing.
 		cfg, ok := c.compileBreaker(bp, rs.Breaker)
 		r.New.Breaker = nil
 		if ok {
-			r.New.Breaker = upstream.NewBreaker(r.New.Upstream.Name+"@"+rs.ID, cfg, c.opts.Metrics.Upstream, c.opts.Logger)
+			r.New.Breaker = upstream.NewBreaker(r.New.Upstream.Name+"@"+rs.ID, cfg, c.opts.UpstreamMetrics, c.opts.Logger)
 		}
 	}
 }

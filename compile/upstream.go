@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"encoding/json"
@@ -73,7 +73,7 @@ func (c *compiler) compileUpstreams() {
 }
 
 func (c *compiler) compileUpstream(path, name string, us *config.UpstreamSpec, legacy bool) *upstream.Upstream {
-	up := &upstream.Upstream{Name: name, Selector: &upstream.RoundRobin{}, HostHeader: us.HostHeader, Metrics: c.opts.Metrics.Upstream}
+	up := &upstream.Upstream{Name: name, Selector: &upstream.RoundRobin{}, HostHeader: us.HostHeader, Metrics: c.opts.UpstreamMetrics}
 	if up.HostHeader == "" {
 		up.HostHeader = "upstream"
 	} else if up.HostHeader != "upstream" && up.HostHeader != "client" && !proxy.ValidHost([]byte(up.HostHeader)) {
@@ -167,7 +167,7 @@ func (c *compiler) upstreamRef(path, name string) *upstream.Upstream {
 func (c *compiler) compileUpstreamIsolation(path string, us *config.UpstreamSpec, up *upstream.Upstream, legacy bool) {
 	if !legacy || us.Breaker != nil {
 		if cfg, ok := c.compileBreaker(path+".breaker", us.Breaker); ok {
-			up.Breaker = upstream.NewBreaker(up.Name, cfg, c.opts.Metrics.Upstream, c.opts.Logger)
+			up.Breaker = upstream.NewBreaker(up.Name, cfg, c.opts.UpstreamMetrics, c.opts.Logger)
 		}
 	}
 	up.Retry = upstream.RetryConfig{Attempts: defaultRetryAttempts, Backoff: defaultRetryBackoff}

@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"net/http"
@@ -13,7 +13,7 @@ import (
 // the test ends.
 func mustParse(tb testing.TB, src string) *routing.Table {
 	tb.Helper()
-	t, err := Parse("routes.yaml", []byte(src), LoadOptions{})
+	t, err := Parse("routes.yaml", []byte(src), Options{})
 	if err != nil {
 		tb.Fatalf("routes do not load:\n%v", err)
 	}
@@ -364,7 +364,7 @@ routes:
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tbl, err := Parse("routes.yaml", []byte(head+tc.routes), LoadOptions{})
+			tbl, err := Parse("routes.yaml", []byte(head+tc.routes), Options{})
 			if tbl != nil {
 				defer tbl.Close()
 			}

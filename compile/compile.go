@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ import (
 	"github.com/strangler/strangler/upstream"
 )
 
-// Defaults, applied in one place (compile and the compile_*.go files).
+// Defaults, applied in one place (compile.go, and the other files of this package).
 // Each is documented on its field in package config and in docs/routes.md.
 const (
 	defaultListen         = ":8080"
@@ -56,7 +56,7 @@ var (
 type compiler struct {
 	ix       *config.Index
 	file     string // as given, for Table.File
-	opts     LoadOptions
+	opts     Options
 	f        *config.File
 	t        *routing.Table
 	defaults []routing.KeySource // canary.key

@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"fmt"
@@ -85,5 +85,5 @@ func (c *compiler) compileHealth(path string, hs *config.HealthSpec, up *upstrea
 	}
 	// Even with ejection and checks off, the instances' last outcomes
 	// decide what the breaker counts.
-	return upstream.NewHealth(up.Name, up.Instances, cfg, c.opts.Metrics.Upstream, c.opts.Logger)
+	return upstream.NewHealth(up.Name, up.Instances, cfg, c.opts.UpstreamMetrics, c.opts.Logger)
 }

@@ -1,4 +1,4 @@
-package gateway
+package compile
 
 import (
 	"fmt"
@@ -12,16 +12,20 @@ import (
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/upstream"
 	"gopkg.in/yaml.v3"
 )
 
-// LoadOptions are what compiling a table needs besides the file.
-type LoadOptions struct {
+// Options are what compiling a table needs besides the file.
+type Options struct {
 	// Registry resolves plugin names. Nil: no plugins.
 	Registry *plugin.Registry
-	// Metrics receives the breakers' metrics. Nil: a private registry
-	// (validate).
-	Metrics *Metrics
+	// UpstreamMetrics receives the breakers' and instances' metrics.
+	// Nil: a private registry's (validate).
+	UpstreamMetrics *upstream.Metrics
+	// PluginMetrics is where plugins register their collectors
+	// (plugin.Env.Metrics). Nil: a private registry.
+	PluginMetrics prometheus.Registerer
 	// Logger for plugins. Nil: discard.
 	Logger *slog.Logger
 	// Terminal is the handler at the end of every route's plugin chain (the
@@ -43,7 +47,7 @@ type LoadOptions struct {
 
 // Load reads, strictly decodes, validates and compiles a routes file. On
 // failure the error is a config.ConfigErrors listing every problem.
-func Load(path string, opts LoadOptions) (*routing.Table, error) {
+func Load(path string, opts Options) (*routing.Table, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("loading routes: %w", err)
@@ -65,12 +69,15 @@ func Load(path string, opts LoadOptions) (*routing.Table, error) {
 }
 
 // Parse is Load for bytes already read; file names the source in errors.
-func Parse(file string, data []byte, opts LoadOptions) (*routing.Table, error) {
+func Parse(file string, data []byte, opts Options) (*routing.Table, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Metrics == nil {
-		opts.Metrics = NewMetrics(prometheus.NewRegistry())
+	if opts.UpstreamMetrics == nil {
+		opts.UpstreamMetrics = upstream.NewMetrics(prometheus.NewRegistry())
+	}
+	if opts.PluginMetrics == nil {
+		opts.PluginMetrics = prometheus.NewRegistry()
 	}
 	if opts.Registry == nil {
 		opts.Registry = plugin.NewRegistry()
