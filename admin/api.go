@@ -68,6 +68,29 @@ func (a *API) HandleRead(mux *http.ServeMux, pattern string, f func(r *http.Requ
 	mux.HandleFunc(pattern, a.read(f))
 }
 
+// HandleMutate registers an endpoint that changes state, with the same
+// rules as the API's own: an admin token, the body capped at 64 KiB, the
+// result counted in strangler_admin_mutations_total{action}. f gets the
+// token's name; an error from Error, BadRequest, NotFound or StoreError
+// sets the answer's status.
+func (a *API) HandleMutate(mux *http.ServeMux, pattern, action string, f func(r *http.Request, who string) (any, error)) {
+	mux.HandleFunc(pattern, a.mutate(action, f))
+}
+
+// Error is an error the API answers with status, a short code and msg.
+func Error(status int, code, msg string) error {
+	return &apiError{status: status, code: code, msg: msg}
+}
+
+// BadRequest is a 400 answer.
+func BadRequest(format string, args ...any) error { return badRequest(format, args...) }
+
+// NotFound is a 404 answer.
+func NotFound(format string, args ...any) error { return notFound(format, args...) }
+
+// DecodeBody reads a JSON body strictly (unknown fields refused).
+func DecodeBody(r *http.Request, v any) error { return decodeBody(r, v) }
+
 // OpenData lets reads of request and response data (the shadow report
 // and mismatches) through without a token (server.admin.
 // data_requires_token: false); they still need one when every read does.
@@ -98,9 +121,6 @@ func (a *API) Register(mux *http.ServeMux) {
 func (a *API) HandleData(mux *http.ServeMux, pattern string, f func(r *http.Request) (any, error)) {
 	mux.HandleFunc(pattern, a.readData(f))
 }
-
-// NotFound is an error the API answers with 404.
-func NotFound(format string, args ...any) error { return notFound(format, args...) }
 
 // apiError is an error with its HTTP status.
 type apiError struct {
@@ -230,6 +250,11 @@ const StoreUnavailableHint = "every replica keeps serving the last state it appl
 	"edit routes.yaml: set the route's side (legacy or new) and pinned: true (a pinned route ignores overrides), " +
 	"then reload every replica (update the ConfigMap, send SIGHUP, or POST /admin/reload to each); " +
 	"unpin it once the store is back"
+
+// StoreError is the admin API's answer to a store failure (503 with the
+// documented hint when the store is unreachable, 409 on a conflict), for
+// handlers other packages add (HandleMutate).
+func (a *API) StoreError(err error) error { return a.storeError(err) }
 
 // storeError maps a store failure to the API's answer.
 func (a *API) storeError(err error) error {

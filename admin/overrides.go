@@ -444,6 +444,18 @@ func (o *Overrides) expire(s *store.State, now time.Time) []store.Event {
 	return ev
 }
 
+// Change stores a change computed on the newest state (in a fleet, run
+// again on a newer one when another replica changed it in between) and
+// serves the result: the way other controllers that act through
+// overrides (migration plans) change the state together with their own
+// part of it, in one revision with its audit events. change returning no
+// events changes nothing. Overrides whose TTL passed are dropped by the
+// same change. A NotPersistedError means the change is live but a single
+// replica's store could not keep it yet.
+func (o *Overrides) Change(ctx context.Context, change func(s *store.State) ([]store.Event, error)) ([]store.Event, error) {
+	return o.update(ctx, change)
+}
+
 // Set makes ov live and returns the override it replaced, if any. action
 // names the change in the audit trail ("side", "canary").
 func (o *Overrides) Set(ctx context.Context, ov routing.Override, action string) (*routing.Override, error) {

@@ -34,6 +34,9 @@ func (c *compiler) compileRoute(path string, rs *config.RouteSpec) *routing.Rout
 	if rs.Shadow != nil {
 		r.Shadow = c.compileShadow(path, rs.Shadow, r)
 	}
+	if rs.Migration != nil {
+		r.Migration = c.compileMigration(path, rs.Migration, rs, r)
+	}
 	if !idOK || !matchOK || !sideOK {
 		// Still build the route's own plugins so their problems are
 		// reported in the same run; then discard them.

@@ -493,6 +493,93 @@ type RouteSpec struct {
 	// Upgrade configures protocol upgrades (WebSocket) on this route. By
 	// default they pass, with the defaults below.
 	Upgrade *UpgradeSpec `yaml:"upgrade"`
+	// Migration is the route's migration plan: the stages it moves
+	// through from legacy to new, the gates that must hold before each
+	// promotion and the triggers that roll it back (docs/plans.md).
+	// Default: none, the route moves only when someone moves it.
+	Migration *MigrationSpec `yaml:"migration"`
+}
+
+// MigrationSpec is a route's migration plan. A controller in the gateway
+// evaluates it every Every, from the gateway's own counters of the
+// route's two sides (the fleet's, with a shared store), and moves the
+// route by writing the same overrides on-call uses (by "plan").
+type MigrationSpec struct {
+	// Stages the route goes through, in order: "shadow" (routes.yaml as
+	// written, with the route's shadow comparing the sides) or "legacy"
+	// (routes.yaml as written, without a shadow) first; then any number of
+	// "canary N%" with growing shares; "new" last, if the plan should end
+	// with the flip. At least two stages. Required.
+	Stages []string `yaml:"stages"`
+	// Every is how often the plan is evaluated. Default 1m.
+	Every string `yaml:"every"`
+	// Mode "act" (default) moves the route; "observe" is a dry run: the
+	// plan is evaluated and reports what it would do, and nothing changes.
+	Mode string `yaml:"mode"`
+	// LatencyFloor: p99s below it count as equal to it when compared
+	// with legacy's: a ratio of two latencies of a few milliseconds is
+	// noise (one scheduling hiccup is the p99 of a small sample), and the
+	// duration histogram's buckets below 25ms are too coarse to tell 1.5x.
+	// Default 25ms; "0s" compares them as measured.
+	LatencyFloor string `yaml:"latency_floor"`
+	// Promote are the gates that must all hold, at every evaluation for
+	// Hold, before the plan moves to the next stage. Required.
+	Promote *PromoteSpec `yaml:"promote"`
+	// Rollback are the triggers that send the route back at once to the
+	// last stage whose gates held, and pause the plan. Default: breaker_open
+	// only.
+	Rollback *RollbackSpec `yaml:"rollback"`
+}
+
+// PromoteSpec are a plan's promotion gates. Each rate is measured over
+// the interval since the previous evaluation; a gate left out is not
+// checked. Gates about the new side's traffic apply in the stages where
+// it serves some (canary and new); in the first stage the shadow verdict
+// is the evidence.
+type PromoteSpec struct {
+	// ShadowVerdict "ready" requires the route's shadow readiness verdict
+	// to be ready (shadow.ready sets its thresholds). Default: not
+	// checked.
+	ShadowVerdict string `yaml:"shadow_verdict"`
+	// MinRequests is the new side's requests needed in the stage before
+	// it is promoted. Default 100; must not be negative.
+	MinRequests *int `yaml:"min_requests"`
+	// MaxErrorRate is the new side's highest share of 5xx answers and
+	// failed calls (fallbacks to legacy included), like "1%".
+	MaxErrorRate string `yaml:"max_error_rate"`
+	// MaxErrorRateVsLegacy is how much higher than legacy's the new side's
+	// error rate may be, in percentage points, like "+0.5%".
+	MaxErrorRateVsLegacy string `yaml:"max_error_rate_vs_legacy"`
+	// MaxP99VsLegacy bounds the new side's p99 latency over the stage so
+	// far as a multiple of legacy's, like "1.5x". It fails until new has
+	// served 100 requests in the stage (fewer have no p99). Default: not
+	// checked.
+	MaxP99VsLegacy string `yaml:"max_p99_vs_legacy"`
+	// Hold is how long the gates must keep holding (at every evaluation)
+	// before the promotion. Default 0s: the first evaluation at which
+	// they all hold promotes.
+	Hold string `yaml:"hold"`
+}
+
+// RollbackSpec are a plan's rollback triggers: any one trips the
+// rollback, at the evaluation that sees it. They apply in the stages
+// where the new side serves traffic.
+type RollbackSpec struct {
+	// ErrorRate trips when the new side's error rate over the interval
+	// reaches it, like "5%".
+	ErrorRate string `yaml:"error_rate"`
+	// P99VsLegacy trips when the new side's p99 reaches this multiple of
+	// legacy's, like "3x": the interval's p99 when the interval had 100
+	// requests on new, else the stage's so far; not judged below 100.
+	// Default: not checked.
+	P99VsLegacy string `yaml:"p99_vs_legacy"`
+	// BreakerOpen trips when the new side's breaker is open (on any
+	// replica). Default true.
+	BreakerOpen *bool `yaml:"breaker_open"`
+	// MinRequests are the new side's requests an interval needs before
+	// its rates can trip anything (1 failure in 2 requests is not 50%
+	// of anything). Default 20; must not be negative.
+	MinRequests *int `yaml:"min_requests"`
 }
 
 // UpgradeSpec configures requests that ask to switch protocols (a GET

@@ -8,6 +8,7 @@ import (
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/inventory"
+	"github.com/strangler/strangler/migration"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
@@ -28,6 +29,8 @@ type Metrics struct {
 	Console   *console.Metrics
 	Inventory *inventory.Metrics
 	TLS       *tlsedge.Metrics
+	// Migration are the migration plans' (package migration).
+	Migration *migration.Metrics
 
 	AccessLogDrops prometheus.Counter     // strangler_access_log_dropped_total
 	ConfigInfo     *prometheus.GaugeVec   // strangler_config_info{file}
@@ -95,6 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Admin:     admin.NewMetrics(reg),
 		Store:     store.NewMetrics(reg),
 		Console:   console.NewMetrics(reg),
+		Migration: migration.NewMetrics(reg),
 		Inventory: inventory.NewMetrics(reg),
 		TLS:       tlsedge.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
@@ -140,6 +144,9 @@ func (m *Metrics) initTable(t *routing.Table) {
 		if r.Shadow != nil {
 			m.Shadow.InitRoute(r.ID)
 		}
+		if r.Migration != nil {
+			m.Migration.InitRoute(r.ID)
+		}
 	}
 }
 
@@ -153,6 +160,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Shadow.Collectors()...)
 	out = append(out, m.Store.Collectors()...)
 	out = append(out, m.Console.Collectors()...)
+	out = append(out, m.Migration.Collectors()...)
 	out = append(out, m.Inventory.Collectors()...)
 	out = append(out, m.TLS.Collectors()...)
 	return append(out, m.Admin.Collectors()...)

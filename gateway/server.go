@@ -18,6 +18,7 @@ import (
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/inventory"
+	"github.com/strangler/strangler/migration"
 	"github.com/strangler/strangler/store"
 	"github.com/strangler/strangler/tlsedge"
 	"github.com/valyala/fasthttp"
@@ -47,8 +48,10 @@ type Server struct {
 	stop                  chan struct{} // ends the watcher, the override janitor and the inventory's ticker
 	cancel                context.CancelFunc
 	fleet                 *store.Redis // nil without a shared store
-	stopOnce              sync.Once
-	bg                    sync.WaitGroup
+	// Plans runs the routes' migration plans (nil before startAdmin).
+	Plans    *migration.Controller
+	stopOnce sync.Once
+	bg       sync.WaitGroup
 	// skipDelay: the next Shutdown drains at once (an interactive Ctrl-C,
 	// not an orchestrator's SIGTERM).
 	skipDelay atomic.Bool
@@ -74,6 +77,9 @@ type ServerOptions struct {
 	// Replica names this gateway in a fleet (default store.DefaultReplica);
 	// OperatorAddr and Version are shown by strangler ctl fleet.
 	Replica, OperatorAddr, Version string
+	// PlanClock is the migration plans' clock (default time.Now): when a
+	// plan is due and how long its gates held. Tests compress it.
+	PlanClock func() time.Time
 }
 
 // NewServer builds the listeners' handlers for the router's current table,
@@ -206,10 +212,14 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 	if ov := s.Router.overrides; ov != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel = cancel
-		s.bg.Add(2)
+		s.bg.Add(3)
 		go func() {
 			defer s.bg.Done()
 			ov.Run(ctx)
+		}()
+		go func() {
+			defer s.bg.Done()
+			s.Plans.Run(ctx)
 		}()
 		if ss := s.Router.pooled; ss != nil && s.fleet != nil {
 			// Shadow results are pooled with the fleet's: the admin API's
@@ -369,6 +379,11 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
 	api := s.admin
 	api.Register(s.OpsMux)
 	api.HandleRead(s.OpsMux, "GET /admin/stats", newRouteStats(rt, time.Now).serve)
+	// Migration plans: every replica publishes its counters and serves
+	// GET /admin/plans; the holder of the plans lease decides.
+	s.Plans = migration.New(migration.Options{Table: rt.Table, Overrides: ov, Stats: rt.metrics.Proxy.RouteStats,
+		Shadow: rt.ShadowStore, Metrics: rt.metrics.Migration, Logger: log, Now: o.PlanClock})
+	s.Plans.Register(api, s.OpsMux)
 	// The operator console: every read and action goes through the admin
 	// API above, with the session's token.
 	console.New(console.Options{API: s.OpsMux, Metrics: rt.metrics.Console, Logger: log,

@@ -15,6 +15,10 @@ type SideStats struct {
 	// Errors are 5xx answers: the upstream's, and the gateway's own (502,
 	// 503, 504 when an upstream fails).
 	Errors uint64 `json:"errors"`
+	// Fallbacks (side new only) are requests the new side could not serve
+	// and legacy served instead (strangler_fallbacks_total): new-side
+	// failures the client never saw, counted among legacy's Requests.
+	Fallbacks uint64 `json:"-"`
 	// Buckets are the duration histogram's cumulative counts, one per
 	// DurationBuckets bound; Count is every observation.
 	Buckets []uint64 `json:"-"`
@@ -46,6 +50,9 @@ func (m *Metrics) RouteStats() map[string]map[string]*SideStats {
 		if c := l["code"]; len(c) == 3 && c[0] == '5' {
 			s.Errors += n
 		}
+	})
+	each(m.Fallbacks, func(l map[string]string, d *dto.Metric) {
+		get(l["route"], "new").Fallbacks += uint64(d.GetCounter().GetValue())
 	})
 	each(m.Duration, func(l map[string]string, d *dto.Metric) {
 		s := get(l["route"], l["side"])
@@ -83,7 +90,7 @@ func each(c prometheus.Collector, f func(labels map[string]string, d *dto.Metric
 // Sub returns s minus an earlier reading of the same counters (nil: none),
 // the counts of the window between them.
 func (s *SideStats) Sub(earlier *SideStats) *SideStats {
-	out := &SideStats{Requests: s.Requests, Errors: s.Errors, Count: s.Count, Buckets: append([]uint64(nil), s.Buckets...)}
+	out := &SideStats{Requests: s.Requests, Errors: s.Errors, Fallbacks: s.Fallbacks, Count: s.Count, Buckets: append([]uint64(nil), s.Buckets...)}
 	if earlier == nil {
 		return out
 	}
@@ -94,6 +101,7 @@ func (s *SideStats) Sub(earlier *SideStats) *SideStats {
 		return a - b
 	}
 	out.Requests, out.Errors, out.Count = sub(s.Requests, earlier.Requests), sub(s.Errors, earlier.Errors), sub(s.Count, earlier.Count)
+	out.Fallbacks = sub(s.Fallbacks, earlier.Fallbacks)
 	for i := range out.Buckets {
 		if i < len(earlier.Buckets) {
 			out.Buckets[i] = sub(out.Buckets[i], earlier.Buckets[i])

@@ -91,6 +91,9 @@ type Route struct {
 	// Shadow is the route's shadow experiment, nil when none.
 	Shadow *Shadow
 
+	// Migration is the route's migration plan, nil when none.
+	Migration *Migration
+
 	// Upgrade is the route's protocol upgrade (WebSocket) policy; nil:
 	// upgrades are not passed (upgrade.go).
 	Upgrade *Upgrade

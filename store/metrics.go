@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_store_errors_total",
-			Help: "Failed store operations by operation (load, update, record, audit, heartbeat, lease, cache).",
+			Help: "Failed store operations by operation (load, update, record, audit, heartbeat, lease, cache, docs).",
 		}, []string{"op"}),
 		LeaseHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strangler_store_lease_held",

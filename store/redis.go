@@ -56,10 +56,11 @@ type Redis struct {
 	log     *slog.Logger
 	started time.Time
 
-	up      atomic.Bool
-	upKnown atomic.Bool
-	mu      sync.Mutex
-	leases  []*RedisLease
+	up       atomic.Bool
+	upKnown  atomic.Bool
+	mu       sync.Mutex
+	leases   []*RedisLease
+	docKinds map[string]bool // kinds of this replica's documents (docs.go)
 }
 
 // Holder is the replica's side of the synchronisation: package admin's
@@ -633,9 +634,16 @@ func (r *Redis) Close() error {
 	defer cancel()
 	r.mu.Lock()
 	leases := r.leases
+	kinds := make([]string, 0, len(r.docKinds))
+	for k := range r.docKinds {
+		kinds = append(kinds, k)
+	}
 	r.mu.Unlock()
 	for _, l := range leases {
 		l.release(ctx)
+	}
+	for _, k := range kinds {
+		_ = r.c.HDel(ctx, r.key("docs:"+k), r.o.Replica).Err()
 	}
 	_ = r.c.HDel(ctx, r.key("replicas"), r.o.Replica).Err()
 	return r.c.Close()

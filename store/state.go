@@ -24,6 +24,51 @@ type State struct {
 	Seeded    bool               `json:"seeded,omitempty"`
 	Overrides []routing.Override `json:"overrides"`
 	Breakers  []BreakerOverride  `json:"breakers,omitempty"`
+	// Plans are the migration plans' positions (package migration).
+	Plans []PlanState `json:"plans,omitempty"`
+}
+
+// PlanState is where a route's migration plan stands: the stage it put
+// the route in, the stages whose gates held, and whether it is paused.
+// It changes with the plan's override in one revision.
+type PlanState struct {
+	Route string `json:"route"`
+	// Stage is the stage's name ("canary 25%"), Since when it began.
+	Stage string    `json:"stage"`
+	Since time.Time `json:"since"`
+	// Held lists the stages whose gates held (the plan was promoted from
+	// them): a rollback goes to the last one below the current stage.
+	Held []string `json:"held,omitempty"`
+	// Paused stops the plan: by whom, why, since when.
+	Paused      bool      `json:"paused,omitempty"`
+	PausedBy    string    `json:"paused_by,omitempty"`
+	PauseReason string    `json:"pause_reason,omitempty"`
+	PausedAt    time.Time `json:"paused_at,omitzero"`
+	// Token is the fencing token of the lease under which the plan last
+	// acted by itself: a decision under an older token is refused.
+	Token int64 `json:"token,omitempty"`
+}
+
+// Plan returns the route's plan state, or nil.
+func (s *State) Plan(route string) *PlanState {
+	for i := range s.Plans {
+		if s.Plans[i].Route == route {
+			return &s.Plans[i]
+		}
+	}
+	return nil
+}
+
+// SetPlan adds or replaces the route's plan state.
+func (s *State) SetPlan(p PlanState) {
+	s.DeletePlan(p.Route)
+	s.Plans = append(s.Plans, p)
+	slices.SortFunc(s.Plans, func(a, b PlanState) int { return strings.Compare(a.Route, b.Route) })
+}
+
+// DeletePlan removes the route's plan state.
+func (s *State) DeletePlan(route string) {
+	s.Plans = slices.DeleteFunc(s.Plans, func(p PlanState) bool { return p.Route == route })
 }
 
 // BreakerOverride is on-call's forced state of an upstream's breaker.
@@ -65,6 +110,10 @@ func (s State) Clone() State {
 		}
 	}
 	c.Breakers = slices.Clone(s.Breakers)
+	c.Plans = slices.Clone(s.Plans)
+	for i := range c.Plans {
+		c.Plans[i].Held = slices.Clone(c.Plans[i].Held)
+	}
 	return c
 }
 
@@ -113,7 +162,9 @@ func (s *State) DeleteBreaker(upstream string) {
 }
 
 // Empty reports whether the state overrides nothing.
-func (s *State) Empty() bool { return len(s.Overrides) == 0 && len(s.Breakers) == 0 }
+func (s *State) Empty() bool {
+	return len(s.Overrides) == 0 && len(s.Breakers) == 0 && len(s.Plans) == 0
+}
 
 // Newer reports whether a replica serving cur should apply s: a later
 // revision of the same history, or a different history (the store was
@@ -130,11 +181,13 @@ func (s *State) Newer(cur State) bool {
 type Event struct {
 	// ID is the store's id of the event (a Redis stream id, or a sequence
 	// number in the file store); empty before it is stored.
-	ID     string    `json:"id,omitempty"`
-	Time   time.Time `json:"time"`
-	Action string    `json:"action"` // side, canary, unflip, breaker, expire, reload, reseed, init
-	// By is the admin token's name, or "ttl" and "store" for what the
-	// gateway did by itself.
+	ID   string    `json:"id,omitempty"`
+	Time time.Time `json:"time"`
+	// Action: side, canary, unflip, breaker, expire, reload, reseed,
+	// init; a migration plan's plan, promote, rollback, pause, resume.
+	Action string `json:"action"`
+	// By is the admin token's name, or "ttl", "store" and "plan" for
+	// what the gateway did by itself.
 	By       string `json:"by"`
 	Replica  string `json:"replica,omitempty"`
 	Route    string `json:"route,omitempty"`
@@ -149,6 +202,28 @@ type Event struct {
 	// Persisted is false for a change a single replica's store could not
 	// keep when it was made (it applied in memory and was retried).
 	Persisted *bool `json:"persisted,omitempty"`
+	// Evidence are the measurements behind a migration plan's decision:
+	// each gate or trigger with its value and threshold.
+	Evidence []Evidence `json:"evidence,omitempty"`
+}
+
+// Evidence is one measured gate of a migration plan's decision.
+type Evidence struct {
+	// Gate names it as routes.yaml does: "promote.max_error_rate",
+	// "rollback.error_rate".
+	Gate string `json:"gate"`
+	// Value is what was measured ("5.00% of 200 requests"), Threshold the
+	// limit as configured ("5%").
+	Value     string `json:"value"`
+	Threshold string `json:"threshold"`
+	// Result: held or failed (a promotion gate), ok or tripped (a
+	// rollback trigger), or n/a (not measurable now, and why in Value).
+	Result string `json:"result"`
+}
+
+// String is the evidence on one line.
+func (e Evidence) String() string {
+	return e.Gate + " " + e.Value + " (threshold " + e.Threshold + "): " + e.Result
 }
 
 // Query selects audit events: newest first, at most Limit (default 100,
@@ -197,6 +272,13 @@ func (e *Event) Log() []any {
 	}
 	if e.Persisted != nil {
 		out = append(out, "persisted", *e.Persisted)
+	}
+	if len(e.Evidence) > 0 {
+		ev := make([]string, len(e.Evidence))
+		for i, x := range e.Evidence {
+			ev[i] = x.String()
+		}
+		out = append(out, "evidence", strings.Join(ev, "; "))
 	}
 	return out
 }

@@ -251,6 +251,24 @@ upgrade_problems.yaml:12:13: routes[0].upgrade.idle: bad duration "never": use a
 upgrade_problems.yaml:19:7: routes[1].upgrade.protocols: protocols with disabled: true: remove one of them`,
 	},
 	{
+		// A migration plan: every problem of the block at its line.
+		name: "migration_problems.yaml",
+		want: `migration_problems.yaml:11:16: routes[0].migration.stages[0]: stage shadow needs the route's shadow: section; a route without one starts at legacy
+migration_problems.yaml:11:36: routes[0].migration.stages[2]: canary 5% after canary 25%: canary shares must grow from stage to stage
+migration_problems.yaml:11:47: routes[0].migration.stages[3]: new is the flip: it can only be the last stage
+migration_problems.yaml:11:52: routes[0].migration.stages[4]: bad stage "canary 100%": a canary share is above 0% and below 100%, with at most two decimals (all of the traffic is stage new)
+migration_problems.yaml:12:14: routes[0].migration.every: bad duration "5": use a number with a unit, like 500ms, 5s or 2m
+migration_problems.yaml:13:13: routes[0].migration.mode: bad mode "yolo": act (the default) or observe (a dry run)
+migration_problems.yaml:15:25: routes[0].migration.promote.shadow_verdict: the shadow verdict needs the route's shadow: section (it is the evidence)
+migration_problems.yaml:16:25: routes[0].migration.promote.max_error_rate: bad percentage "1": write it with %, like 1%
+migration_problems.yaml:18:28: routes[0].migration.promote.max_p99_vs_legacy: bad ratio "1.5": a multiple of legacy's, written with an x, like 1.5x
+migration_problems.yaml:19:15: routes[0].migration.promote.hold: bad duration "-30m": must not be negative
+migration_problems.yaml:22:24: routes[0].migration.rollback.p99_vs_legacy: bad ratio "3": a multiple of legacy's, written with an x, like 1.5x
+migration_problems.yaml:27:5: routes[1].migration: a plan moves the route from legacy to new, and its side is new already: remove the plan, or set side: legacy
+migration_problems.yaml:27:5: routes[1].migration: missing promote: the gates that must hold before each promotion (see docs/plans.md)
+migration_problems.yaml:28:7: routes[1].migration.stages: a plan needs at least two stages, like [shadow, canary 5%, canary 25%, new]`,
+	},
+	{
 		name: "isolation_limits.yaml",
 		want: `isolation_limits.yaml:5:19: upstreams.legacy.max_inflight: must be positive
 isolation_limits.yaml:7:17: upstreams.legacy.retry.attempts: bad attempts 20: 1 (no retries) to 10, the first try included

@@ -94,6 +94,13 @@ func startGatewayFile(t testing.TB, path string) *gw {
 
 func startGatewayAt(t testing.TB, path string, reg *plugin.Registry) *gw {
 	t.Helper()
+	return startGatewayWith(t, path, reg, gateway.ServerOptions{})
+}
+
+// startGatewayWith is startGatewayAt with server options of the test's
+// own (the migration plans' clock, say); Gatherer and Logger are set here.
+func startGatewayWith(t testing.TB, path string, reg *plugin.Registry, so gateway.ServerOptions) *gw {
+	t.Helper()
 	promReg := prometheus.NewRegistry()
 	m := gateway.NewMetrics(promReg)
 	logBuf := &syncBuffer{}
@@ -110,7 +117,8 @@ func startGatewayAt(t testing.TB, path string, reg *plugin.Registry) *gw {
 		tbl.Inventory.StateFile = filepath.Join(t.TempDir(), "inventory.json")
 	}
 	rt.Swap(tbl)
-	s, err := gateway.NewServer(rt, gateway.ServerOptions{Gatherer: promReg, Logger: newTestLogger(logBuf)})
+	so.Gatherer, so.Logger = promReg, newTestLogger(logBuf)
+	s, err := gateway.NewServer(rt, so)
 	if err != nil {
 		t.Fatalf("starting the server: %v", err)
 	}

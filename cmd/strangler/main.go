@@ -4,9 +4,10 @@
 //	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
 //	strangler validate [-config routes.yaml] [-strict]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
-//	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false]
+//	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false] [-visitors N]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
+//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
+//	strangler plan status [ROUTE] [-addr host:port] [-token T] [-json]
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
 //	strangler apply    [-addr host:port] [-yes] FILE
@@ -42,9 +43,10 @@ usage:
   strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
   strangler validate [-config routes.yaml] [-strict]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
-  strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false]
+  strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false] [-visitors N]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
+  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
+  strangler plan status [ROUTE] [-addr host:port] [-token T] [-json]
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
   strangler apply    [-addr host:port] [-yes] FILE
@@ -56,7 +58,7 @@ Exit codes: 0 success (and -h), 1 bad config or failure, 2 bad usage.
 `
 
 // commands are the subcommands, for dispatch, help and typo suggestions.
-var commands = []string{"serve", "validate", "route", "demo", "shadow", "ctl", "diff", "apply", "version", "help"}
+var commands = []string{"serve", "validate", "route", "demo", "shadow", "ctl", "plan", "diff", "apply", "version", "help"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -80,6 +82,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runDemo(rest, stdout, stderr)
 	case "ctl":
 		return cli.Ctl(env, rest)
+	case "plan":
+		return plan(env, rest)
 	case "diff":
 		return cli.Diff(env, rest)
 	case "inventory":
@@ -141,6 +145,23 @@ func shadow(env cli.Env, rest []string) int {
 		return 2
 	}
 	fmt.Fprint(env.Stderr, u)
+	return 2
+}
+
+// plan is strangler plan status: strangler ctl plan status by a shorter
+// name (the plan actions stay under ctl, with the other levers).
+func plan(env cli.Env, rest []string) int {
+	switch {
+	case len(rest) > 0 && cli.IsHelp(rest[0]):
+		fmt.Fprintf(env.Stdout, "usage: %s\n", cli.PlanUsage)
+		return 0
+	case len(rest) > 0 && rest[0] == "status":
+		return cli.Ctl(env, append([]string{"plan"}, rest...))
+	case len(rest) > 0:
+		fmt.Fprintf(env.Stderr, "strangler plan: unknown command %q (pause, resume, promote and rollback are strangler ctl plan ...)\nusage: %s\n", rest[0], cli.PlanUsage)
+		return 2
+	}
+	fmt.Fprintf(env.Stderr, "usage: %s\n", cli.PlanUsage)
 	return 2
 }
 
@@ -277,7 +298,7 @@ wait:
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs, cfg := cli.NewFlags("demo", `strangler demo [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-state-dir dir] [-traffic=false]
+	fs, cfg := cli.NewFlags("demo", `strangler demo [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-state-dir dir] [-traffic=false] [-visitors N]
 
 Runs, on loopback, a sample legacy monolith, a sample new service and an
 identity provider behind the gateway serving routes.yaml, and prints what to
@@ -285,13 +306,16 @@ try. The addresses come from routes.yaml; -port N moves everything: the
 gateway to N, its operator listener to N+1, the sample services to N+2 and up.
 -listen and -operator-listen move only the gateway's listeners. At start it
 plays a sample of traffic through the gateway, so strangler inventory has
-something to show (-traffic=false skips it).`, stderr)
+something to show (-traffic=false skips it); then, for a few minutes, it
+sends course-seats -visitors requests a second so that its migration plan
+advances (-visitors 0 sends none).`, stderr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	traffic := fs.Bool("traffic", true, "play the sample traffic through the gateway at start (for strangler inventory)")
 	port := fs.Int("port", 0, "base port: gateway N, operator N+1, sample services N+2... (0: the addresses in routes.yaml)")
 	listen := fs.String("listen", "", "the gateway's public address (overrides server.listen)")
 	opsListen := fs.String("operator-listen", "", "the gateway's operator address (overrides server.operator_listen)")
 	stateDir := fs.String("state-dir", ".", "where the demo keeps its identity provider's key (so tokens survive a restart)")
+	visitors := fs.Int("visitors", 10, "requests a second the demo sends to course-seats for a few minutes, so that its migration plan advances (0: none)")
 	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -309,7 +333,7 @@ something to show (-traffic=false skips it).`, stderr)
 		return 2
 	}
 	d, err := demo.Start(demo.Options{ConfigPath: *cfg, Logger: log, Registry: plugins.Builtin(),
-		Port: *port, Listen: *listen, OperatorListen: *opsListen, StateDir: *stateDir, Command: selfCommand()})
+		Port: *port, Listen: *listen, OperatorListen: *opsListen, StateDir: *stateDir, Command: selfCommand(), Visitors: *visitors})
 	if err != nil {
 		cli.PrintConfigError(stderr, err, "the demo did not start")
 		return 1

@@ -91,7 +91,7 @@ routes:
 	code, out, errOut = runCLI("validate", "-config", bad)
 	want := bad + `:1:9: legacy: unknown upstream "nope" (known: a)
 ` + bad + `:8:21: routes[0].new.upstream: unknown upstream "b" (known: a)
-` + bad + `:9:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, pinned, plugins, shadow, side, timeouts, upgrade)
+` + bad + `:9:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, migration, new, pinned, plugins, shadow, side, timeouts, upgrade)
 3 problem(s)
 `
 	if code != 1 || out != "" || errOut != want {

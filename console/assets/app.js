@@ -220,6 +220,13 @@
           el('progress', { id: 'cov-req', max: 1, value: c.requests_new_share || 0 }, pct(c.requests_new_share))));
         }
         if (plans.missing) covKids.push(el('p', { class: 'na' }, 'Migration plans: not available.'));
+        else {
+          const list = plans.data.plans || [];
+          const paused = list.filter((p) => p.paused);
+          covKids.push(el('p', { id: 'plans-summary' }, 'Migration plans: ' + list.length +
+            (list.length ? ' (' + list.map((p) => p.route + ' at ' + p.stage + (p.paused ? ', paused' : '')).join('; ') + ')' : ''),
+          paused.length ? el('span', { class: 'bad' }, ' — ' + paused.length + ' paused') : null));
+        }
         cov.fill(...covKids);
 
         const ups = must(upstreams, 'upstreams').upstreams;
@@ -276,6 +283,7 @@
     main.replaceChildren(el('p', {}, el('a', { href: '#/' }, '← Overview')), el('h1', {}, 'Route ', el('code', {}, id)),
       state.s, actions, traffic.s, plan.s, shadow.s, audit.s);
     let cur = null; // the route's last state
+    let curPlan = null; // its migration plan, when it has one
 
     if (me.role !== 'admin') {
       actions.append(el('p', { class: 'note', id: 'read-only' }, 'Read-only session: actions are disabled. Log in with an admin token to act.'));
@@ -323,6 +331,22 @@
       };
       const unflip = () => act(id + ' back to routes.yaml', 'Remove the override of ' + id + ' and go back to what routes.yaml says?',
         'DELETE', 'routes/' + encodeURIComponent(id) + '/override', { reason: reason.value.trim() });
+      // Plan actions: the plan moves the route through overrides by
+      // "plan"; a person pauses, resumes, or moves it one stage now.
+      const planAct = (action) => () => {
+        if (!needReason()) return;
+        const p = curPlan;
+        if (!p) return;
+        const i = p.stage_index;
+        const what = {
+          pause: 'Pause the migration plan of ' + id + ' at ' + p.stage + '? Nothing moves until someone resumes it.',
+          resume: 'Resume the migration plan of ' + id + ' at ' + p.stage + '? It moves the route by itself again when its gates hold.',
+          promote: 'Move ' + id + ' now from ' + p.stage + ' to ' + (p.stages[i + 1] || '–') + ', whatever the gates say?',
+          rollback: 'Move ' + id + ' back from ' + p.stage + ' to ' + (p.stages[i - 1] || '–') + ' and pause its plan?',
+        }[action];
+        act('plan of ' + id + ' ' + { pause: 'paused', resume: 'resumed', promote: 'promoted', rollback: 'rolled back' }[action],
+          what + ' Reason: “' + reason.value.trim() + '”.', 'POST', 'plans/' + encodeURIComponent(id) + '/' + action, { reason: reason.value.trim() });
+      };
       const force = () => {
         const up = cur && cur.new_upstream;
         if (!up) return;
@@ -343,6 +367,12 @@
           el('button', { type: 'button', id: 'act-canary', onclick: setCanary }, 'Set canary')),
         el('div', { class: 'field', id: 'breaker-field' }, el('label', { for: 'breaker-state' }, 'Breaker of the new upstream'), breaker,
           el('button', { type: 'button', id: 'act-breaker', onclick: force }, 'Force breaker')),
+        el('div', { class: 'field', id: 'plan-field', hidden: true }, el('span', { class: 'label' }, 'Migration plan'),
+          el('div', { class: 'buttons' },
+            el('button', { type: 'button', id: 'plan-pause', onclick: planAct('pause') }, 'Pause plan'),
+            el('button', { type: 'button', id: 'plan-resume', onclick: planAct('resume') }, 'Resume plan'),
+            el('button', { type: 'button', id: 'plan-promote', onclick: planAct('promote') }, 'Promote now'),
+            el('button', { type: 'button', id: 'plan-rollback', class: 'danger', onclick: planAct('rollback') }, 'Roll back a stage'))),
         result));
     }
 
@@ -378,13 +408,21 @@
           traffic.fill(table('Traffic by side', ['Side', 'Share', 'Requests', 'Error rate (5xx)', 'p99'], rows, ''));
         }
 
-        if (plans.missing) plan.fill(el('p', { class: 'na' }, 'Migration plans: not available on this gateway.'));
-        else {
-          const list = Array.isArray(plans.data) ? plans.data : plans.data.plans || [];
-          const p = list.find((x) => x.route === id);
-          plan.fill(p ? dl(Object.entries(p).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => [k, String(v)]))
-            : el('p', { class: 'empty' }, 'No plan for this route.'));
+        curPlan = plans.missing ? null : (plans.data.plans || []).find((x) => x.route === id) || null;
+        const pf = document.getElementById('plan-field');
+        if (pf) {
+          pf.hidden = !curPlan || curPlan.mode !== 'act';
+          if (curPlan) {
+            const i = curPlan.stage_index;
+            document.getElementById('plan-pause').hidden = curPlan.paused;
+            document.getElementById('plan-resume').hidden = !curPlan.paused;
+            document.getElementById('plan-promote').hidden = i < 0 || i >= curPlan.stages.length - 1;
+            document.getElementById('plan-rollback').hidden = i <= 0;
+          }
         }
+        if (plans.missing) plan.fill(el('p', { class: 'na' }, 'Migration plans: not available on this gateway.'));
+        else if (!curPlan) plan.fill(el('p', { class: 'empty' }, 'No plan for this route.'));
+        else plan.fill(...planView(curPlan, plans.data));
 
         if (!r.shadow) shadow.fill(el('p', { class: 'empty' }, 'Not shadowed.'));
         else {
@@ -409,6 +447,35 @@
         else audit.fill(auditTable(au.data.events || []));
       },
     };
+  }
+
+  // planView shows a migration plan: where it stands, each gate and
+  // trigger with its value and threshold, and the next decision.
+  function planView(p, doc) {
+    const stages = p.stages.map((name, i) => (i === p.stage_index ? '[' + name + ']' : name + ((p.held || []).includes(name) ? ' ✓' : '')));
+    const pos = p.stage_index >= 0 ? ' (stage ' + (p.stage_index + 1) + ' of ' + p.stages.length + ')' : ' (not a stage of the plan)';
+    const evidence = (caption, rows, empty) => table(caption, ['Gate', 'Value', 'Threshold', 'Result'],
+      rows.map((g) => [el('code', {}, g.gate), g.value, g.threshold,
+        el('span', { class: g.result === 'failed' || g.result === 'tripped' ? 'bad' : g.result === 'held' || g.result === 'ok' ? 'ok' : '' }, g.result)]),
+      empty || 'None measured yet.');
+    return [
+      dl([
+        ['Stage', el('strong', { id: 'plan-stage' }, p.stage + pos)],
+        ['Stages', stages.join(' → ') + '   (✓ gates held)'],
+        ['In stage', p.in_stage || '–'],
+        ['Mode', p.mode === 'observe' ? 'observe (a dry run: it reports, never acts)' : 'act'],
+        ['State', p.paused ? el('span', { class: 'bad', id: 'plan-state' }, 'PAUSED by ' + p.paused_by + ': ' + p.pause_reason)
+          : el('span', { id: 'plan-state' }, 'running')],
+        ['Override', p.override],
+        ['Next', el('span', { id: 'plan-next' }, p.next)],
+      ]),
+      el('h3', {}, 'Promotion gates'), evidence('Promotion gates', p.gates || []),
+      el('h3', {}, 'Rollback triggers'), evidence('Rollback triggers', p.triggers || [],
+        p.evaluated_at && p.stage_index === 0 ? 'None at this stage: new serves no users yet, so nothing can trip.' : ''),
+      el('p', { class: 'note' }, p.evaluated_at ? 'Evaluated ' + when(p.evaluated_at) + ' by ' + p.evaluated_by +
+        (p.evaluated_stage && p.evaluated_stage !== p.stage ? ' at ' + p.evaluated_stage : '') + ', every ' + p.every +
+        '; every gate must hold for ' + p.hold + '. Decided by ' + (doc.decider || 'no replica') + '.' : 'Not evaluated yet.'),
+    ];
   }
 
   // example labels a difference's two values by side.
@@ -451,7 +518,7 @@
 
   function auditPage() {
     const routeF = el('input', { id: 'audit-route', type: 'text', autocomplete: 'off' });
-    const actionF = el('select', { id: 'audit-action' }, ['', 'side', 'canary', 'unflip', 'breaker', 'expire', 'reload', 'reseed']
+    const actionF = el('select', { id: 'audit-action' }, ['', 'side', 'canary', 'unflip', 'breaker', 'expire', 'reload', 'reseed', 'plan', 'promote', 'rollback', 'pause', 'resume']
       .map((v) => el('option', { value: v }, v || 'any')));
     const body = section('Changes, newest first', 'h-audit');
     const filters = el('form', { class: 'filters', 'aria-label': 'Filter', onsubmit: (e) => { e.preventDefault(); refresh(); } },

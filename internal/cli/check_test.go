@@ -45,7 +45,7 @@ routes:
 		{"every problem", []string{"-config", bad}, 1, "", "",
 			bad + `:1:9: legacy: unknown upstream "nope" (known: a)` + "\n" +
 				bad + `:7:11: routes[0].side: bad side "sideways": legacy or new` + "\n" +
-				bad + `:8:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, pinned, plugins, shadow, side, timeouts, upgrade)` + "\n" +
+				bad + `:8:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, migration, new, pinned, plugins, shadow, side, timeouts, upgrade)` + "\n" +
 				"3 problem(s)\n"},
 		{"YAML syntax", []string{"-config", broken}, 1, "", "",
 			broken + ":2:1: invalid YAML: did not find expected ',' or ']'\n1 problem(s)\n"},

@@ -28,7 +28,12 @@ const ctlUsage = `usage: strangler ctl [-addr HOST:PORT] [-token T] [-config rou
   reload                                        reload routes.yaml (prints the problems of a bad one)
   mismatches ROUTE [-json]                      recent shadow mismatches (needs the token)
   fleet                                         the store, the replicas connected to it and the revision each applied
-  audit [-route R] [-action A] [-limit N]       the audit trail, newest first (needs the token)
+  audit [-route R] [-action A] [-limit N] [-json]
+                                                the audit trail, newest first (needs the token; -json: with
+                                                a migration plan's evidence)
+  plan status [ROUTE]                           migration plans: stage, gates with values and thresholds, next decision
+  plan pause|resume|promote|rollback ROUTE -reason WHY
+                                                act on a plan (promote: next stage now; rollback: previous stage, paused)
 
 The admin API is found at -addr; else at server.operator_listen of -config;
 else $STRANGLER_ADMIN_ADDR; else at server.operator_listen of
@@ -44,7 +49,7 @@ Exit codes: 0 done, 1 refused or failed (the message says why), 2 bad usage.
 // ctlVerbs are ctl's commands and their argument counts (the verb
 // included).
 var ctlVerbs = map[string]int{"routes": 1, "upstreams": 1, "flip": 3, "canary": 3, "unflip": 2, "breaker": 3, "reload": 1, "mismatches": 2,
-	"fleet": 1, "audit": 1}
+	"fleet": 1, "audit": 1, "plan": -1}
 
 // errHelp is splitFlags' answer to -h.
 var errHelp = errors.New("help requested")
@@ -123,7 +128,7 @@ func Ctl(e Env, args []string) int {
 		fmt.Fprintf(stderr, "\n\n%s", ctlUsage)
 		return 2
 	}
-	if len(pos) != n {
+	if n >= 0 && len(pos) != n {
 		fmt.Fprintf(stderr, "strangler ctl %s: takes %d argument(s), got %d\n\n%s", verb, n-1, len(pos)-1, ctlUsage)
 		return 2
 	}
@@ -170,6 +175,8 @@ func Ctl(e Env, args []string) int {
 		return c.print(c.do("POST", "/admin/reload", ""))
 	case "fleet":
 		return c.fleet()
+	case "plan":
+		return c.planCmd(pos, flags)
 	case "audit":
 		q := url.Values{}
 		for _, k := range []string{"route", "action", "limit"} {
@@ -177,7 +184,7 @@ func Ctl(e Env, args []string) int {
 				q.Set(k, v)
 			}
 		}
-		return c.audit(q.Encode())
+		return c.audit(q.Encode(), flags["json"] == "true")
 	default: // mismatches
 		r := c.do("GET", "/admin/shadow/"+url.PathEscape(pos[1])+"/mismatches", "")
 		if flags["json"] == "true" || r.err != nil || r.status != http.StatusOK {
@@ -288,7 +295,7 @@ func dash(s string) string {
 	return s
 }
 
-func (c *adminClient) audit(query string) int {
+func (c *adminClient) audit(query string, asJSON bool) int {
 	path := "/admin/audit"
 	if query != "" {
 		path += "?" + query
@@ -296,6 +303,11 @@ func (c *adminClient) audit(query string) int {
 	r := c.do("GET", path, "")
 	if r.err != nil || r.status != 200 {
 		return c.fail(r)
+	}
+	if asJSON {
+		// Everything, a migration plan's evidence included.
+		_, _ = c.out.Write(r.body)
+		return 0
 	}
 	var doc struct {
 		Events []store.Event `json:"events"`

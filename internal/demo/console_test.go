@@ -318,7 +318,9 @@ func TestConsoleBrowser(t *testing.T) {
 	b.waitFor("the override on the overview", `document.body.innerText.includes('s left') && document.body.innerText.includes('`+reason+`')`)
 	b.shot("overview-flipped")
 	b.do("opening the audit page", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
-	b.waitFor("the audit entry", `document.querySelector('main table') && document.querySelector('main table').innerText.includes('`+reason+`')`)
+	// The audit page's own filters first: the overview's overrides table
+	// carries the same reason until the page is replaced.
+	b.waitFor("the audit entry", `document.getElementById('audit-route') && document.querySelector('main table') && document.querySelector('main table').innerText.includes('`+reason+`')`)
 	row := eval[string](b, `[...document.querySelectorAll('main tbody tr')].map((r) => r.innerText).find((t) => t.includes('`+reason+`')) || ''`)
 	for _, want := range []string{"side", "alice", "course-detail", "none → side legacy until"} {
 		if !strings.Contains(row, want) {

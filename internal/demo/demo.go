@@ -35,6 +35,7 @@ type Demo struct {
 	servers  []*http.Server
 	services []service
 	opts     Options
+	visitors *visitors
 }
 
 // LegacySecretEnv names the variable holding the secret the legacy adapter
@@ -68,6 +69,10 @@ type Options struct {
 	// Command is how Usage's commands run strangler ("strangler",
 	// "go run ./cmd/strangler"); "" is "strangler".
 	Command string
+	// Visitors is the demo's background traffic to course-seats, in
+	// requests a second, so that its migration plan visibly advances (for
+	// a few minutes at most). 0: none.
+	Visitors int
 }
 
 // service is one sample service listener: which upstream, and the flag
@@ -198,6 +203,7 @@ func Start(o Options) (*Demo, error) {
 		return nil, err
 	}
 	d.Gateway = gw
+	d.startVisitors(o.Visitors)
 	return d, nil
 }
 
@@ -290,6 +296,16 @@ differ on purpose, in $.price.currency; course-seats already agrees)
   %[5]s shadow report -config %[7]s                # one verdict per route, then the differences
   %[5]s ctl -addr %[8]s mismatches course-list
 
+A migration plan moves course-seats from legacy to new by itself
+(routes.yaml, migration:): shadow, then 25%% and 50%% of users, then the
+flip, each stage once its gates held for 10s; %[10]s Watch it:
+
+  %[5]s plan status -addr %[8]s        # stage, each gate's value and threshold, the next decision
+  %[5]s ctl -addr %[8]s audit -route course-seats
+  curl -X POST %[3]s/_demo/fail          # new answers 503: the plan rolls back and pauses
+  curl -X POST %[3]s/_demo/up
+  %[5]s ctl -addr %[8]s plan resume course-seats -reason "new service fixed"
+
 What does legacy still serve? The gateway learns it from traffic (the demo
 played its sample traffic at start; -traffic=false skips it):
 
@@ -308,7 +324,15 @@ without a preview):
   %[5]s apply -addr %[8]s next.yaml
 
 Ctrl-C stops the demo.
-`, base, ops, d.NewURL, os.Getenv("STRANGLER_ADMIN_TOKEN"), cmd, svc.String(), cfg, opsAddr, d.keyPlace())
+`, base, ops, d.NewURL, os.Getenv("STRANGLER_ADMIN_TOKEN"), cmd, svc.String(), cfg, opsAddr, d.keyPlace(), d.visitorsText())
+}
+
+// visitorsText says where the plan's traffic comes from.
+func (d *Demo) visitorsText() string {
+	if d.opts.Visitors <= 0 {
+		return "it needs traffic:\nsend some with varied X-User-Id headers (-visitors N does it for you)."
+	}
+	return fmt.Sprintf("the demo sends it\n%d requests a second from 200 made-up users until the plan completes (5\nminutes at most; they fill the access log: -visitors 0 for none).", min(d.opts.Visitors, maxVisitorRate))
 }
 
 // keyPlace says where the identity provider's key is kept.
@@ -319,8 +343,10 @@ func (d *Demo) keyPlace() string {
 	return "its signing key is kept in " + filepath.Join(d.opts.StateDir, KeyFile) + ", so tokens survive a restart"
 }
 
-// Close stops the sample services (the gateway is shut down separately).
+// Close stops the visitors and the sample services (the gateway is shut
+// down separately).
 func (d *Demo) Close() {
+	d.stopVisitors()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, s := range d.servers {
