@@ -85,6 +85,7 @@ type reqBody struct {
 	conn    net.Conn
 	limit   int64 // -1: none
 	timeout time.Duration
+	armed   time.Time // when the read deadline was last set; zero: by fasthttp, as the headers arrived
 	n       int64
 	eof     bool
 	err     error // client-side failure
@@ -95,7 +96,17 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.conn != nil && b.timeout > 0 {
-		_ = b.conn.SetReadDeadline(time.Now().Add(b.timeout))
+		// Coarse, like the response's write deadline (see respBody.Read):
+		// a client that stops sending is cut off between 15/16 of
+		// read_body and read_body after its last bytes.
+		now := time.Now()
+		switch {
+		case b.armed.IsZero():
+			b.armed = now
+		case now.Sub(b.armed) >= b.timeout/16:
+			b.armed = now
+			_ = b.conn.SetReadDeadline(now.Add(b.timeout))
+		}
 	}
 	n, err := b.src.Read(p)
 	b.n += int64(n)

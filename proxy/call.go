@@ -191,16 +191,16 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 	up := tgt.Upstream
 	x.up, x.meant = up, 0
 	x.resetPeek()
-	report := func(upstream.Outcome) {}
+	var call upstream.Call // the zero Call reports nowhere
 	if br := tgt.Breaker; br != nil {
-		done, ok := br.Allow()
+		c, ok := br.Allow()
 		if !ok {
 			return &upstream.Error{Kind: upstream.KindBreakerOpen, Upstream: up.Name, RetryAfter: br.RetryAfter()}
 		}
-		report = done
+		call = c
 	}
 	if !up.Bulkhead.Acquire() {
-		report(upstream.Excluded)
+		call.Done(upstream.Excluded)
 		p.metrics.Shed.WithLabelValues("upstream", up.Name).Inc()
 		return &upstream.Error{Kind: upstream.KindOverloaded, Upstream: up.Name}
 	}
@@ -208,21 +208,21 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 	if build != nil {
 		inst := up.Selector.Select(up.Instances, nil)
 		if inst == nil {
-			report(upstream.Failed)
+			call.Done(upstream.Failed)
 			return &upstream.Error{Kind: upstream.KindNoInstance, Upstream: up.Name}
 		}
 		x.inst = inst
 		if err := build(inst); err != nil {
-			report(upstream.Excluded)
+			call.Done(upstream.Excluded)
 			return err
 		}
 	}
 	if err := x.inst.Do(&x.out, &x.resp, deadline); err != nil {
 		if st, ok := r.(*reqState); ok && st.body.err != nil {
-			report(upstream.Excluded)
+			call.Done(upstream.Excluded)
 			return st.body.err // the client's body failed, not the upstream
 		}
-		report(upstream.Failed)
+		call.Done(upstream.Failed)
 		return p.upstreamError(r, x, err)
 	}
 	if x.resp.StatusCode() == 101 {
@@ -231,7 +231,7 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		// means nothing to the client.
 		x.resp.SetConnectionClose()
 		_ = x.resp.CloseBodyStream()
-		report(upstream.Failed)
+		call.Done(upstream.Failed)
 		return p.upstreamError(r, x, errUnsolicitedUpgrade)
 	}
 	for _, pl := range up.Plugins {
@@ -240,9 +240,9 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		}
 	}
 	if tgt.Breaker != nil && tgt.Breaker.FailureStatus(x.status()) {
-		report(upstream.Failed)
+		call.Done(upstream.Failed)
 	} else {
-		report(upstream.Succeeded)
+		call.Done(upstream.Succeeded)
 	}
 	return nil
 }

@@ -78,3 +78,11 @@ func (c *readinessCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, route)
 	}
 }
+
+// Forget deletes a route's series (a reload removed the route).
+func (m *Metrics) Forget(route string) {
+	l := prometheus.Labels{"route": route}
+	m.Results.DeletePartialMatch(l)
+	m.Skipped.DeletePartialMatch(l)
+	m.Duration.DeletePartialMatch(l)
+}

@@ -44,3 +44,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors, m.ConnsDiscarded}
 }
+
+// ForgetUpstream deletes the series of an upstream a reload removed.
+func (m *Metrics) ForgetUpstream(name string) {
+	l := prometheus.Labels{"upstream": name}
+	m.Errors.DeletePartialMatch(l)
+	m.ConnsDiscarded.DeletePartialMatch(l)
+}
+
+// ForgetBreaker deletes the series of a breaker a reload removed.
+func (m *Metrics) ForgetBreaker(name string) {
+	l := prometheus.Labels{"breaker": name}
+	m.BreakerState.DeletePartialMatch(l)
+	m.BreakerTransitions.DeletePartialMatch(l)
+	m.BreakerRejected.DeletePartialMatch(l)
+}
