@@ -78,7 +78,7 @@ type respBody struct {
 	armed time.Time
 	size  int64 // the body's Content-Length, -1 when chunked
 	n     int64
-	err     error // upstream-side failure mid-body
+	err   error // upstream-side failure mid-body
 	// detached: the body was abandoned before it was written (an error
 	// response replaced it); closing only releases the upstream.
 	detached bool

@@ -30,8 +30,8 @@ type checkedConn struct {
 	net.Conn
 	raw      net.Conn // the TCP connection, for the idle check
 	peeker   *idlePeeker
-	used     bool     // a request was written on it before
-	poisoned string   // why the last exchange left it unusable, "" when it did not
+	used     bool   // a request was written on it before
+	poisoned string // why the last exchange left it unusable, "" when it did not
 	scanning bool
 	scan     respScan
 	discard  func(reason string)
