@@ -85,7 +85,8 @@ type reqBody struct {
 	conn    net.Conn
 	limit   int64 // -1: none
 	timeout time.Duration
-	armed   time.Time // when the read deadline was last set; zero: by fasthttp, as the headers arrived
+	started bool      // the first read was made (fasthttp had set the deadline)
+	armed   time.Time // when the gateway last moved the read deadline
 	n       int64
 	eof     bool
 	err     error // client-side failure
@@ -97,13 +98,12 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	}
 	if b.conn != nil && b.timeout > 0 {
 		// Coarse, like the response's write deadline (see respBody.Read):
-		// a client that stops sending is cut off between 15/16 of
-		// read_body and read_body after its last bytes.
-		now := time.Now()
-		switch {
-		case b.armed.IsZero():
-			b.armed = now
-		case now.Sub(b.armed) >= b.timeout/16:
+		// fasthttp set it as the headers arrived; a client that stops
+		// sending is cut off between 15/16 of read_body and read_body
+		// after its last bytes.
+		if !b.started {
+			b.started = true
+		} else if now := time.Now(); b.armed.IsZero() || now.Sub(b.armed) >= b.timeout/16 {
 			b.armed = now
 			_ = b.conn.SetReadDeadline(now.Add(b.timeout))
 		}

@@ -102,7 +102,7 @@ func (p *Proxy) call(c *fiber.Ctx, st *reqState, tgt *routing.Target) error {
 	st.callStart = time.Now()
 	retry := up.Retry.Attempts > 1
 	if retry {
-		up.RetryBudget.Request()
+		up.RetryBudget.RequestAt(st.callStart)
 	}
 	for attempt := 1; ; attempt++ {
 		st.side = tgt.Side

@@ -73,12 +73,13 @@ type respBody struct {
 	src     io.Reader
 	conn    net.Conn
 	timeout time.Duration
-	// armed is when the client write deadline was last set (zero: by
-	// fasthttp, just before it started writing this response).
-	armed time.Time
-	size  int64 // the body's Content-Length, -1 when chunked
-	n     int64
-	err   error // upstream-side failure mid-body
+	// started: the first read was made (fasthttp had just set the write
+	// deadline); armed is when the gateway last moved it.
+	started bool
+	armed   time.Time
+	size    int64 // the body's Content-Length, -1 when chunked
+	n       int64
+	err     error // upstream-side failure mid-body
 	// detached: the body was abandoned before it was written (an error
 	// response replaced it); closing only releases the upstream.
 	detached bool
@@ -88,15 +89,14 @@ func (b *respBody) Read(p []byte) (int, error) {
 	if b.conn != nil && b.timeout > 0 {
 		// A slow client that keeps reading is fine; one that stops for
 		// the write timeout is cut off. The deadline is coarse (issue 15):
-		// fasthttp set it as it started writing the response, and it is
-		// moved on once a sixteenth of the timeout has passed, so a
-		// stalled client is cut off between 15/16 of the timeout and the
-		// timeout after its last read.
-		now := time.Now()
-		switch {
-		case b.armed.IsZero():
-			b.armed = now
-		case now.Sub(b.armed) >= b.timeout/16:
+		// fasthttp set it as it started writing the response (so the
+		// first read leaves it alone), and it is moved on once a
+		// sixteenth of the timeout has passed, so a stalled client is cut
+		// off between 15/16 of the timeout and the timeout after its last
+		// read.
+		if !b.started {
+			b.started = true
+		} else if now := time.Now(); b.armed.IsZero() || now.Sub(b.armed) >= b.timeout/16 {
 			b.armed = now
 			_ = b.conn.SetWriteDeadline(now.Add(b.timeout))
 		}

@@ -60,8 +60,12 @@ func bump(w uint64, idx int64) uint64 {
 }
 
 // Request counts one request.
-func (b *Budget) Request() {
-	idx := b.index()
+func (b *Budget) Request() { b.RequestAt(b.now()) }
+
+// RequestAt counts one request made at t (a time the caller already has:
+// reading the clock is not free on every request).
+func (b *Budget) RequestAt(t time.Time) {
+	idx := t.UnixNano() / int64(b.bucket)
 	s := &b.reqs[idx%10]
 	for {
 		w := s.Load()

@@ -27,6 +27,9 @@ type upstreamConn struct {
 	// readSet and writeSet are the deadlines set on Conn (zero: none).
 	readSet, writeSet time.Time
 	awaitingHeader    bool
+	// writeFresh: the write deadline was just decided (SetWriteDeadline);
+	// the request's first Write needs no second look (nor a clock read).
+	writeFresh bool
 }
 
 // want is the deadline a timeout d asks for from now, capped by hard, and
@@ -64,6 +67,7 @@ func (c *upstreamConn) armRead(hard time.Time, d time.Duration) error {
 
 func (c *upstreamConn) SetWriteDeadline(t time.Time) error {
 	c.writeHard = t
+	c.writeFresh = true
 	return c.armWrite(t, c.idle)
 }
 
@@ -82,7 +86,9 @@ func (c *upstreamConn) SetDeadline(t time.Time) error {
 }
 
 func (c *upstreamConn) Write(p []byte) (int, error) {
-	if c.idle > 0 {
+	if c.writeFresh {
+		c.writeFresh = false
+	} else if c.idle > 0 {
 		if err := c.armWrite(c.writeHard, c.idle); err != nil {
 			return 0, err
 		}
