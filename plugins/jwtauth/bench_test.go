@@ -69,7 +69,7 @@ func BenchmarkVerify(b *testing.B) {
 				ctx := context.Background()
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := v.verify(ctx, c.tok); err != nil {
+					if _, err := v.verify(ctx, []byte(c.tok)); err != nil {
 						b.Fatal(err)
 					}
 				}
