@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/store"
 	"github.com/strangler/strangler/upstream"
 )
 
@@ -39,18 +41,31 @@ type API struct {
 	gw        Gateway
 	overrides *Overrides
 	metrics   *Metrics
-	tokens    map[string]string // token -> name
+	tokens    Tokens
 	readAuth  bool
 	dataAuth  bool
 	log       *slog.Logger
 }
 
 // New returns the admin API over gw and the live overrides. tokens map a
-// bearer token to the name audit events show (LoadTokens); readAuth makes
-// every read require a token. Reads of request and response data require
-// one by default: see OpenData.
-func New(gw Gateway, ov *Overrides, tokens map[string]string, readAuth bool, m *Metrics, log *slog.Logger) *API {
+// bearer token to the name audit events show and its role (LoadTokens):
+// any token reads, only admin tokens change state; readAuth makes every
+// read require a token. Reads of request and response data require one
+// by default: see OpenData.
+func New(gw Gateway, ov *Overrides, tokens Tokens, readAuth bool, m *Metrics, log *slog.Logger) *API {
 	return &API{gw: gw, overrides: ov, metrics: m, tokens: tokens, readAuth: readAuth, dataAuth: true, log: log.With("component", "admin")}
+}
+
+// Authenticate returns the token's name and role, comparing in constant
+// time (the operator console's login).
+func (a *API) Authenticate(token string) (Token, bool) {
+	return a.lookup([]byte(token))
+}
+
+// HandleRead registers a GET endpoint that reads state: open unless every
+// read needs a token (read_requires_token), like GET /admin/routes.
+func (a *API) HandleRead(mux *http.ServeMux, pattern string, f func(r *http.Request) (any, error)) {
+	mux.HandleFunc(pattern, a.read(f))
 }
 
 // OpenData lets reads of request and response data (the shadow report
@@ -73,6 +88,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/routes/{id}/override", a.mutate("unflip", a.unflip))
 	mux.HandleFunc("POST /admin/upstreams/{name}/breaker", a.mutate("breaker", a.forceBreaker))
 	mux.HandleFunc("POST /admin/reload", a.mutate("reload", a.reload))
+	mux.HandleFunc("GET /admin/audit", a.readPrivate(a.audit))
+	mux.HandleFunc("GET /admin/fleet", a.read(a.fleet))
 }
 
 // apiError is an error with its HTTP status.
@@ -81,6 +98,7 @@ type apiError struct {
 	code   string
 	msg    string
 	detail []string
+	hint   string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -111,23 +129,60 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	if len(ae.detail) > 0 {
 		body["problems"] = ae.detail
 	}
+	if ae.hint != "" {
+		body["hint"] = ae.hint
+	}
 	writeJSON(w, ae.status, body)
 }
 
-// caller returns the token's name, comparing in constant time.
+// caller returns the name of the request's token, of any role,
+// comparing in constant time.
 func (a *API) caller(r *http.Request) (string, bool) {
+	t, ok := a.callerToken(r)
+	return t.Name, ok
+}
+
+// callerToken returns the request's token's name and role.
+func (a *API) callerToken(r *http.Request) (Token, bool) {
 	h := r.Header.Get("Authorization")
 	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
+		return Token{}, false
 	}
-	got := []byte(strings.TrimSpace(h[7:]))
-	name, found := "", 0
-	for tok, n := range a.tokens {
-		if subtle.ConstantTimeCompare(got, []byte(tok)) == 1 {
-			name, found = n, 1
+	return a.lookup([]byte(strings.TrimSpace(h[7:])))
+}
+
+// lookup compares got with every token in constant time.
+func (a *API) lookup(got []byte) (Token, bool) {
+	var tok Token
+	found := 0
+	for t, v := range a.tokens {
+		if subtle.ConstantTimeCompare(got, []byte(t)) == 1 {
+			tok, found = v, 1
 		}
 	}
-	return name, found == 1
+	return tok, found == 1 && len(got) > 0
+}
+
+// readPrivate serves a read that always needs a token of any role,
+// whatever read_requires_token says (the audit trail: who did what, why).
+func (a *API) readPrivate(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			writeAPIError(w, &apiError{status: 403, code: "no_token", msg: "this endpoint needs a token: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
+			return
+		}
+		if _, ok := a.caller(r); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strangler-admin"`)
+			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
+			return
+		}
+		v, err := f(r)
+		if err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		writeJSON(w, 200, v)
+	}
 }
 
 // readData serves a read that returns request or response data: it needs
@@ -174,6 +229,27 @@ func (a *API) read(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	}
 }
 
+// StoreUnavailableHint is what a refused admin write says to do instead:
+// the routes file reaches every replica without the store.
+const StoreUnavailableHint = "every replica keeps serving the last state it applied. To flip a route without the store, " +
+	"edit routes.yaml: set the route's side (legacy or new) and pinned: true (a pinned route ignores overrides), " +
+	"then reload every replica (update the ConfigMap, send SIGHUP, or POST /admin/reload to each); " +
+	"unpin it once the store is back"
+
+// storeError maps a store failure to the API's answer.
+func (a *API) storeError(err error) error {
+	var ue *store.UnavailableError
+	switch {
+	case errors.As(err, &ue):
+		return &apiError{status: 503, code: "store_unavailable",
+			msg:  fmt.Sprintf("the shared store (%s) is unreachable, so overrides cannot change: %v", a.overrides.store.Where(), ue.Err),
+			hint: StoreUnavailableHint}
+	case errors.Is(err, store.ErrConflict):
+		return &apiError{status: 409, code: "conflict", msg: err.Error()}
+	}
+	return err
+}
+
 func (a *API) mutate(action string, f func(r *http.Request, who string) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		count := func(result string) { a.metrics.Mutations.WithLabelValues(action, result).Inc() }
@@ -182,7 +258,7 @@ func (a *API) mutate(action string, f func(r *http.Request, who string) (any, er
 			writeAPIError(w, &apiError{status: 403, code: "read_only", msg: "the admin API is read-only: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file"})
 			return
 		}
-		who, ok := a.caller(r)
+		tok, ok := a.callerToken(r)
 		if !ok {
 			count("denied")
 			a.log.Warn("admin mutation refused", "action", action, "path", r.URL.Path, "remote", r.RemoteAddr)
@@ -190,6 +266,13 @@ func (a *API) mutate(action string, f func(r *http.Request, who string) (any, er
 			writeAPIError(w, &apiError{status: 401, code: "unauthorized", msg: "a valid bearer token is required"})
 			return
 		}
+		if tok.Role != RoleAdmin {
+			count("denied")
+			a.log.Warn("admin mutation refused", "action", action, "path", r.URL.Path, "by", tok.Name, "role", string(tok.Role))
+			writeAPIError(w, &apiError{status: 403, code: "read_only_token", msg: fmt.Sprintf("token %q is read-only: changes need an admin token", tok.Name)})
+			return
+		}
+		who := tok.Name
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		v, err := f(r, who)
 		if err != nil {
@@ -278,7 +361,14 @@ func (a *API) routes(*http.Request) (any, error) {
 	for _, r := range t.Routes {
 		out = append(out, a.routeState(r))
 	}
-	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "routes": out}, nil
+	// path is the file as this process opens it (absolute), so a client
+	// on the same machine can find it whatever its working directory
+	// (strangler apply installs a new version there).
+	path, err := filepath.Abs(t.File)
+	if err != nil {
+		path = ""
+	}
+	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "path": path, "routes": out}, nil
 }
 
 func (a *API) listOverrides(*http.Request) (any, error) {
@@ -324,6 +414,9 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 	if route.New == nil {
 		return nil, badRequest("route %q has no new side to switch to", id)
 	}
+	if route.Pinned {
+		return nil, &apiError{status: 409, code: "pinned", msg: fmt.Sprintf("route %q is pinned in routes.yaml: overrides do not apply to it; remove pinned: true there and reload first", id)}
+	}
 	var req overrideRequest
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -342,17 +435,14 @@ func (a *API) applyOverride(r *http.Request, who, action string, build func(req 
 	if err := build(req, &ov); err != nil {
 		return nil, err
 	}
-	prev, err := a.overrides.Set(ov)
+	if err := ov.Compile(); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	_, err := a.overrides.Set(r.Context(), ov, action)
 	var np *NotPersistedError
 	if err != nil && !errors.As(err, &np) {
-		var ae *apiError
-		if !errors.As(err, &ae) {
-			return nil, badRequest("%v", err)
-		}
-		return nil, err
+		return nil, a.storeError(err)
 	}
-	a.log.Info("audit", "action", action, "by", who, "route", id, "reason", req.Reason,
-		"previous", prev.Describe(), "new", ov.Describe(), "persisted", np == nil)
 	return changed(a.routeState(route), np), nil
 }
 
@@ -401,15 +491,22 @@ func (a *API) setCanary(r *http.Request, who string) (any, error) {
 
 func (a *API) unflip(r *http.Request, who string) (any, error) {
 	id := r.PathValue("id")
-	prev, err := a.overrides.Delete(id)
+	// The reason is optional here (back to routes.yaml needs no excuse)
+	// and goes to the audit trail when given.
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	prev, err := a.overrides.Delete(r.Context(), id, who, req.Reason)
 	var np *NotPersistedError
 	if err != nil && !errors.As(err, &np) {
-		return nil, err
+		return nil, a.storeError(err)
 	}
 	if prev == nil {
 		return nil, notFound("route %q has no override", id)
 	}
-	a.log.Info("audit", "action", "unflip", "by", who, "route", id, "previous", prev.Describe(), "new", "routes.yaml", "persisted", np == nil)
 	if route := a.gw.Table().Route(id); route != nil {
 		return changed(a.routeState(route), np), nil
 	}
@@ -428,10 +525,12 @@ type UpstreamState struct {
 	Breaker   string          `json:"breaker,omitempty"`
 }
 
-// InstanceState is one instance of an upstream.
+// InstanceState is one instance of an upstream and its health
+// (upstream/health.go).
 type InstanceState struct {
 	URL      string `json:"url"`
 	InFlight int    `json:"in_flight"`
+	upstream.InstanceHealth
 }
 
 func (a *API) upstreams(*http.Request) (any, error) {
@@ -441,7 +540,7 @@ func (a *API) upstreams(*http.Request) (any, error) {
 		up := t.Upstreams[name]
 		us := UpstreamState{Name: name, Legacy: up == t.Legacy, InFlight: up.Bulkhead.InFlight()}
 		for _, in := range up.Instances {
-			us.Instances = append(us.Instances, InstanceState{URL: in.URL, InFlight: in.InFlight()})
+			us.Instances = append(us.Instances, InstanceState{URL: in.URL, InFlight: in.InFlight(), InstanceHealth: in.HealthState()})
 		}
 		if up.Breaker != nil {
 			us.Breaker = up.Breaker.State()
@@ -463,28 +562,42 @@ func (a *API) forceBreaker(r *http.Request, who string) (any, error) {
 	var req struct {
 		State  string `json:"state"`
 		Reason string `json:"reason"`
+		TTL    string `json:"ttl"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	var f upstream.Forced
 	switch req.State {
-	case "auto":
-		f = upstream.ForceAuto
-	case "open":
-		f = upstream.ForceOpen
-	case "closed":
-		f = upstream.ForceClosed
+	case "auto", "open", "closed":
 	default:
 		return nil, badRequest(`state must be "open", "closed" or "auto"`)
 	}
 	if strings.TrimSpace(req.Reason) == "" && req.State != "auto" {
 		return nil, badRequest("say why: a reason is required (it goes to the audit log)")
 	}
-	prev := up.Breaker.State()
-	up.Breaker.Force(f)
-	a.log.Info("audit", "action", "breaker", "by", who, "upstream", name, "reason", req.Reason, "previous", prev, "new", up.Breaker.State())
-	return map[string]string{"upstream": name, "breaker": up.Breaker.State()}, nil
+	var err error
+	if req.State == "auto" {
+		_, err = a.overrides.DeleteBreaker(r.Context(), name, who, req.Reason)
+	} else {
+		b := store.BreakerOverride{Upstream: name, State: req.State, Reason: req.Reason, By: who, At: time.Now().UTC()}
+		if req.TTL != "" {
+			d, perr := time.ParseDuration(req.TTL)
+			if perr != nil || d <= 0 {
+				return nil, badRequest("bad ttl %q: a duration like 30m or 1h", req.TTL)
+			}
+			b.Expires = b.At.Add(d)
+		}
+		_, err = a.overrides.SetBreaker(r.Context(), b)
+	}
+	var np *NotPersistedError
+	if err != nil && !errors.As(err, &np) {
+		return nil, a.storeError(err)
+	}
+	out := map[string]any{"upstream": name, "breaker": up.Breaker.State(), "persisted": np == nil}
+	if np != nil {
+		out["warning"] = np.Error()
+	}
+	return out, nil
 }
 
 // shadow reports every shadowed route of the serving table (and any route
@@ -538,7 +651,7 @@ func (a *API) mismatches(r *http.Request) (any, error) {
 	return map[string]any{"route": r.PathValue("route"), "mismatches": out}, nil
 }
 
-func (a *API) reload(_ *http.Request, who string) (any, error) {
+func (a *API) reload(r *http.Request, who string) (any, error) {
 	t, err := a.gw.Reload()
 	if err != nil {
 		ae := &apiError{status: 422, code: "invalid_config", msg: "routes file rejected; the running table keeps serving"}
@@ -553,10 +666,11 @@ func (a *API) reload(_ *http.Request, who string) (any, error) {
 		} else if ae.status == 422 {
 			ae.detail = []string{err.Error()}
 		}
-		a.log.Info("audit", "action", "reload", "by", who, "result", "rejected")
+		a.overrides.Record(r.Context(), store.Event{Time: time.Now().UTC(), Action: "reload", By: who, Result: "rejected"})
 		return nil, ae
 	}
-	a.log.Info("audit", "action", "reload", "by", who, "result", "applied", "generation", a.gw.Generation())
+	a.overrides.Record(r.Context(), store.Event{Time: time.Now().UTC(), Action: "reload", By: who, Result: "applied",
+		New: fmt.Sprintf("generation %d", a.gw.Generation())})
 	return map[string]any{"generation": a.gw.Generation(), "file": t.File, "routes": len(t.Routes), "summary": t.Summary()}, nil
 }
 
@@ -572,3 +686,63 @@ func sortedKeys[V any](m map[string]V) []string {
 // ErrStopped is what Gateway.Reload returns once the gateway is shutting
 // down.
 var ErrStopped = errors.New("the gateway is shutting down")
+
+func (a *API) audit(r *http.Request) (any, error) {
+	q := store.Query{Route: r.URL.Query().Get("route"), Upstream: r.URL.Query().Get("upstream"),
+		Action: r.URL.Query().Get("action"), Before: r.URL.Query().Get("before")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, badRequest("limit must be a number from 1 to 1000")
+		}
+		q.Limit = n
+	}
+	events, err := a.overrides.Audit(r.Context(), q)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "bad event id") {
+			return nil, badRequest("%v", err)
+		}
+		return nil, a.storeError(err)
+	}
+	return map[string]any{"events": events, "kept": a.overrides.AuditKept()}, nil
+}
+
+// FleetState is what /admin/fleet shows: the store, this replica, and
+// every replica with a heartbeat in the store.
+type FleetState struct {
+	Store string `json:"store"` // "file" or "redis"
+	Where string `json:"where"`
+	Up    bool   `json:"up"`
+	// Replica is this replica; Revision and Epoch the state it serves;
+	// StartedFrom where that state came from at start (file, store, cache
+	// or none).
+	Replica     string          `json:"replica,omitempty"`
+	Revision    int64           `json:"revision"`
+	Epoch       string          `json:"epoch,omitempty"`
+	StartedFrom string          `json:"started_from"`
+	Replicas    []store.Replica `json:"replicas"`
+	// ExpiryLeader holds the expiry lease.
+	ExpiryLeader string `json:"expiry_leader,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+func (a *API) fleet(r *http.Request) (any, error) {
+	o := a.overrides
+	st := o.Applied()
+	fs := FleetState{Store: o.store.Kind(), Where: o.store.Where(), Up: true, Revision: st.Revision, Epoch: st.Epoch,
+		StartedFrom: o.StartedFrom(), Replicas: []store.Replica{}}
+	if o.redis == nil {
+		return fs, nil
+	}
+	fs.Replica, fs.Up = o.redis.Replica(), o.redis.Up()
+	reps, err := o.redis.Replicas(r.Context())
+	if err != nil {
+		fs.Up, fs.Error = false, err.Error()
+		return fs, nil
+	}
+	fs.Replicas = reps
+	if l, ok := o.lease.(*store.RedisLease); ok {
+		fs.ExpiryLeader, _ = l.Holder(r.Context())
+	}
+	return fs, nil
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/store"
 )
 
 // fakeGateway is the admin API's view of the gateway over a real compiled
@@ -60,9 +61,11 @@ func (g *fakeGateway) ShadowStore() shadow.Store {
 const (
 	aliceToken = "alice-token-0123456789"
 	bobToken   = "bob-token-0123456789ab"
+	carolToken = "carol-token-0123456789" // read-only
 )
 
-var defaultTokens = map[string]string{aliceToken: "alice", bobToken: "bob"}
+var defaultTokens = admin.Tokens{aliceToken: {Name: "alice", Role: admin.RoleAdmin}, bobToken: {Name: "bob", Role: admin.RoleAdmin},
+	carolToken: {Name: "carol", Role: admin.RoleRead}}
 
 type apiEnv struct {
 	url   string
@@ -74,8 +77,10 @@ type apiEnv struct {
 }
 
 type apiOptions struct {
-	tokens   map[string]string // nil: defaultTokens; empty: none
+	tokens   admin.Tokens // nil: defaultTokens; empty: none
 	readAuth bool
+	// shared: the store compares and sets, as a fleet's does (no Put).
+	shared bool
 }
 
 // startAPI serves the admin API on a loopback httptest server.
@@ -88,7 +93,11 @@ func startAPI(t *testing.T, o apiOptions) *apiEnv {
 	e := &apiEnv{gw: gw, store: &memStore{}, m: newMetrics()}
 	log, lb := newLogger()
 	e.log = lb
-	ov, err := admin.OpenOverrides(e.store, gw.Table, e.m, log)
+	var st store.Store = e.store
+	if o.shared {
+		st = casOnly{e.store}
+	}
+	ov, err := admin.OpenOverrides(admin.OverridesOptions{Store: st, Table: gw.Table, Metrics: e.m, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,19 +296,20 @@ func TestAPIMutationAuth(t *testing.T) {
 	const body = `{"side":"legacy","reason":"500s"}`
 	for _, tc := range []struct {
 		name       string
-		tokens     map[string]string
+		tokens     admin.Tokens
 		token      string
 		want       int
 		code, msg  string
 		refusalLog bool
 	}{
-		{"read-only API", map[string]string{}, aliceToken, 403, "read_only",
+		{"read-only API", admin.Tokens{}, aliceToken, 403, "read_only",
 			"the admin API is read-only: set STRANGLER_ADMIN_TOKEN or server.admin.tokens_file", false},
 		{"no token", nil, "", 401, "unauthorized", "a valid bearer token is required", true},
 		{"wrong token", nil, "wrong-token-0123456789", 401, "unauthorized", "a valid bearer token is required", true},
 		{"token with extra text", nil, aliceToken + "x", 401, "unauthorized", "a valid bearer token is required", true},
 		{"basic auth", nil, "Basic YWxpY2U6cGFzcw==", 401, "unauthorized", "a valid bearer token is required", true},
 		{"bearer without a token", nil, "Bearer  ", 401, "unauthorized", "a valid bearer token is required", true},
+		{"read-only token", nil, carolToken, 403, "read_only_token", `token "carol" is read-only: changes need an admin token`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -568,7 +578,7 @@ func TestAPIBreaker(t *testing.T) {
 			t.Errorf("%s: breaker state %s, want %s", tc.name, got, tc.state)
 		}
 	}
-	if n := e.log.count(`"audit"`, `"action":"breaker"`, `"upstream":"courses-svc"`, `"previous":"closed"`, `"new":"forced-open"`, `"reason":"db down"`); n != 1 {
+	if n := e.log.count(`"audit"`, `"action":"breaker"`, `"upstream":"courses-svc"`, `"previous":"auto"`, `"new":"forced-open"`, `"reason":"db down"`); n != 1 {
 		t.Errorf("breaker audit:\n%s", e.log)
 	}
 	if e.mutations("breaker", "ok") != 3 || e.mutations("breaker", "invalid") != 4 {
@@ -626,7 +636,7 @@ func TestAPIReload(t *testing.T) {
 		if r.status != 200 || str(r.body, "generation") != "8" || str(r.body, "routes") != "3" || !strings.HasPrefix(str(r.body, "summary"), "3 routes (1 new, 1 canary, 1 legacy)") {
 			t.Fatalf("= %d %s", r.status, r.raw)
 		}
-		if e.log.count(`"action":"reload"`, `"result":"applied"`, `"generation":8`) != 1 {
+		if e.log.count(`"action":"reload"`, `"result":"applied"`, `"new":"generation 8"`) != 1 {
 			t.Errorf("audit:\n%s", e.log)
 		}
 		r = e.call(t, "GET", "/admin/overrides", "", "")
@@ -639,4 +649,71 @@ func TestAPIReload(t *testing.T) {
 			t.Errorf("unflip of the orphan = %d %s", r.status, r.raw)
 		}
 	})
+}
+
+// TestAPIStoreUnavailable: with the shared store unreachable a change is
+// refused with 503 store_unavailable, the cause, and the hint that says
+// how to flip through routes.yaml; nothing goes live.
+func TestAPIStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	e := startAPI(t, apiOptions{shared: true})
+	e.store.setFail(&store.UnavailableError{Err: errors.New("dial tcp 10.0.3.7:6379: connect: connection refused")})
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"x"}`},
+		{"POST", "/admin/routes/list/canary", `{"percent":50,"reason":"x"}`},
+		{"POST", "/admin/upstreams/courses-svc/breaker", `{"state":"open","reason":"x"}`},
+	} {
+		r := e.call(t, c.method, c.path, c.body, aliceToken)
+		if r.status != 503 || str(r.body, "error") != "store_unavailable" ||
+			str(r.body, "message") != "the shared store (memory) is unreachable, so overrides cannot change: dial tcp 10.0.3.7:6379: connect: connection refused" ||
+			str(r.body, "hint") != admin.StoreUnavailableHint {
+			t.Errorf("%s %s = %d %s", c.method, c.path, r.status, r.raw)
+		}
+	}
+	if len(e.ov.List()) != 0 || e.gw.Table().Upstreams["courses-svc"].Breaker.State() != "closed" {
+		t.Error("a refused change went live")
+	}
+}
+
+// TestAPIPinnedRoute: a route pinned in routes.yaml refuses overrides
+// (409), and an override stored before the pin does not apply to it.
+func TestAPIPinnedRoute(t *testing.T) {
+	t.Parallel()
+	e := startAPI(t, apiOptions{})
+	if r := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"x"}`, aliceToken); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	e.gw.mu.Lock()
+	e.gw.table = parseTable(t, strings.Replace(tableYAML, "    side: new\n", "    side: new\n    pinned: true\n", 1))
+	e.gw.mu.Unlock()
+	r := e.call(t, "POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"y"}`, aliceToken)
+	if r.status != 409 || str(r.body, "error") != "pinned" {
+		t.Fatalf("= %d %s", r.status, r.raw)
+	}
+	r = e.call(t, "GET", "/admin/routes", "", "")
+	if str(r.body, "routes", 0, "id") != "courses" || str(r.body, "routes", 0, "effective") != "new" {
+		t.Errorf("a pinned route follows an override: %s", r.raw)
+	}
+}
+
+// TestOverridesApplyNeverGoesBack: a state older than the one served is
+// never applied; a newer one, or one of another history, is.
+func TestOverridesApplyNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	o, _, _, _ := openMem(t, &memStore{}, nil)
+	at := func(rev int64, epoch, side string) store.State {
+		return store.State{Revision: rev, Epoch: epoch, Overrides: []routing.Override{{Route: "courses", Side: side, Reason: "x"}}}
+	}
+	if !o.Apply(at(5, "a", "legacy"), "test") || o.Apply(at(4, "a", "new"), "test") || o.Apply(at(5, "a", "new"), "test") {
+		t.Fatal("an older or equal revision was applied")
+	}
+	if got := o.Get("courses"); got.Side != "legacy" {
+		t.Fatalf("serves %+v", got)
+	}
+	if !o.Apply(at(6, "a", "new"), "test") || o.Get("courses").Side != "new" {
+		t.Fatal("a newer revision was not applied")
+	}
+	if !o.Apply(at(2, "b", "legacy"), "test") || o.Get("courses").Side != "legacy" || o.Applied().Revision != 2 {
+		t.Fatal("a re-seeded history was not adopted")
+	}
 }

@@ -2,9 +2,11 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/store"
 )
 
 // tableYAML is the route table the admin tests run against: a new route,
@@ -69,25 +72,54 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// memStore is a Store in memory that can be made to fail or to block in
-// Save, and counts saves.
+// memStore is a store.Store in memory that can be made to fail or to
+// block in Update, and counts the updates it stored.
 type memStore struct {
 	mu      sync.Mutex
-	saved   []routing.Override
+	state   store.State
+	events  []store.Event
+	seq     int
 	saves   int
 	fail    error
-	block   chan struct{} // Save waits on it when set
-	entered chan struct{} // Save signals it has started when set
+	block   chan struct{} // Update waits on it when set
+	entered chan struct{} // Update signals it has started when set
 	loadErr error
 }
 
-func (s *memStore) Load() ([]routing.Override, error) {
+func (s *memStore) Load(context.Context) (store.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.saved), s.loadErr
+	return s.state.Clone(), s.loadErr
 }
 
-func (s *memStore) Save(ovs []routing.Override) error {
+func (s *memStore) Update(_ context.Context, change func(*store.State) ([]store.Event, error)) (store.State, error) {
+	s.mu.Lock()
+	block, entered := s.block, s.entered
+	s.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+	}
+	if block != nil {
+		<-block
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.state.Clone()
+	ev, err := change(&next)
+	if err != nil || len(ev) == 0 {
+		return s.state.Clone(), err
+	}
+	s.saves++
+	if s.fail != nil {
+		return store.State{}, s.fail
+	}
+	next.Revision++
+	s.state = next
+	s.keep(ev)
+	return next.Clone(), nil
+}
+
+func (s *memStore) Put(_ context.Context, st store.State, ev []store.Event) error {
 	s.mu.Lock()
 	block, entered := s.block, s.entered
 	s.mu.Unlock()
@@ -103,15 +135,57 @@ func (s *memStore) Save(ovs []routing.Override) error {
 	if s.fail != nil {
 		return s.fail
 	}
-	s.saved = slices.Clone(ovs)
+	s.state = st.Clone()
+	s.keep(ev)
 	return nil
 }
+
+func (s *memStore) Record(_ context.Context, ev ...store.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep(ev)
+	return nil
+}
+
+// keep appends events with sequential ids, keeping the last 500 (as a
+// store keeps a bounded trail); s.mu is held.
+func (s *memStore) keep(ev []store.Event) {
+	for _, e := range ev {
+		s.seq++
+		e.ID = strconv.Itoa(s.seq)
+		s.events = append(s.events, e)
+	}
+	if over := len(s.events) - 500; over > 0 {
+		s.events = slices.Delete(s.events, 0, over)
+	}
+}
+
+func (s *memStore) Audit(_ context.Context, q store.Query) ([]store.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	out := []store.Event{}
+	for i := len(s.events) - 1; i >= 0 && len(out) < limit; i-- {
+		e := s.events[i]
+		if (q.Route == "" || e.Route == q.Route) && (q.Upstream == "" || e.Upstream == q.Upstream) && (q.Action == "" || e.Action == q.Action) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) Kind() string  { return "memory" }
+func (s *memStore) Where() string { return "memory" }
+func (s *memStore) Close() error  { return nil }
 
 func (s *memStore) routes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for _, o := range s.saved {
+	for _, o := range s.state.Overrides {
 		out = append(out, o.Route)
 	}
 	return out
@@ -184,3 +258,18 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.Counter.GetValue()
 }
+
+// casOnly is a memStore seen as a shared store: only Update changes it.
+type casOnly struct{ s *memStore }
+
+func (c casOnly) Load(ctx context.Context) (store.State, error) { return c.s.Load(ctx) }
+func (c casOnly) Update(ctx context.Context, f func(*store.State) ([]store.Event, error)) (store.State, error) {
+	return c.s.Update(ctx, f)
+}
+func (c casOnly) Record(ctx context.Context, ev ...store.Event) error { return c.s.Record(ctx, ev...) }
+func (c casOnly) Audit(ctx context.Context, q store.Query) ([]store.Event, error) {
+	return c.s.Audit(ctx, q)
+}
+func (c casOnly) Kind() string  { return c.s.Kind() }
+func (c casOnly) Where() string { return c.s.Where() }
+func (c casOnly) Close() error  { return nil }

@@ -37,6 +37,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.Persisted.Set(1)
 	reg.MustRegister(m.Collectors()...)
+	// Every action and result exists from the start (a fixed 5x4 plus
+	// expire): a refused change shows in increase() the first time.
+	for _, a := range []string{"side", "canary", "unflip", "breaker", "reload"} {
+		for _, r := range []string{"ok", "denied", "invalid", "error"} {
+			m.Mutations.WithLabelValues(a, r)
+		}
+	}
+	m.Mutations.WithLabelValues("expire", "ok")
 	return m
 }
 

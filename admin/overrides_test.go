@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -13,7 +14,10 @@ import (
 
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/store"
 )
+
+var ctx = context.Background()
 
 func stateFile(t *testing.T, ovs ...routing.Override) string {
 	t.Helper()
@@ -69,7 +73,7 @@ func TestOpenOverrides(t *testing.T) {
 			}
 			log, _ := newLogger()
 			m := newMetrics()
-			o, err := admin.OpenOverrides(admin.FileStore{Path: path}, nil, m, log)
+			o, err := admin.OpenOverrides(admin.OverridesOptions{Store: &store.File{Path: path}, Metrics: m, Logger: log})
 			if tc.wantErr != "" {
 				want := strings.ReplaceAll(tc.wantErr, "{{path}}", path)
 				if err == nil || err.Error() != want {
@@ -121,7 +125,7 @@ func openMem(t *testing.T, s *memStore, table func() *routing.Table) (*admin.Ove
 	t.Helper()
 	log, lb := newLogger()
 	m := newMetrics()
-	o, err := admin.OpenOverrides(s, table, m, log)
+	o, err := admin.OpenOverrides(admin.OverridesOptions{Store: s, Table: table, Metrics: m, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,18 +140,18 @@ func TestOverridesSetDelete(t *testing.T) {
 	t.Parallel()
 	s := &memStore{}
 	o, _, _, m := openMem(t, s, nil)
-	prev, err := o.Set(routing.Override{Route: "courses", Side: "legacy", Reason: "500s", By: "alice"})
+	prev, err := o.Set(ctx, routing.Override{Route: "courses", Side: "legacy", Reason: "500s", By: "alice"}, "side")
 	if err != nil || prev != nil {
 		t.Fatalf("first Set = %v, %v", prev, err)
 	}
 	if got := o.Get("courses"); got == nil || got.Side != "legacy" || got.By != "alice" {
 		t.Fatalf("Get = %+v", got)
 	}
-	prev, err = o.Set(routing.Override{Route: "courses", Percent: pct(10), Reason: "ramp", By: "bob"})
+	prev, err = o.Set(ctx, routing.Override{Route: "courses", Percent: pct(10), Reason: "ramp", By: "bob"}, "side")
 	if err != nil || prev == nil || prev.Side != "legacy" {
 		t.Fatalf("second Set returned %+v, %v; want the legacy override", prev, err)
 	}
-	if _, err := o.Set(routing.Override{Route: "list", Side: "new", Reason: "x"}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "list", Side: "new", Reason: "x"}, "side"); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.routes(); !slices.Equal(got, []string{"courses", "list"}) {
@@ -156,14 +160,14 @@ func TestOverridesSetDelete(t *testing.T) {
 	if n := value(m.Overrides); n != 2 {
 		t.Errorf("strangler_overrides = %v", n)
 	}
-	prev, err = o.Delete("courses")
+	prev, err = o.Delete(ctx, "courses", "alice", "")
 	if err != nil || prev == nil || prev.By != "bob" {
 		t.Errorf("Delete = %+v, %v", prev, err)
 	}
 	if o.Get("courses") != nil {
 		t.Error("deleted override still live")
 	}
-	if prev, err := o.Delete("courses"); err != nil || prev != nil {
+	if prev, err := o.Delete(ctx, "courses", "alice", ""); err != nil || prev != nil {
 		t.Errorf("second Delete = %+v, %v; want nil, nil", prev, err)
 	}
 	if got := s.routes(); !slices.Equal(got, []string{"list"}) {
@@ -174,7 +178,7 @@ func TestOverridesSetDelete(t *testing.T) {
 	}
 	// A bad override is refused before anything is stored.
 	saves := s.count()
-	if _, err := o.Set(routing.Override{Route: "pages", Side: "both"}); err == nil || err.Error() != `bad side "both": legacy or new` {
+	if _, err := o.Set(ctx, routing.Override{Route: "pages", Side: "both"}, "side"); err == nil || err.Error() != `bad side "both": legacy or new` {
 		t.Errorf("Set(bad side) = %v", err)
 	}
 	if s.count() != saves || o.Get("pages") != nil {
@@ -194,20 +198,20 @@ func TestOverridesSaveFails(t *testing.T) {
 		stored  []string // what the store keeps once it works again
 	}{
 		{"set replaces", func(o *admin.Overrides) error {
-			_, err := o.Set(routing.Override{Route: "courses", Side: "new", Reason: "y"})
+			_, err := o.Set(ctx, routing.Override{Route: "courses", Side: "new", Reason: "y"}, "side")
 			return err
 		}, "new", []string{"courses"}},
 		{"set adds", func(o *admin.Overrides) error {
-			_, err := o.Set(routing.Override{Route: "list", Side: "new", Reason: "y"})
+			_, err := o.Set(ctx, routing.Override{Route: "list", Side: "new", Reason: "y"}, "side")
 			return err
 		}, "legacy", []string{"courses", "list"}},
-		{"delete", func(o *admin.Overrides) error { _, err := o.Delete("courses"); return err }, "", nil},
+		{"delete", func(o *admin.Overrides) error { _, err := o.Delete(ctx, "courses", "alice", ""); return err }, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := &memStore{}
 			o, _, lb, m := openMem(t, s, nil)
-			if _, err := o.Set(routing.Override{Route: "courses", Side: "legacy", Reason: "x"}); err != nil {
+			if _, err := o.Set(ctx, routing.Override{Route: "courses", Side: "legacy", Reason: "x"}, "side"); err != nil {
 				t.Fatal(err)
 			}
 			s.setFail(errDiskFull)
@@ -228,13 +232,13 @@ func TestOverridesSaveFails(t *testing.T) {
 				t.Errorf("persisted %v, failures %v; want 0 and 1", value(m.Persisted), value(m.PersistFailures))
 			}
 			// Retried every tick, logged once.
-			o.Expire()
-			o.Expire()
+			_ = o.Expire(ctx)
+			_ = o.Expire(ctx)
 			if n := lb.count("overrides not persisted"); n != 1 {
 				t.Errorf("logged %d times, want once:\n%s", n, lb)
 			}
 			s.setFail(nil)
-			o.Expire()
+			_ = o.Expire(ctx)
 			if got := s.routes(); !slices.Equal(got, tc.stored) {
 				t.Errorf("stored %q after the store recovered, want %q", got, tc.stored)
 			}
@@ -252,7 +256,7 @@ func TestOverridesPublishAfterSave(t *testing.T) {
 	t.Parallel()
 	s := &memStore{}
 	o, _, _, _ := openMem(t, s, nil)
-	if _, err := o.Set(routing.Override{Route: "courses", Side: "legacy", Reason: "x"}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "courses", Side: "legacy", Reason: "x"}, "side"); err != nil {
 		t.Fatal(err)
 	}
 	block, entered := make(chan struct{}), make(chan struct{})
@@ -261,7 +265,7 @@ func TestOverridesPublishAfterSave(t *testing.T) {
 	s.mu.Unlock()
 	done := make(chan error)
 	go func() {
-		_, err := o.Set(routing.Override{Route: "courses", Side: "new", Reason: "y"})
+		_, err := o.Set(ctx, routing.Override{Route: "courses", Side: "new", Reason: "y"}, "side")
 		done <- err
 	}()
 	<-entered
@@ -301,16 +305,16 @@ func TestOverridesExpire(t *testing.T) {
 	s := &memStore{}
 	o, clk, lb, m := openMem(t, s, nil)
 	now := clk.Now()
-	if _, err := o.Set(routing.Override{Route: "courses", Side: "legacy", Reason: "incident 42", By: "alice", At: now, Expires: now.Add(time.Hour)}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "courses", Side: "legacy", Reason: "incident 42", By: "alice", At: now, Expires: now.Add(time.Hour)}, "side"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Set(routing.Override{Route: "list", Percent: pct(50), Reason: "ramp", By: "bob", At: now}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "list", Percent: pct(50), Reason: "ramp", By: "bob", At: now}, "side"); err != nil {
 		t.Fatal(err)
 	}
 	expireOK := func() float64 { return value(m.Mutations.WithLabelValues("expire", "ok")) }
 
 	clk.advance(59 * time.Minute)
-	o.Expire()
+	_ = o.Expire(ctx)
 	if o.Get("courses") == nil || lb.count(`"action":"expire"`) != 0 {
 		t.Fatal("expired early")
 	}
@@ -324,7 +328,7 @@ func TestOverridesExpire(t *testing.T) {
 		t.Errorf("List = %+v", l)
 	}
 	s.setFail(errDiskFull)
-	o.Expire()
+	_ = o.Expire(ctx)
 	// The expiry takes effect (and is audited) whatever the disk says;
 	// the failed save is logged once and retried.
 	if lb.count(`"action":"expire"`) != 1 || expireOK() != 1 {
@@ -338,8 +342,8 @@ func TestOverridesExpire(t *testing.T) {
 	}
 
 	s.setFail(nil)
-	o.Expire()
-	o.Expire()
+	_ = o.Expire(ctx)
+	_ = o.Expire(ctx)
 	if got := s.routes(); !slices.Equal(got, []string{"list"}) {
 		t.Errorf("stored %q", got)
 	}
@@ -358,11 +362,11 @@ func TestOverridesExpire(t *testing.T) {
 
 	// Through Set: another override expires and is dropped by an
 	// unrelated change.
-	if _, err := o.Set(routing.Override{Route: "pages", Side: "new", Reason: "short", At: clk.Now(), Expires: clk.Now().Add(time.Minute)}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "pages", Side: "new", Reason: "short", At: clk.Now(), Expires: clk.Now().Add(time.Minute)}, "side"); err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(2 * time.Minute)
-	if _, err := o.Delete("list"); err != nil {
+	if _, err := o.Delete(ctx, "list", "alice", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.routes(); len(got) != 0 {
@@ -384,7 +388,7 @@ func TestOverridesConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
 				side := []string{"legacy", "new"}[i%2]
-				if _, err := o.Set(routing.Override{Route: "courses", Side: side, Reason: "x"}); err != nil {
+				if _, err := o.Set(ctx, routing.Override{Route: "courses", Side: side, Reason: "x"}, "side"); err != nil {
 					t.Error(err)
 					return
 				}
@@ -413,19 +417,19 @@ func TestReportOrphans(t *testing.T) {
 	o, clk, lb, m := openMem(t, s, func() *routing.Table { return tb })
 	orphans := func() float64 { return value(m.OverrideOrphans) }
 
-	if _, err := o.Set(routing.Override{Route: "courses", Side: "legacy", Reason: "x"}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "courses", Side: "legacy", Reason: "x"}, "side"); err != nil {
 		t.Fatal(err)
 	}
 	if orphans() != 0 {
 		t.Errorf("orphans = %v", orphans())
 	}
-	if _, err := o.Set(routing.Override{Route: "gone", Side: "legacy", Reason: "x"}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "gone", Side: "legacy", Reason: "x"}, "side"); err != nil {
 		t.Fatal(err)
 	}
 	if orphans() != 1 || lb.count(`"override names a route routes.yaml no longer has"`, `"route":"gone"`) != 1 {
 		t.Errorf("orphans = %v\n%s", orphans(), lb)
 	}
-	if _, err := o.Set(routing.Override{Route: "pages", Side: "new", Reason: "x", At: clk.Now(), Expires: clk.Now().Add(time.Minute)}); err != nil {
+	if _, err := o.Set(ctx, routing.Override{Route: "pages", Side: "new", Reason: "x", At: clk.Now(), Expires: clk.Now().Add(time.Minute)}, "side"); err != nil {
 		t.Fatal(err)
 	}
 	if orphans() != 2 || lb.count(`"override is inactive: the route has no new side"`, `"route":"pages"`) != 1 {

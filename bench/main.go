@@ -16,21 +16,33 @@
 // checkout, and starts its own backend (GET /small and /small/...: a
 // 213-byte JSON; GET /big?bytes=N: a streamed body; POST /echo: reads the
 // body, answers its length).
+//
+// TLS is measured too: nginx and strangler terminating HTTPS (the same
+// self-signed ECDSA P-256 certificate, generated per run; plain HTTP to the
+// backend), on keep-alive connections and with a new connection, so a full
+// handshake, per request ("Connection: close").
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"math"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -76,6 +88,7 @@ func main() {
 	if *quick {
 		conc = []int{64}
 	}
+	cert, key := selfSigned(work)
 	targets := []*target{
 		{name: "direct", start: func() (string, int, func()) { return be, 0, func() {} }},
 		{name: "floor", start: func() (string, int, func()) { return startFloor(floorBin, be) }},
@@ -86,6 +99,10 @@ func main() {
 		{name: "strangler + access log", start: func() (string, int, func()) { return startStrangler(work, bin, be, "log") }},
 		{name: "strangler + JWT", header: "Authorization: Bearer " + benchToken(), start: func() (string, int, func()) { return startStrangler(work, bin, be, "jwt") }},
 		{name: "strangler + shadow 100%", start: func() (string, int, func()) { return startStrangler(work, bin, be, "shadow:"+shadowBE) }},
+		{name: "nginx TLS", tls: true, start: func() (string, int, func()) { return startNginxTLS(work, be, cert, key) }},
+		{name: "strangler TLS", tls: true, start: func() (string, int, func()) { return startStrangler(work, bin, be, "tls:"+cert+":"+key) }},
+		{name: "nginx TLS handshake per request", tls: true, header: "Connection: close", start: func() (string, int, func()) { return startNginxTLS(work, be, cert, key) }},
+		{name: "strangler TLS handshake per request", tls: true, header: "Connection: close", start: func() (string, int, func()) { return startStrangler(work, bin, be, "tls:"+cert+":"+key) }},
 	}
 	if *baseline != "" {
 		base := buildRevision(work, *baseline)
@@ -121,7 +138,7 @@ func main() {
 	}
 	// Streaming: a fresh process each, so peak RSS is the transfer's.
 	for _, t := range targets {
-		if strings.Contains(t.name, " + ") {
+		if strings.Contains(t.name, " + ") || t.tls {
 			continue // streaming is measured on the plain variants
 		}
 		t.stop()
@@ -160,6 +177,7 @@ type sample struct {
 
 type target struct {
 	name, header   string
+	tls            bool // HTTPS to the target (its own table, beside nginx TLS)
 	start          func() (string, int, func())
 	addr           string
 	pid            int
@@ -183,7 +201,11 @@ func measure(t *target, c int, lua string) sample {
 	if t.header != "" {
 		args = append(args, "-H", t.header)
 	}
-	args = append(args, "http://"+t.addr+"/small")
+	scheme := "http://"
+	if t.tls {
+		scheme = "https://"
+	}
+	args = append(args, scheme+t.addr+"/small")
 	cpu0 := procCPU(t.pid)
 	outb, err := exec.Command("wrk", args...).CombinedOutput()
 	cpu1 := procCPU(t.pid)
@@ -472,6 +494,10 @@ legacy: legacy
 upstreams:
   legacy: {urls: ["http://%s"]}
 `, filepath.Join(dir, "state.json"), be)
+	if rest, ok := strings.CutPrefix(variant, "tls:"); ok {
+		cert, key, _ := strings.Cut(rest, ":")
+		y = strings.Replace(y, "server:\n", fmt.Sprintf("server:\n  tls: {certificates: [{cert: %q, key: %q}], reload: 0s}\n", cert, key), 1)
+	}
 	switch {
 	case variant == "jwt":
 		y += fmt.Sprintf("plugins:\n  - jwt: {issuers: [{hmac_secret_file: %q}], forward: {sub: X-User-Id, roles: X-User-Roles}}\n", secret)
@@ -580,6 +606,13 @@ func render(ts []*target, conc []int, bt *bigTable, loadStart, loadEnd string) s
 	fmt.Fprintf(&b, "Tools: %s; %s; %s.\n\n", firstLine("nginx", "-v"), firstLine("haproxy", "-v"), firstLine("wrk", "-v"))
 	fmt.Fprintf(&b, "Command: `go run ./bench` (%d interleaved rounds of `wrk -t1 -cC -d%s --latency` on `GET /small` per target, medians; ratios are paired per round: each round's value divided by the reference's in the same round, then the median). "+
 		"The **floor** is bench/floor: `fasthttp.Server` + `fasthttp.HostClient`, streaming on, no features: what these libraries cost. Not pinned: the two cores are shared as they would be in production.\n\n", *rounds, *duration)
+	var tlsTargets []*target
+	ts = slices.DeleteFunc(slices.Clone(ts), func(t *target) bool {
+		if t.tls {
+			tlsTargets = append(tlsTargets, t)
+		}
+		return t.tls
+	})
 	floor, nginx, direct, plain := byName(ts, "floor"), byName(ts, "nginx"), byName(ts, "direct"), byName(ts, "strangler")
 	ratio := func(t, ref *target, c int, f func(sample) float64) string {
 		if ref == nil {
@@ -620,6 +653,7 @@ func render(ts []*target, conc []int, bt *bigTable, loadStart, loadEnd string) s
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(renderTLS(tlsTargets, conc))
 	fmt.Fprintf(&b, "## Streaming (one transfer each, a fresh proxy process for each)\n\n| target | %d MiB download s | MiB/s | peak RSS MiB | %d MiB upload s | MiB/s | peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n", *bigBytes>>20, *upBytes>>20)
 	for _, t := range ts {
 		if t.down == 0 {
@@ -698,4 +732,99 @@ func check(err error) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)
 	}
+}
+
+// renderTLS is the TLS table: each HTTPS target beside nginx with the same
+// certificate and the same connection reuse.
+func renderTLS(ts []*target, conc []int) string {
+	if len(ts) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("## TLS (HTTPS to the proxy, plain HTTP to the backend)\n\nThe same self-signed ECDSA P-256 certificate, TLS 1.2 or 1.3 as negotiated (both offer 1.3), Go's and nginx's default ciphers. Keep-alive rows reuse each connection; the \"handshake per request\" rows send `Connection: close`, so every request pays a full handshake. Ratios are against nginx in the same mode.\n\n")
+	ref := func(t *target) *target {
+		for _, r := range ts {
+			if strings.HasPrefix(r.name, "nginx") && r.header == t.header {
+				return r
+			}
+		}
+		return t
+	}
+	for _, c := range conc {
+		fmt.Fprintf(&b, "### %d connections\n\n| target | req/s | ×nginx TLS | p50 ms | p99 ms | proxy CPU µs/req | CPU ×nginx TLS |\n|---|---:|---:|---:|---:|---:|---:|\n", c)
+		for _, t := range ts {
+			r := ref(t)
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.2f |\n", t.name,
+				medianOf(t, c, func(s sample) float64 { return s.rps }),
+				pairedRatio(t, r, c, func(s sample) float64 { return s.rps }),
+				medianOf(t, c, func(s sample) float64 { return s.p50 }),
+				medianOf(t, c, func(s sample) float64 { return s.p99 }),
+				medianOf(t, c, func(s sample) float64 { return s.cpu }),
+				pairedRatio(t, r, c, func(s sample) float64 { return s.cpu }))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// selfSigned writes a self-signed ECDSA P-256 certificate for 127.0.0.1
+// and localhost into work and returns the certificate and key files.
+func selfSigned(work string) (string, string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	check(err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	check(err)
+	kb, err := x509.MarshalECPrivateKey(k)
+	check(err)
+	cert, key := filepath.Join(work, "tls.crt"), filepath.Join(work, "tls.key")
+	check(os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	check(os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o644))
+	return cert, key
+}
+
+// startNginxTLS is nginx terminating TLS with cert and key (its defaults:
+// TLS 1.2 and 1.3, session tickets on).
+func startNginxTLS(work, be, cert, key string) (string, int, func()) {
+	addr := freeAddr()
+	dir, err := os.MkdirTemp(work, "nginx-tls-")
+	check(err)
+	check(os.Chmod(work, 0o755))
+	check(os.Chmod(dir, 0o777))
+	conf := fmt.Sprintf(`worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body; proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
+  upstream backend { server %[2]s; keepalive 256; }
+  server {
+    listen %[3]s ssl;
+    ssl_certificate %[4]s;
+    ssl_certificate_key %[5]s;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+    }
+  }
+}
+`, dir, be, addr, cert, key)
+	check(os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
+	pid, stop := startProc("nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	return addr, pid, stop
 }

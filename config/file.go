@@ -60,6 +60,89 @@ type ServerSpec struct {
 	Admin AdminSpec `yaml:"admin"`
 	// Reload configures reloading routes.yaml while serving.
 	Reload ReloadSpec `yaml:"reload"`
+	// Store is where on-call's overrides, forced breakers and the audit
+	// trail are kept: "file" (the default, also when empty: admin.state_file,
+	// for a single replica) or a Redis URL shared by every replica of a
+	// fleet: redis://[user:password@]host:6379/0, rediss:// for TLS,
+	// redis://sentinel:26379/0?master_name=NAME for Sentinel; ?prefix=
+	// (default "strangler:") and ?resync= (default 5s) are strangler's.
+	// The -store flag and STRANGLER_STORE override it. Fixed for the life
+	// of the process. See docs/fleet.md.
+	Store string `yaml:"store"`
+	// TLS terminates HTTPS on the public listener. Default: none (plain
+	// HTTP, for a load balancer that terminates TLS in front).
+	TLS *TLSSpec `yaml:"tls"`
+	// OperatorTLS serves the operator listener (metrics, probes, admin
+	// API) over HTTPS, optionally verifying client certificates. Default:
+	// none (plain HTTP on loopback).
+	OperatorTLS *OperatorTLSSpec `yaml:"operator_tls"`
+}
+
+// TLSSpec configures HTTPS on the public listener: TLS 1.2 or later with
+// Go's default cipher suites and curves, HTTP/1.1 (ALPN "http/1.1").
+type TLSSpec struct {
+	// Certificates are PEM certificate (chain) and key files. Each
+	// connection gets the first whose names (SANs) match the name the
+	// client asked for (SNI); a client asking for no or an unknown name
+	// gets the first. Required, at least one.
+	Certificates []CertSpec `yaml:"certificates"`
+	// MinVersion is the oldest TLS version accepted: "1.2" (default) or
+	// "1.3".
+	MinVersion string `yaml:"min_version"`
+	// Reload checks the files (following symlinks, so Kubernetes Secret
+	// and cert-manager updates count) this often; changed files are loaded
+	// and served to new connections, established ones are not touched. A
+	// file that does not load keeps the previous certificate serving.
+	// Default 10s; "0s" turns it off.
+	Reload string `yaml:"reload"`
+	// HSTS adds Strict-Transport-Security to HTTPS responses for the
+	// listed hosts (RFC 6797). Default: none.
+	HSTS []HSTSSpec `yaml:"hsts"`
+	// HandshakeTimeout bounds a TLS handshake. Default: server.timeouts
+	// .read_header.
+	HandshakeTimeout string `yaml:"handshake_timeout"`
+}
+
+// CertSpec is one certificate and its private key, PEM files.
+type CertSpec struct {
+	// Cert is the certificate file, leaf first then intermediates.
+	Cert string `yaml:"cert"`
+	// Key is the private key file.
+	Key string `yaml:"key"`
+}
+
+// HSTSSpec is a Strict-Transport-Security policy for some hosts.
+type HSTSSpec struct {
+	// Hosts are host names ("example.com") or wildcards ("*.example.com")
+	// matched against the request's Host. Required.
+	Hosts []string `yaml:"hosts"`
+	// MaxAge is how long browsers remember to use HTTPS only. Default
+	// "8760h" (365 days); "0s" tells them to forget.
+	MaxAge string `yaml:"max_age"`
+	// IncludeSubdomains extends the policy to every subdomain. Default
+	// false.
+	IncludeSubdomains bool `yaml:"include_subdomains"`
+	// Preload asks to be in browsers' preload lists (needs MaxAge of at
+	// least a year and IncludeSubdomains). Default false.
+	Preload bool `yaml:"preload"`
+}
+
+// OperatorTLSSpec serves the operator listener over HTTPS.
+type OperatorTLSSpec struct {
+	// Cert and Key are the listener's certificate and key (PEM files).
+	// Required.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ClientCA is a PEM bundle of the CAs that sign client certificates;
+	// set, a client certificate is verified (see ClientAuth). Default
+	// "": none asked for.
+	ClientCA string `yaml:"client_ca"`
+	// ClientAuth says which requests need a verified client certificate
+	// when ClientCA is set: "all" (default: every request) or "admin"
+	// (everything but /metrics, /healthz and /readyz, which stay open to
+	// probes that cannot present one, like the kubelet's: the admin API
+	// and the console need one).
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // AdminSpec configures the admin API (on the operator listener only).
@@ -78,7 +161,10 @@ type AdminSpec struct {
 	DataRequiresToken *bool `yaml:"data_requires_token"`
 	// StateFile persists on-call overrides (written atomically before the
 	// API answers; re-applied on restart). Default
-	// "strangler-overrides.json" in the working directory.
+	// "strangler-overrides.json" in the working directory. With a shared
+	// store (server.store) it is the replica's local cache of the last
+	// state it applied, which a restart while the store is down starts
+	// from.
 	StateFile string `yaml:"state_file"`
 }
 
@@ -182,6 +268,12 @@ type UpstreamSpec struct {
 	// Plugins run on every call to this upstream: adapters such as the
 	// legacy adapter's identity bridging and response normalisation.
 	Plugins []PluginSpec `yaml:"plugins"`
+	// Health tracks each instance of an upstream with two or more URLs:
+	// passive outlier detection (on by default) and optional active
+	// checks. Selection skips unhealthy instances, and the upstream's
+	// breaker counts a failure only when no other instance is known good.
+	// Ignored with one URL. See docs/isolation.md, "Instance health".
+	Health *HealthSpec `yaml:"health"`
 	// MaxInflight caps concurrent requests to this upstream (a bulkhead);
 	// beyond it requests are shed at once with 503 and Retry-After, or
 	// served by legacy on routes with fallback. Default 1024 (Envoy's
@@ -218,6 +310,52 @@ type BreakerSpec struct {
 	// FailureStatuses are the response statuses counted as failures
 	// (500-599 only). Default [502, 503, 504].
 	FailureStatuses []int `yaml:"failure_statuses"`
+}
+
+// HealthSpec configures per-instance health.
+type HealthSpec struct {
+	// Passive is outlier detection from the calls themselves.
+	Passive *PassiveHealthSpec `yaml:"passive"`
+	// Active are health checks the gateway makes itself. Default: none.
+	Active *ActiveHealthSpec `yaml:"active"`
+}
+
+// PassiveHealthSpec ejects an instance whose calls keep failing.
+type PassiveHealthSpec struct {
+	// Disabled turns outlier detection off. Default false.
+	Disabled bool `yaml:"disabled"`
+	// ConsecutiveFailures ejects an instance after this many failed calls
+	// in a row (connect failures, resets, timeouts, or one of
+	// FailureStatuses). Default 5; must be positive.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// BaseEjection is how long the first ejection lasts; each further one
+	// lasts this times the number of ejections (the count drops by one for
+	// every BaseEjection the instance stays in), at most MaxEjection.
+	// Default 30s.
+	BaseEjection string `yaml:"base_ejection"`
+	// MaxEjection caps one ejection. Default 5m.
+	MaxEjection string `yaml:"max_ejection"`
+	// MaxEjectedPercent caps the share of instances out at once (at least
+	// one may always be). Default 50.
+	MaxEjectedPercent *float64 `yaml:"max_ejected_percent"`
+	// FailureStatuses are the answers counted as failures (500-599).
+	// Default [502, 503, 504].
+	FailureStatuses []int `yaml:"failure_statuses"`
+}
+
+// ActiveHealthSpec checks every instance with a GET. A 2xx or 3xx answer
+// within Timeout is a success.
+type ActiveHealthSpec struct {
+	// Path is requested on each instance ("/healthz"). Required.
+	Path string `yaml:"path"`
+	// Interval between two checks of one instance. Default 10s.
+	Interval string `yaml:"interval"`
+	// Timeout bounds one check. Default 2s; at most Interval.
+	Timeout string `yaml:"timeout"`
+	// HealthyThreshold successes in a row bring an instance back. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold failures in a row take it out. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
 }
 
 // RetrySpec configures retries. Only requests that are safe to send again
@@ -279,6 +417,12 @@ type RouteSpec struct {
 	Match MatchSpec `yaml:"match"`
 	// Side is who answers: "legacy" or "new". Required.
 	Side string `yaml:"side"`
+	// Pinned makes routes.yaml decide the route's side and canary: on-call's
+	// runtime overrides (the admin API, strangler ctl) do not apply to it
+	// while it is pinned. It is the lever to flip a route whose override
+	// lives in a shared store that is down. Default false. Only for a
+	// route with a new side.
+	Pinned bool `yaml:"pinned"`
 	// New is the new service's side: its upstream (required when Side is
 	// new or a canary is set) and an optional rewrite.
 	New *TargetSpec `yaml:"new"`
@@ -318,6 +462,32 @@ type RouteSpec struct {
 	// safe to send twice on this route (PUT, DELETE), for retries and
 	// fallback. Default: none.
 	Idempotent []string `yaml:"idempotent"`
+	// Upgrade configures protocol upgrades (WebSocket) on this route. By
+	// default they pass, with the defaults below.
+	Upgrade *UpgradeSpec `yaml:"upgrade"`
+}
+
+// UpgradeSpec configures requests that ask to switch protocols (a GET
+// with "Connection: upgrade" and "Upgrade: websocket"): they go through
+// routing, the route's plugins (auth, identity headers), the side
+// decision, bulkheads and breaker like any request, on a connection of
+// their own to the upstream; after its 101 the two connections are joined
+// both ways. They are never retried, served by fallback or shadowed.
+type UpgradeSpec struct {
+	// Disabled forwards such requests as ordinary ones, without their
+	// Upgrade header (the upstream never sees an upgrade; nothing can
+	// switch protocols). Default false.
+	Disabled bool `yaml:"disabled"`
+	// Protocols limits the protocols accepted (the Upgrade header's
+	// names, case-insensitive), like [websocket]. Default: any but h2c,
+	// which is never passed.
+	Protocols []string `yaml:"protocols"`
+	// Idle closes a joined connection after this long without a byte in
+	// either direction. Default 5m.
+	Idle string `yaml:"idle"`
+	// MaxDuration closes a joined connection after this long in all.
+	// Default 24h; "0s": no bound.
+	MaxDuration string `yaml:"max_duration"`
 }
 
 // ShadowSpec is a route's shadow experiment: a sampled share of its
@@ -450,7 +620,8 @@ type RouteTimeouts struct {
 	Total          string `yaml:"total"`
 }
 
-// MatchSpec selects requests. Exactly one of Path and Prefix is set.
+// MatchSpec selects requests. Exactly one of Path, Prefix and Regex is
+// set.
 type MatchSpec struct {
 	// Path is an exact path ("/api/courses") or a template with parameters
 	// ("/api/courses/{id}"); a last segment "{name...}" captures the rest of
@@ -460,6 +631,14 @@ type MatchSpec struct {
 	// boundaries: "/static" matches /static and /static/a.css, not
 	// /staticfoo. A trailing slash ("/static/") excludes /static itself.
 	Prefix string `yaml:"prefix"`
+	// Regex matches the whole canonical path against an RE2 expression
+	// (Go regexp syntax; ^ and $ are implied), for legacy URL schemes a
+	// template cannot express ("/article-(?P<id>[0-9]+)\\.html"). Its
+	// groups are the route's parameters in rewrites: {id} for a named
+	// group, {1} for the first unnamed one. Regex routes rank below exact
+	// paths and templates and above prefixes; among themselves the first
+	// in the file wins. Default "": none.
+	Regex string `yaml:"regex"`
 	// Methods limits the route to these methods; GET also matches HEAD.
 	// Default: any method.
 	Methods []string `yaml:"methods"`

@@ -32,6 +32,42 @@ type ServerSettings struct {
 	AdminDataAuth   bool
 	AdminStateFile  string
 	ReloadWatch     time.Duration
+	// Store is the store URL ("file" for the local file).
+	Store string
+
+	// TLS is HTTPS on the public listener, nil when off.
+	TLS *TLSSettings
+	// OperatorTLS is HTTPS on the operator listener, nil when off.
+	OperatorTLS *OperatorTLSSettings
+}
+
+// TLSSettings is the tls section compiled.
+type TLSSettings struct {
+	Certificates     []CertPair
+	MinVersion       uint16
+	Reload           time.Duration
+	HandshakeTimeout time.Duration
+	HSTS             []HSTSRule
+}
+
+// CertPair names a certificate file and its key file.
+type CertPair struct{ Cert, Key string }
+
+// HSTSRule is a Strict-Transport-Security header value for some hosts
+// (lower case, "*." wildcards).
+type HSTSRule struct {
+	Hosts  []string
+	Header string
+}
+
+// OperatorTLSSettings is the operator_tls section compiled.
+type OperatorTLSSettings struct {
+	Cert CertPair
+	// ClientCA is the client CA bundle file, "" when client certificates
+	// are not asked for; AdminOnly limits the requirement to /admin/.
+	ClientCA  string
+	AdminOnly bool
+	Reload    time.Duration
 }
 
 // Trusted reports whether a peer is one of the trusted proxies.

@@ -23,6 +23,10 @@ type AccessLog struct {
 
 // OpenAccessLog opens dest: "stdout", "stderr", "off" or a file path.
 func OpenAccessLog(dest string, m *Metrics, errLog *slog.Logger) (*AccessLog, error) {
+	return openAccessLog(dest, false, m, errLog)
+}
+
+func openAccessLog(dest string, text bool, m *Metrics, errLog *slog.Logger) (*AccessLog, error) {
 	var out io.Writer
 	var closer io.Closer
 	switch dest {
@@ -39,25 +43,29 @@ func OpenAccessLog(dest string, m *Metrics, errLog *slog.Logger) (*AccessLog, er
 		}
 		out, closer = f, f
 	}
-	return newAccessLog(out, closer, m, errLog), nil
+	return newAccessLog(out, closer, m, errLog, text), nil
 }
 
 // NewAccessLog writes the access log to w (tests, custom sinks).
 func NewAccessLog(w io.Writer, m *Metrics, errLog *slog.Logger) *AccessLog {
-	return newAccessLog(w, nil, m, errLog)
+	return newAccessLog(w, nil, m, errLog, false)
 }
 
-func newAccessLog(out io.Writer, closer io.Closer, m *Metrics, errLog *slog.Logger) *AccessLog {
+func newAccessLog(out io.Writer, closer io.Closer, m *Metrics, errLog *slog.Logger, text bool) *AccessLog {
 	fw := &flushWriter{out: out, bw: bufio.NewWriterSize(out, 64<<10), closer: closer, metrics: m, errLog: errLog, stop: make(chan struct{}), done: make(chan struct{})}
 	go fw.loop(200 * time.Millisecond)
-	h := slog.NewJSONHandler(fw, &slog.HandlerOptions{
+	opts := &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.LevelKey {
 				return slog.Attr{} // every line is Info; the level is noise
 			}
 			return a
 		},
-	})
+	}
+	var h slog.Handler = slog.NewJSONHandler(fw, opts)
+	if text {
+		h = slog.NewTextHandler(fw, opts)
+	}
 	return &AccessLog{Logger: slog.New(h), w: fw}
 }
 

@@ -121,6 +121,7 @@ func (c *compiler) compile(f *config.File) *routing.Table {
 			Legacy:  &routing.Target{Side: routing.SideLegacy, Upstream: t.Legacy, Breaker: t.Legacy.Breaker},
 			Pattern: routing.CatchAll(),
 			MaxBody: t.Server.MaxBodyBytes,
+			Upgrade: defaultUpgrade,
 		}
 		c.finishRoute(t.Default, "", nil)
 	} else {

@@ -24,8 +24,8 @@ type nearMiss struct {
 func (c *compiler) checkNearMisses() {
 	t := c.t
 	for _, r := range t.Routes {
-		if len(r.Guards) == 0 || r.Pattern == nil {
-			continue
+		if len(r.Guards) == 0 || r.Pattern == nil || r.Pattern.IsRegex() {
+			continue // a regex has no one sample path to vary
 		}
 		host := "example.com"
 		if len(r.Hosts) > 0 {

@@ -160,7 +160,8 @@ func (c *compiler) upstreamPlugins(path string, specs []config.PluginSpec) []plu
 
 func (c *compiler) env(path, routeID, name string) plugin.Env {
 	return plugin.Env{File: c.ix.File(), Path: path, RouteID: routeID, Offline: c.opts.Offline, Shared: c.shared,
-		Logger: c.opts.Logger.With("plugin", name, "route", routeID)}
+		Logger: c.opts.Logger.With("plugin", name, "route", routeID), Metrics: c.opts.Metrics.plugins,
+		Warn: func(ce *config.ConfigError) { c.ix.Add(ce) }}
 }
 
 func (c *compiler) knownPlugins() string {

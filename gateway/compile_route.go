@@ -30,6 +30,7 @@ func (c *compiler) compileRoute(path string, rs *config.RouteSpec) *routing.Rout
 	c.routeCanary(path, rs, r)
 	r.MaxBody = c.ix.Size(path+".max_body_bytes", rs.MaxBodyBytes, c.t.Server.MaxBodyBytes, true)
 	c.routeIsolation(path, rs, r)
+	c.routeUpgrade(path, rs.Upgrade, r)
 	if rs.Shadow != nil {
 		r.Shadow = c.compileShadow(path, rs.Shadow, r)
 	}
@@ -63,10 +64,19 @@ func (c *compiler) routeID(path, id string) bool {
 func (c *compiler) routeMatch(mpath string, m config.MatchSpec, r *routing.Route) bool {
 	ok := false
 	switch {
+	case m.Regex != "" && (m.Path != "" || m.Prefix != ""):
+		c.errorf(mpath+".regex", "set one of path, prefix and regex")
+	case m.Regex != "":
+		p, err := routing.ParseRegex(m.Regex)
+		if err != nil {
+			c.errorf(mpath+".regex", "bad regex %q: %v", m.Regex, err)
+		} else {
+			r.Pattern, ok = p, true
+		}
 	case m.Path != "" && m.Prefix != "":
 		c.errorf(mpath+".prefix", "set path or prefix, not both")
 	case m.Path == "" && m.Prefix == "":
-		c.errorf(mpath, "missing match.path or match.prefix")
+		c.errorf(mpath, "missing match.path, match.prefix or match.regex")
 	default:
 		src, isPrefix, sub := m.Path, false, mpath+".path"
 		if m.Prefix != "" {
@@ -110,6 +120,10 @@ func (c *compiler) routeMatch(mpath string, m config.MatchSpec, r *routing.Route
 		r.Hosts = append(r.Hosts, lh)
 	}
 	r.Variants = m.Variants
+	if m.Variants && m.Regex != "" {
+		c.errorf(mpath+".variants", "variants with regex: write the variants into the expression ((?i) for letter case, /? for a trailing slash)")
+		r.Variants = false
+	}
 	switch m.OtherMethods {
 	case "", "fall_through":
 	case "deny":
@@ -169,6 +183,12 @@ func (c *compiler) routeSides(path string, rs *config.RouteSpec, r *routing.Rout
 			what = "a canary"
 		}
 		c.errorf(path, "%s needs a new: section with the new service's upstream", what)
+	}
+	if rs.Pinned {
+		r.Pinned = true
+		if rs.New == nil {
+			c.errorf(path+".pinned", "pinned keeps on-call's overrides off a route with a new side, and this route has none: remove pinned")
+		}
 	}
 	if r.Pattern != nil {
 		if rs.New != nil && rs.New.Rewrite != "" && r.New != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/store"
 )
 
 // compileServer applies the server section's defaults and parses its
@@ -23,6 +24,14 @@ func (c *compiler) compileServer(s *config.ServerSpec) *config.ServerSettings {
 	sc.AdminDataAuth = s.Admin.DataRequiresToken == nil || *s.Admin.DataRequiresToken
 	if sc.AdminStateFile == "" {
 		sc.AdminStateFile = defaultStateFile
+	}
+	sc.Store = "file"
+	if s.Store != "" {
+		if _, err := store.ParseURL(s.Store); err != nil {
+			c.errorf("server.store", "%v", err)
+		} else {
+			sc.Store = s.Store
+		}
 	}
 	sc.ReloadWatch = c.ix.Duration("server.reload.watch", s.Reload.Watch, defaultReloadWatch, true)
 	if sc.Listen == "" {
@@ -79,6 +88,7 @@ func (c *compiler) compileServer(s *config.ServerSpec) *config.ServerSettings {
 	if sc.MaxConnectionsPerIP < 0 {
 		c.errorf("server.limits.max_connections_per_ip", "must not be negative")
 	}
+	c.compileTLS(s, sc)
 	return sc
 }
 

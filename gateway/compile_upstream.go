@@ -119,6 +119,7 @@ func (c *compiler) compileUpstream(path, name string, us *config.UpstreamSpec, l
 		seen[inst.Addr] = true
 		up.Instances = append(up.Instances, inst)
 	}
+	up.Health = c.compileHealth(path+".health", us.Health, up)
 	up.Connect()
 	return up
 }

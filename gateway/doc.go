@@ -5,7 +5,9 @@
 // experiments). The Router swaps tables into the proxy and reloads them on
 // SIGHUP, on POST /admin/reload or when the file changes. The Server runs
 // the public listener (Fiber, serving package proxy's handler) and the
-// operator listener (metrics, health, the admin API). Metrics gathers every
+// operator listener (metrics, health, the admin API), either with TLS
+// (tls.go: certificates by SNI, re-read when they change, handshake
+// errors counted, client certificates on the operator listener). Metrics gathers every
 // package's collectors; AccessLog is the buffered JSON access log.
 //
 // Dependencies flow one way:

@@ -23,20 +23,27 @@ import (
 // them into the proxy, reloads on demand or when the file changes, and
 // keeps the shadow engine and on-call's overrides the tables share.
 type Router struct {
-	proxy    *proxy.Proxy
-	metrics  *Metrics
-	log      *slog.Logger
-	access   *AccessLog
-	registry *plugin.Registry
+	proxy     *proxy.Proxy
+	metrics   *Metrics
+	log       *slog.Logger
+	access    *AccessLog
+	registry  *plugin.Registry
+	moveAddrs map[string]string
 
 	shadowOnce sync.Once
 	shadow     atomic.Pointer[shadow.Engine]
+	pooled     *shadow.Pooled // the engine's store in a fleet
 
 	path       string // the routes file, for reloads
 	reloadMu   sync.Mutex
 	stopped    bool // guarded by reloadMu: no reloads after Close
 	generation atomic.Int64
 	overrides  *admin.Overrides
+	// storeFlag: -store / STRANGLER_STORE set server.store at start.
+	storeFlag bool
+
+	healthMu sync.Mutex
+	health   ReloadHealth // the last reload (healthMu)
 }
 
 // RouterOptions configure NewRouter.
@@ -45,6 +52,9 @@ type RouterOptions struct {
 	Logger   *slog.Logger
 	Access   *AccessLog
 	Registry *plugin.Registry
+	// MoveAddrs moves services to other addresses on every load
+	// (LoadOptions).
+	MoveAddrs map[string]string
 }
 
 // NewRouter returns a Router with no table; Swap one in before serving.
@@ -55,7 +65,8 @@ func NewRouter(o RouterOptions) *Router {
 	if o.Access == nil {
 		o.Access = &AccessLog{}
 	}
-	rt := &Router{metrics: o.Metrics, log: o.Logger.With("component", "router"), access: o.Access, registry: o.Registry}
+	rt := &Router{metrics: o.Metrics, log: o.Logger.With("component", "router"), access: o.Access, registry: o.Registry,
+		moveAddrs: o.MoveAddrs}
 	rt.proxy = proxy.New(proxy.Options{Metrics: o.Metrics.Proxy, UpstreamMetrics: o.Metrics.Upstream, Logger: o.Logger,
 		Access: o.Access.Logger})
 	return rt
@@ -66,7 +77,8 @@ func (rt *Router) Proxy() *proxy.Proxy { return rt.proxy }
 
 // LoadOptions returns the options that compile a table for this router.
 func (rt *Router) LoadOptions() LoadOptions {
-	return LoadOptions{Registry: rt.registry, Metrics: rt.metrics, Logger: rt.log, Terminal: rt.proxy.Terminal()}
+	return LoadOptions{Registry: rt.registry, Metrics: rt.metrics, Logger: rt.log, Terminal: rt.proxy.Terminal(),
+		MoveAddrs: rt.moveAddrs}
 }
 
 // Load reads and compiles a routes file for this router (it does not swap
@@ -81,10 +93,17 @@ func (rt *Router) Load(path string) (*routing.Table, error) {
 func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	// The shadow engine outlives tables; the first one configures it.
 	rt.shadowOnce.Do(func() {
-		e := shadow.NewEngine(t.Shadow, rt.metrics.Shadow, rt.log)
+		opts := t.Shadow
+		if t.Server.Store != "" && t.Server.Store != "file" && opts.Store == nil {
+			// A fleet pools its shadow results (the server syncs it).
+			rt.pooled = shadow.NewPooled(opts.Recent)
+			opts.Store = rt.pooled
+		}
+		e := shadow.NewEngine(opts, rt.metrics.Shadow, rt.log)
 		rt.shadow.Store(e)
 		rt.proxy.SetShadow(e)
 	})
+	rt.metrics.initTable(t)
 	var xs []*shadow.Experiment
 	for _, r := range t.Routes {
 		if r.Shadow != nil {
@@ -93,7 +112,18 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	}
 	rt.shadow.Load().SetExperiments(xs)
 	old := rt.proxy.Swap(t)
+	if rt.overrides != nil {
+		// Forced breakers apply to the new table's breakers too.
+		rt.overrides.Swapped(t)
+	}
+	for _, up := range t.Upstreams {
+		up.Health.Start() // active checks of a serving table (nil-safe, once)
+	}
 	rt.metrics.Generation.Set(float64(rt.generation.Add(1)))
+	// The table loaded at start counts as a successful load, as
+	// Prometheus's own prometheus_config_last_reload_success_timestamp_seconds
+	// does: the gauge never reads 0 ("1970") on a healthy gateway.
+	rt.metrics.LastReload.SetToCurrentTime()
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)
 	if old != nil {
@@ -194,14 +224,19 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	t, err := Load(rt.path, opts)
 	if err != nil {
 		rt.metrics.Reloads.WithLabelValues("error").Inc()
+		first, n := err.Error(), 1
 		var ces config.ConfigErrors
 		if errors.As(err, &ces) {
 			for _, ce := range ces {
 				rt.log.Error("reload rejected", "problem", ce.Error())
 			}
+			if len(ces) > 0 {
+				first, n = ces[0].Error(), len(ces)
+			}
 		} else {
 			rt.log.Error("reload rejected", "err", err)
 		}
+		rt.setHealth(func(h *ReloadHealth) { h.Result, h.Error, h.Problems = "error", first, n })
 		return nil, err
 	}
 	for _, w := range t.Warnings {
@@ -209,17 +244,17 @@ func (rt *Router) Reload() (*routing.Table, error) {
 	}
 	if old != nil {
 		t.Server.Listen, t.Server.OperatorListen = old.Server.Listen, old.Server.OperatorListen
+		if rt.storeFlag {
+			t.Server.Store = old.Server.Store
+		}
 		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow {
 			rt.log.Warn("server listener, admin or shadow engine settings changed; they apply after a restart")
 		}
 	}
 	rt.Swap(t)
+	rt.setHealth(func(h *ReloadHealth) { h.Result, h.Error, h.Problems, h.LastOK = "ok", "", 0, time.Now().UTC() })
 	rt.metrics.Reloads.WithLabelValues("ok").Inc()
-	rt.metrics.LastReload.SetToCurrentTime()
 	rt.log.Info("routes reloaded", "file", t.File, "generation", rt.generation.Load(), "routes", len(t.Routes), "upstreams", len(t.Upstreams))
-	if rt.overrides != nil {
-		rt.overrides.ReportOrphans(t)
-	}
 	if old != nil {
 		// Closing drops the idle connections of pools the new table does
 		// not keep and stops the old plugins' background work; requests
@@ -249,6 +284,22 @@ func releaseLoadGarbage() {
 
 var releasing atomic.Bool
 
+func (rt *Router) setHealth(f func(h *ReloadHealth)) {
+	rt.healthMu.Lock()
+	defer rt.healthMu.Unlock()
+	rt.health.At = time.Now().UTC()
+	f(&rt.health)
+}
+
+// ReloadHealth returns the last reload's outcome.
+func (rt *Router) ReloadHealth() ReloadHealth {
+	rt.healthMu.Lock()
+	defer rt.healthMu.Unlock()
+	h := rt.health
+	h.Generation = rt.generation.Load()
+	return h
+}
+
 // stop refuses reloads from now on.
 func (rt *Router) stop() {
 	rt.reloadMu.Lock()
@@ -258,9 +309,16 @@ func (rt *Router) stop() {
 
 // listenerSettings are the server settings fixed at start.
 func listenerSettings(s *config.ServerSettings) string {
+	tls, ops := "", ""
+	if s.TLS != nil {
+		tls = fmt.Sprintf("%+v", *s.TLS)
+	}
+	if s.OperatorTLS != nil {
+		ops = fmt.Sprintf("%+v", *s.OperatorTLS)
+	}
 	return fmt.Sprint(s.ReadHeaderTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes, s.MaxConnections,
-		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.ReloadWatch, s.AccessLog,
-		s.ShutdownDelay, s.DrainTimeout)
+		s.MaxConnectionsPerIP, s.AdminTokensFile, s.AdminReadAuth, s.AdminStateFile, s.Store, s.ReloadWatch, s.AccessLog,
+		s.ShutdownDelay, s.DrainTimeout, tls, ops)
 }
 
 // fileStamp is what the watcher compares: following symlinks, so a

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/console"
+	"github.com/strangler/strangler/store"
 	"github.com/valyala/fasthttp"
 )
 
@@ -30,15 +32,21 @@ type Server struct {
 	// PublicAddr and OperatorAddr are the bound addresses (after Start).
 	PublicAddr, OperatorAddr string
 
-	log      *slog.Logger
-	cfg      *config.ServerSettings
-	ops      *http.Server
-	serveErr chan error
-	opsErr   chan error
-	once     sync.Once
-	stop     chan struct{} // ends the watcher and the override janitor
-	stopOnce sync.Once
-	bg       sync.WaitGroup
+	log     *slog.Logger
+	cfg     *config.ServerSettings
+	metrics *Metrics
+	ops     *http.Server
+	// publicCerts and opsCerts are the listeners' certificates, nil
+	// without TLS (tls.go).
+	publicCerts, opsCerts *certStore
+	serveErr              chan error
+	opsErr                chan error
+	once                  sync.Once
+	stop                  chan struct{} // ends the watcher and the override janitor
+	cancel                context.CancelFunc
+	fleet                 *store.Redis // nil without a shared store
+	stopOnce              sync.Once
+	bg                    sync.WaitGroup
 	// skipDelay: the next Shutdown drains at once (an interactive Ctrl-C,
 	// not an orchestrator's SIGTERM).
 	skipDelay atomic.Bool
@@ -53,6 +61,9 @@ func (s *Server) SkipShutdownDelay() { s.skipDelay.Store(true) }
 type ServerOptions struct {
 	Logger   *slog.Logger
 	Gatherer prometheus.Gatherer
+	// Replica names this gateway in a fleet (default store.DefaultReplica);
+	// OperatorAddr and Version are shown by strangler ctl fleet.
+	Replica, OperatorAddr, Version string
 }
 
 // NewServer builds the listeners' handlers for the router's current table,
@@ -91,9 +102,12 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 		}
 		return fasthttp.RequestConfig{ReadTimeout: readBody}
 	}
+	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg, metrics: rt.metrics}
+	// Certificates (and the HSTS middleware, which wraps the proxy).
+	if err := s.setupTLS(rt.metrics, o.Logger); err != nil {
+		return nil, err
+	}
 	app.Use(p.Handle)
-
-	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg}
 	g := o.Gatherer
 	if g == nil {
 		g = prometheus.DefaultGatherer
@@ -112,7 +126,7 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	if err := s.startAdmin(cfg, o.Logger); err != nil {
+	if err := s.startAdmin(cfg, o); err != nil {
 		return nil, err
 	}
 	s.ops = &http.Server{Handler: s.OpsMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
@@ -154,6 +168,8 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 	s.PublicAddr, s.OperatorAddr = ln.Addr().String(), opsLn.Addr().String()
 	s.serveErr = make(chan error, 1)
 	s.opsErr = make(chan error, 1)
+	s.stop = make(chan struct{})
+	ln, opsLn = s.wrapTLS(ln, opsLn)
 	go func() {
 		if err := s.ops.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.opsErr <- fmt.Errorf("operator listener: %w", err)
@@ -167,7 +183,6 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		}
 		close(s.serveErr)
 	}()
-	s.stop = make(chan struct{})
 	if s.cfg.ReloadWatch > 0 && s.Router.path != "" {
 		s.bg.Add(1)
 		go func() {
@@ -176,17 +191,32 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		}()
 	}
 	if ov := s.Router.overrides; ov != nil {
-		s.bg.Add(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		s.bg.Add(2)
+		go func() {
+			defer s.bg.Done()
+			ov.Run(ctx)
+		}()
+		if ss := s.Router.pooled; ss != nil && s.fleet != nil {
+			// Shadow results are pooled with the fleet's: the admin API's
+			// report and mismatches cover every replica.
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				ss.Sync(ctx, s.fleet.ShadowPool(), 2*time.Second, s.log)
+			}()
+		}
 		go func() {
 			defer s.bg.Done()
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
 				select {
-				case <-s.stop:
+				case <-ctx.Done():
 					return
 				case <-t.C:
-					ov.Expire()
+					ov.Tick(ctx)
 				}
 			}
 		}()
@@ -239,6 +269,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
+	// Upgraded connections (WebSocket) left fasthttp's count: they get a
+	// close frame, or the drain's time, in parallel.
+	upgradesLeft := make(chan int, 1)
+	go func() { upgradesLeft <- rt.proxy.DrainUpgrades(dctx) }()
 	// fasthttp closes the listener and idle connections, then waits for
 	// busy ones; when dctx ends it returns without closing them
 	// (gofiber/fiber#4701), so wait for the router's own count too.
@@ -250,49 +284,95 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	left := rt.InFlight()
+	upgraded := <-upgradesLeft
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
 	_ = s.ops.Shutdown(octx)
 	if sh := rt.Shadow(); sh != nil {
 		sh.Close()
 	}
-	if left > 0 || serr != nil {
-		s.log.Error("drain timed out", "in_flight", left, "err", serr)
-		return fmt.Errorf("drain timed out with %d requests in flight", left)
+	if left > 0 || serr != nil || upgraded > 0 {
+		s.log.Error("drain timed out", "in_flight", left, "upgraded_closed", upgraded, "err", serr)
+		return fmt.Errorf("drain timed out with %d requests in flight and %d upgraded connections open", left, upgraded)
 	}
 	s.log.Info("drained")
 	return nil
 }
 
-// startAdmin opens the overrides and the admin tokens and registers the
-// admin API on the operator mux. The overrides are opened here and only
-// here: a state file that cannot be read stops the start.
-func (s *Server) startAdmin(cfg *config.ServerSettings, log *slog.Logger) error {
-	rt := s.Router
-	ov, err := admin.OpenOverrides(admin.FileStore{Path: cfg.AdminStateFile}, rt.Table, rt.metrics.Admin, log.With("component", "overrides"))
+// startAdmin opens the store and the overrides and the admin tokens and
+// registers the admin API on the operator mux. The overrides are opened
+// here and only here: a state file that cannot be read stops the start (a
+// fleet replica's unreadable cache does not: the store has the state).
+func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
+	rt, log := s.Router, o.Logger
+	sc, err := store.ParseURL(cfg.Store)
 	if err != nil {
+		return fmt.Errorf("server.store: %w", err)
+	}
+	var st store.Store = &store.File{Path: cfg.AdminStateFile}
+	if sc.Kind == "redis" {
+		st, err = store.OpenRedis(sc, store.RedisOptions{Replica: o.Replica, Operator: o.OperatorAddr, Version: o.Version,
+			Metrics: rt.metrics.Store, Logger: log})
+		if err != nil {
+			return err
+		}
+		s.fleet = st.(*store.Redis)
+		log.Info("fleet store", "store", sc.URL, "resync", sc.Resync, "cache", cfg.AdminStateFile)
+	}
+	ov, err := admin.OpenOverrides(admin.OverridesOptions{Store: st, Cache: cfg.AdminStateFile, Table: rt.Table,
+		Metrics: rt.metrics.Admin, StoreMetrics: rt.metrics.Store, Logger: log.With("component", "overrides")})
+	if err != nil {
+		_ = st.Close()
 		return fmt.Errorf("%w (fix or move the file; it is never overwritten while unreadable)", err)
 	}
 	rt.overrides = ov
 	rt.proxy.SetOverrides(ov)
-	if n := len(ov.List()); n > 0 {
-		log.Info("overrides re-applied", "count", n, "state_file", cfg.AdminStateFile)
+	// On-call's decisions outlive the process: say which came back, one
+	// line each, so whoever restarted the gateway sees the drift from
+	// routes.yaml without asking the API.
+	restored := ov.List()
+	if len(restored) > 0 && sc.Kind == "file" {
+		log.Info("overrides re-applied", "count", len(restored), "state_file", cfg.AdminStateFile)
 	}
-	ov.ReportOrphans(rt.Table())
+	for _, o := range restored {
+		what := "side " + o.Side
+		if o.Side == "" && o.Percent != nil {
+			what = fmt.Sprintf("canary %.2f%%", *o.Percent)
+		}
+		attrs := []any{"route", o.Route, "override", what, "by", o.By, "reason", o.Reason, "at", o.At}
+		if !o.Expires.IsZero() {
+			attrs = append(attrs, "expires", o.Expires)
+		}
+		log.Info("override restored", attrs...)
+	}
+	ov.Swapped(rt.Table())
 	tokens, err := admin.LoadTokens(cfg.AdminTokensFile)
 	if err != nil {
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth).Register(s.OpsMux)
+	api := admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth)
+	api.Register(s.OpsMux)
+	api.HandleRead(s.OpsMux, "GET /admin/stats", newRouteStats(rt, time.Now).serve)
+	// The operator console: every read and action goes through the admin
+	// API above, with the session's token.
+	console.New(console.Options{API: s.OpsMux, Metrics: rt.metrics.Console, Logger: log,
+		Authenticate: func(token string) (string, bool, bool) {
+			t, ok := api.Authenticate(token)
+			return t.Name, t.Role == admin.RoleAdmin, ok
+		}}).Register(s.OpsMux)
 	return nil
 }
 
-// stopBackground ends the watcher and the override janitor.
+// stopBackground ends the watcher, the override janitor and the store's
+// synchronisation.
 func (s *Server) stopBackground() {
 	s.stopOnce.Do(func() {
 		if s.stop != nil {
 			close(s.stop)
+		}
+		if s.cancel != nil {
+			s.cancel()
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/config"
 	"gopkg.in/yaml.v3"
 )
@@ -34,6 +36,46 @@ type Env struct {
 	// Shared holds what plugins build once per table (see Shared). Nil:
 	// nothing is shared.
 	Shared *SharedSet
+	// Metrics is where a plugin registers its collectors (through
+	// Register, which is nil-safe and idempotent across tables). Nil: the
+	// plugin's metrics go nowhere (a table built to be inspected).
+	Metrics prometheus.Registerer
+	// Warn receives problems that do not stop the table from loading: a
+	// secret an Offline table goes without (see Warnf). Nil: they are
+	// dropped.
+	Warn func(*config.ConfigError)
+}
+
+// Register registers c on Env.Metrics and returns the collector to use:
+// c, or the equal collector a previous table (or another instance of the
+// plugin) already registered, so a reload keeps counting on the same
+// series instead of failing to register twice. With no Env.Metrics it
+// returns c, unregistered. A collector that conflicts with another (same
+// name, other labels or help) is a programmer error and panics, as
+// prometheus.MustRegister does.
+func (e Env) Register(c prometheus.Collector) prometheus.Collector {
+	if e.Metrics == nil {
+		return c
+	}
+	if err := e.Metrics.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return are.ExistingCollector
+		}
+		panic(fmt.Sprintf("plugin: registering metrics: %v", err))
+	}
+	return c
+}
+
+// Warnf reports a warning located at the key sub of n (as ErrorIn): the
+// table still loads. strangler validate prints it; serve logs it.
+func (e Env) Warnf(n *yaml.Node, sub string, format string, args ...any) {
+	if e.Warn == nil {
+		return
+	}
+	ce := e.ErrorIn(n, sub, format, args...).(*config.ConfigError)
+	ce.Warning = true
+	e.Warn(ce)
 }
 
 // RouteEnv is the Env for decoding RouteConfig: errors point at the route's

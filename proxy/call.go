@@ -206,7 +206,8 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 	}
 	*slot = up.Bulkhead
 	if build != nil {
-		inst := up.Selector.Select(up.Instances, nil)
+		// Healthy instances only; a retry avoids the one that failed.
+		inst := up.Pick(x.inst)
 		if inst == nil {
 			call.Done(upstream.Failed)
 			return &upstream.Error{Kind: upstream.KindNoInstance, Upstream: up.Name}
@@ -222,8 +223,11 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 			call.Done(upstream.Excluded)
 			return st.body.err // the client's body failed, not the upstream
 		}
-		call.Done(upstream.Failed)
-		return p.upstreamError(r, x, err)
+		ue := p.upstreamError(r, x, err)
+		// The instance's failure; the breaker's only when no other
+		// instance is known good (upstream/health.go).
+		call.Done(up.Observe(x.inst, ue.Kind != upstream.KindSaturated, true))
+		return ue
 	}
 	if x.resp.StatusCode() == 101 {
 		// Switching Protocols, unasked: the connection is no longer HTTP
@@ -231,19 +235,24 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		// means nothing to the client.
 		x.resp.SetConnectionClose()
 		_ = x.resp.CloseBodyStream()
-		call.Done(upstream.Failed)
+		call.Done(up.Observe(x.inst, true, true))
 		return p.upstreamError(r, x, errUnsolicitedUpgrade)
 	}
+	sent := x.resp.StatusCode()
 	for _, pl := range up.Plugins {
 		if m := pl.Inbound(r, &x.resp); m != 0 {
 			x.meant = m
 		}
 	}
-	if tgt.Breaker != nil && tgt.Breaker.FailureStatus(x.status()) {
-		call.Done(upstream.Failed)
-	} else {
-		call.Done(upstream.Succeeded)
+	if x.resp.StatusCode() != sent {
+		// The upstream's reason phrase names its own status: a plugin that
+		// changed the status (the legacy adapter's normalize) leaves the
+		// phrase to fasthttp, which writes the standard one ("404 Not
+		// Found", never "404 OK").
+		x.resp.Header.SetStatusMessage(nil)
 	}
+	s := x.status()
+	call.Done(up.Observe(x.inst, up.Health.FailureStatus(s), tgt.Breaker != nil && tgt.Breaker.FailureStatus(s)))
 	return nil
 }
 

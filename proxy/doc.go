@@ -18,5 +18,6 @@
 //	errors.go    writeError: the one mapping of errors to statuses
 //	finish.go    finish: metrics, access log, shadow submission, release
 //	shadow.go    sampling and the shadow Call sent through send
+//	upgrade.go   WebSocket and other upgrades: their own connection, the 101, the joined tunnel
 //	state.go     the pooled request state, which also implements plugin.Request
 package proxy

@@ -39,6 +39,11 @@ func (p *Proxy) forward(c *fiber.Ctx) error {
 	st.routeBulk = r.Bulkhead
 	st.idempotent = r.IsIdempotent(st.mbit)
 	tgt := r.Target(d.Side)
+	if st.facts.connUpgrade && p.upgradeAsked(st) {
+		// Its own path: one connection, never retried, replayed or
+		// shadowed (upgrade.go).
+		return p.upgrade(c, st, tgt)
+	}
 	fallback := r.Fallback && tgt.Side == routing.SideNew
 	shadowed := p.shadowSampled(st)
 	if err := p.prepareBody(st, fallback || tgt.Upstream.Retry.Attempts > 1 || shadowed); err != nil {

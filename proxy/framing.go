@@ -114,6 +114,9 @@ type reqFacts struct {
 	// it appears in the list (fasthttp only honours a whole-value match
 	// in the last Connection header); RFC 9112 §9.6 says we MUST close.
 	close bool
+	// connUpgrade: some Connection header carries the "upgrade" option
+	// (a protocol upgrade is asked for; see upgrade.go).
+	connUpgrade bool
 }
 
 func (f *reqFacts) addDel(name []byte) bool {
@@ -235,6 +238,9 @@ func scanHeaders(raw []byte, maxCount int, f *reqFacts) *plugin.RequestError {
 			}
 			if ascii.EqualFold(tok, "keep-alive") {
 				return
+			}
+			if ascii.EqualFold(tok, "upgrade") {
+				f.connUpgrade = true
 			}
 			// Nominating a framing header is never legitimate: deleting
 			// Content-Length would desynchronise the body.

@@ -68,8 +68,10 @@ var hopHeaders = []hopHeader{
 	// fasthttp frames bodies itself; a client's Transfer-Encoding never
 	// reaches the upstream as written.
 	{name: "Transfer-Encoding", bit: hTransferEncoding, resp: true},
-	// No protocol upgrades (WebSocket, h2c) through the gateway: an
-	// "Upgrade: h2c" that reached an upstream could smuggle HTTP/2 past it.
+	// Never forwarded on an ordinary request: an "Upgrade: h2c" that
+	// reached an upstream could smuggle HTTP/2 past the gateway. An
+	// upgrade the route passes (WebSocket) takes its own path, which sets
+	// Upgrade itself (upgrade.go).
 	{name: "Upgrade", bit: hUpgrade, resp: true},
 	// RFC 9113 §3.2.1 (h2c): connection-specific, meaningless without the
 	// Upgrade it travels with.

@@ -1,11 +1,15 @@
 package proxy
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strangler/strangler/plugin"
+	"github.com/strangler/strangler/routing"
+	"github.com/strangler/strangler/upstream"
 )
 
 // Metrics are the request path's collectors. Labels are route ids, sides
@@ -24,6 +28,7 @@ type Metrics struct {
 	RetryBudgetExhausted    *prometheus.CounterVec   // strangler_retry_budget_exhausted_total{upstream}
 	Shed                    *prometheus.CounterVec   // strangler_shed_total{scope,name}
 	TrailersDropped         prometheus.Counter       // strangler_request_trailers_dropped_total
+	Upgrades                *UpgradeMetrics          // upgrade.go
 
 	routes sync.Map // route id -> *routeMetrics
 }
@@ -82,21 +87,69 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"upstream"}),
 		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_shed_total",
-			Help: "Requests shed with 503 because a bulkhead was full, by scope (route or upstream) and name.",
+			Help: "Requests shed with 503 because a bulkhead was full, by scope (route, upstream, or upgrade: joined connections beyond server.limits.max_connections) and name.",
 		}, []string{"scope", "name"}),
 		TrailersDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_request_trailers_dropped_total",
 			Help: "Trailer fields of chunked client requests, dropped: trailers are never forwarded or treated as headers.",
 		}),
+		Upgrades: newUpgradeMetrics(),
 	}
 	reg.MustRegister(m.Collectors()...)
+	for _, r := range edgeReasons() {
+		m.Rejected.WithLabelValues(r)
+	}
 	return m
+}
+
+// edgeReasons are the rejection reasons the gateway itself gives (plugins
+// add their own, such as unauthorized, when they first reject): created at
+// 0 so an attack's first rejections show in rate().
+func edgeReasons() []string {
+	out := []string{"bad_path", "bad_query", "header_too_large", "bad_request"}
+	for _, e := range []*plugin.RequestError{errBadHeader, errBadFraming, errTooManyHeaders, errURITooLong, errNoHost,
+		errMethod, errProtocol, errExpect, errBadTarget, errBodyTooLarge, errClientTimeout, errClientBody} {
+		out = append(out, e.Code)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// retryReasons are the values of strangler_retries_total's reason label
+// (call and retryStatusReason give them).
+var retryReasons = []string{upstream.KindConnectRefused.String(), upstream.KindConnectTimeout.String(), "status_502", "status_503", "status_504"}
+
+// InitTable creates at 0 the series of t whose label values the table
+// names and which stay few: per upstream, its shed count and, when it
+// retries, its retries by reason and its retry budget; per route with
+// fallback, its fallback budget (StranglerFallbackBudgetExhausted uses
+// increase(), which misses a series born at 1). Per-route request series
+// and fallback reasons are still created by traffic: a table of thousands
+// of routes must not cost a series set per route before any request.
+// Series of upstreams and routes a reload removed stay, as those created by
+// traffic do.
+func (m *Metrics) InitTable(t *routing.Table) {
+	for name, up := range t.Upstreams {
+		m.Shed.WithLabelValues("upstream", name)
+		if up.Retry.Attempts > 1 {
+			m.RetryBudgetExhausted.WithLabelValues(name)
+			for _, r := range retryReasons {
+				m.Retries.WithLabelValues(name, r)
+			}
+		}
+	}
+	for _, r := range t.Routes {
+		if r.Fallback {
+			m.FallbackBudgetExhausted.WithLabelValues(r.ID)
+		}
+	}
 }
 
 // Collectors lists every collector.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Requests, m.Duration, m.ResponseBytes, m.CanaryDecisions, m.Rejected,
-		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed, m.TrailersDropped}
+		m.InFlight, m.Ready, m.Fallbacks, m.FallbackBudgetExhausted, m.Retries, m.RetryBudgetExhausted, m.Shed, m.TrailersDropped,
+		m.Upgrades.Open, m.Upgrades.Total, m.Upgrades.Bytes, m.Upgrades.Closed}
 }
 
 // Series follow traffic, not configuration. A route's series are created

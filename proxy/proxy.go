@@ -51,6 +51,9 @@ type Proxy struct {
 	inflight atomic.Int64
 
 	trailersLogged atomic.Bool
+
+	// tunnels are the open upgraded connections (upgrade.go).
+	tunnels tunnelSet
 }
 
 // New returns a Proxy with no table; Swap one in before serving.
@@ -135,6 +138,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	if err := st.route.Handler(c); err != nil {
 		p.writeError(st, err)
 	}
+	keepPhrase(st)
 	if !st.body.eof && hasBody(&fctx.Request.Header) {
 		// The client's body was not read to its end: its bytes must not be
 		// parsed as the next request.
@@ -152,6 +156,18 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		p.finish(st, nil)
 	}
 	return nil
+}
+
+// keepPhrase drops a reason phrase copied from the upstream once the
+// response's status is no longer the one it came with (a route plugin set
+// another status, or an error replaced the response): fasthttp then writes
+// the standard phrase, so the status line never reads "404 OK". Whatever
+// changed the status, this one place keeps the line consistent.
+func keepPhrase(st *reqState) {
+	h := &st.fctx.Response.Header
+	if len(h.StatusMessage()) > 0 && h.StatusCode() != st.phraseOf {
+		h.SetStatusMessage(nil)
+	}
 }
 
 // begin starts the request's state and counts it in flight.

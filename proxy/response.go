@@ -23,6 +23,7 @@ func (p *Proxy) copyResponse(st *reqState, x *exchange) {
 	// The upstream's header names arrive as it wrote them (the pools do
 	// not normalise them) and are copied as they are.
 	up.Header.CopyTo(&out.Header)
+	st.phraseOf = out.StatusCode()
 	out.Header.SetNoDefaultContentType(true)
 	if stripResponse(&out.Header) {
 		hdr.KeepDate(&out.Header) // the upstream's Date, not the gateway's

@@ -93,7 +93,7 @@ func (p *Proxy) startShadow(c *fiber.Ctx, st *reqState) {
 // shadow worker through the same send as every call.
 func (p *Proxy) shadowCall(c *fiber.Ctx, st *reqState, tgt *routing.Target, reqID string) (*shadowCall, string) {
 	up := tgt.Upstream
-	inst := up.Selector.Select(up.Instances, c)
+	inst := up.Pick(nil)
 	if inst == nil {
 		return nil, "no_instance"
 	}

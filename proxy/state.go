@@ -79,6 +79,10 @@ type reqState struct {
 	shadowOn bool // sampled for the route's shadow
 	shadowBk uint32
 
+	// phraseOf is the status the response's reason phrase was copied
+	// with (copyResponse); see keepPhrase.
+	phraseOf int
+
 	streaming bool
 	released  bool
 }

@@ -82,14 +82,14 @@ type Plan struct {
 }
 
 // Plan applies ov (nil: none) to the route's configuration. An override
-// acts only on a route with a new side: without one there is nothing to
-// flip to.
+// acts only on a route with a new side (without one there is nothing to
+// flip to) that routes.yaml does not pin.
 func (r *Route) Plan(ov *Override) Plan {
 	p := Plan{Side: r.Side}
 	if r.New != nil && r.Canary != nil && r.Side == SideLegacy {
 		p.Canary, p.BasisPoints = r.Canary, r.Canary.BasisPoints
 	}
-	if ov == nil || r.New == nil {
+	if ov == nil || r.New == nil || r.Pinned {
 		return p
 	}
 	p.Overridden = true

@@ -53,6 +53,9 @@ func (t *Table) Explain(method, rawTarget string, h http.Header, ov *Override) *
 	r := t.Match([]byte(method), []byte(h.Get("Host")), &p, headerMap(h))
 	ex.Route = r
 	ex.Params = map[string]string{}
+	if r.Pattern.re != nil {
+		ex.Params = r.Pattern.regexParams(p.Dec)
+	}
 	for i, name := range r.Pattern.params {
 		if v, ok := p.Param(i); ok {
 			ex.Params[name] = v

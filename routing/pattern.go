@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
-// patternKind orders route classes: exact beats template beats prefix.
+// patternKind orders route classes: exact beats template beats regex
+// beats prefix.
 type patternKind uint8
 
 const (
 	kindPrefix   patternKind = iota // prefix: and {rest...} templates
+	kindRegex                       // regex: (see regex.go)
 	kindTemplate                    // path: with {params}
 	kindExact                       // path: without params
 )
@@ -22,6 +25,8 @@ func (k patternKind) String() string {
 		return "exact"
 	case kindTemplate:
 		return "template"
+	case kindRegex:
+		return "regex"
 	}
 	return "prefix"
 }
@@ -51,6 +56,11 @@ type Pattern struct {
 	bare     bool
 	trailing bool // exact/template path ends with "/"
 	params   []string
+	// For kindRegex: the compiled expression, the group number of each
+	// param, and the literal first segment of every match ("" if none).
+	re     *regexp.Regexp
+	groups []int
+	first  string
 }
 
 var errParamName = errors.New("parameter names are letters, digits and _, not starting with a digit")
@@ -73,6 +83,9 @@ func validParamName(s string) bool {
 func (p *Pattern) String() string {
 	if p.kind == kindPrefix && p.tail == "" {
 		return "prefix " + p.source
+	}
+	if p.kind == kindRegex {
+		return "regex " + p.source
 	}
 	return "path " + p.source
 }
@@ -191,6 +204,10 @@ func ParsePattern(src string, prefix bool) (*Pattern, error) {
 func (p *Pattern) shape() string {
 	var b strings.Builder
 	b.WriteByte(byte('0' + p.kind))
+	if p.kind == kindRegex {
+		b.WriteString(p.source)
+		return b.String()
+	}
 	for _, s := range p.segs {
 		b.WriteByte('/')
 		if s.isParam() {
@@ -251,6 +268,12 @@ type Captures struct {
 // dot segments), so segments line up one to one between dec and fwd.
 func (p *Pattern) match(dec, fwd string, caps *Captures) bool {
 	caps.n = 0
+	if p.re != nil {
+		// The groups are found again, only when a rewrite needs them
+		// (Rewrite.appendTarget): finding them here would allocate on
+		// every match.
+		return p.re.MatchString(dec)
+	}
 	di, fi := 1, 1 // skip the leading "/"
 	for _, s := range p.segs {
 		if di > len(dec) || di == len(dec) {
@@ -320,6 +343,8 @@ type Rewrite struct {
 	queryAt int
 	// For prefix routes: the replacement of the matched prefix.
 	prefixRepl string
+	// pattern is the route's regex pattern, nil for other kinds.
+	pattern *Pattern
 }
 
 type rwPart struct {
@@ -336,6 +361,9 @@ func ParseRewrite(src string, p *Pattern) (*Rewrite, error) {
 		return nil, errors.New("must not contain a fragment")
 	}
 	rw := &Rewrite{source: src, queryAt: -1}
+	if p.kind == kindRegex {
+		rw.pattern = p
+	}
 	if p.kind == kindPrefix && p.tail == "" {
 		if strings.ContainsAny(src, "{}?") {
 			return nil, errors.New("a prefix route's rewrite replaces the matched prefix: no parameters or query")
@@ -382,6 +410,9 @@ func ParseRewrite(src string, p *Pattern) (*Rewrite, error) {
 		}
 		if idx < 0 {
 			known := "the route has no parameters"
+			if p.kind == kindRegex {
+				known = "the expression has no groups"
+			}
 			if len(p.params) > 0 {
 				known = "known: " + strings.Join(p.params, ", ")
 			}
@@ -414,12 +445,22 @@ func (rw *Rewrite) appendTarget(dst []byte, dec, fwd string, caps *Captures, q [
 		}
 		return dst
 	}
+	var groups []int
+	if rw.pattern != nil {
+		groups = rw.pattern.regexGroups(dec)
+	}
 	for i, part := range rw.parts {
 		if i == rw.queryAt {
 			dst = append(dst, '?')
 		}
 		if part.param < 0 {
 			dst = append(dst, part.lit...)
+			continue
+		}
+		if rw.pattern != nil {
+			if groups != nil {
+				dst = rw.appendRegexPart(dst, dec, fwd, groups, part.param, rw.queryAt >= 0 && i >= rw.queryAt)
+			}
 			continue
 		}
 		sp := caps.spans[part.param]

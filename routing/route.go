@@ -54,6 +54,9 @@ type Route struct {
 	ConfigPath string
 	// Side is the configured side.
 	Side Side
+	// Pinned: routes.yaml decides the side and canary; on-call's runtime
+	// overrides do not apply (the lever when the shared store is down).
+	Pinned bool
 	// New and Legacy are the two sides; New is nil when the route has no
 	// new side.
 	New, Legacy *Target
@@ -88,6 +91,10 @@ type Route struct {
 
 	// Shadow is the route's shadow experiment, nil when none.
 	Shadow *Shadow
+
+	// Upgrade is the route's protocol upgrade (WebSocket) policy; nil:
+	// upgrades are not passed (upgrade.go).
+	Upgrade *Upgrade
 
 	// Spec is the route as written in routes.yaml (nil for the default
 	// route); Settings flattens it on demand.

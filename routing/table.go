@@ -181,11 +181,11 @@ func (t *Table) Index() {
 			t.exact[key] = append(t.exact[key], r)
 			continue
 		}
-		if len(p.segs) > 0 && !p.segs[0].isParam() {
-			if _, ok := t.buckets[p.segs[0].lit]; !ok {
-				firsts = append(firsts, p.segs[0].lit)
+		if first, ok := p.firstSegment(); ok {
+			if _, ok := t.buckets[first]; !ok {
+				firsts = append(firsts, first)
 			}
-			t.buckets[p.segs[0].lit] = append(t.buckets[p.segs[0].lit], r)
+			t.buckets[first] = append(t.buckets[first], r)
 		} else {
 			t.wild = append(t.wild, r)
 		}
@@ -220,8 +220,12 @@ func exactKey(p *Pattern) (string, bool) {
 }
 
 // routeLess is the precedence order: path specificity, then constraints,
-// then declaration order (only reached for routes that cannot overlap).
+// then declaration order (only reached for routes that cannot overlap,
+// and for regex routes, which keep the file's order among themselves).
 func routeLess(a, b *Route) bool {
+	if a.Pattern.kind == kindRegex && b.Pattern.kind == kindRegex {
+		return a.Line < b.Line // the file's order (see regex.go)
+	}
 	if c := compareSpecificity(a.Pattern, b.Pattern); c != 0 {
 		return c > 0
 	}
@@ -317,6 +321,11 @@ func (t *Table) CloseExcept(next *Table) error {
 	for _, in := range t.Pools {
 		if !keep[in] {
 			in.CloseIdle()
+		}
+	}
+	for name, up := range t.Upstreams {
+		if next == nil || next.Upstreams[name] == nil || next.Upstreams[name].Health != up.Health {
+			up.Health.Stop() // its active checks (nil-safe)
 		}
 	}
 	var first error

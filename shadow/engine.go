@@ -194,8 +194,10 @@ func (e *Engine) run(j *Job) {
 	}
 	// Keep what a person needs, not the bodies.
 	j.Control.Body, j.Control.Header, cand.Body, cand.Header = nil, nil, nil, nil
-	e.count(route, res.Result)
+	// Stored and written before it is counted: whoever sees the count
+	// (a dashboard, a test) finds the result in the store and the file.
 	e.publish(res)
+	e.count(route, res.Result)
 }
 
 // withoutNoise moves the differences at paths known to be noise out of

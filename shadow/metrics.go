@@ -86,3 +86,15 @@ func (m *Metrics) Forget(route string) {
 	m.Skipped.DeletePartialMatch(l)
 	m.Duration.DeletePartialMatch(l)
 }
+
+// results are the values of strangler_shadow_results_total's result label.
+var results = []string{"match", "mismatch", "error", "dropped", "skipped"}
+
+// InitRoute creates a shadowed route's result series at 0, so the match
+// rate and the drop alert have a series from the start. Only routes with a
+// shadow section get them.
+func (m *Metrics) InitRoute(route string) {
+	for _, r := range results {
+		m.Results.WithLabelValues(route, r)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strangler/strangler/internal/testutil"
 )
 
 const adminToken = "oncall-token-0123456789abcdef"
@@ -142,6 +144,12 @@ func TestAdminFlip(t *testing.T) {
 	if resp, _ := g2.get("/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
 		t.Errorf("after restart: side %q, want the override", resp.Header.Get("X-Strangler-Side"))
 	}
+	// ...and says which, at start: route, what, who, why, until when.
+	if l := g2.logs(); !strings.Contains(l, `"msg":"overrides re-applied","count":1`) ||
+		!strings.Contains(l, `"msg":"override restored","route":"courses","override":"side legacy","by":"alice","reason":"new service 500s","at":`) ||
+		!strings.Contains(l, `"expires":`) {
+		t.Errorf("the restart does not log the restored override:\n%s", l)
+	}
 
 	// Canary override on a legacy route, then back to routes.yaml.
 	if code, v := e.call(t, "POST", "/admin/routes/list/canary", `{"percent":100,"reason":"ramp"}`, adminToken); code != 200 || v["effective"] != "legacy, 100.00% canary to new" {
@@ -161,7 +169,7 @@ func TestAdminFlip(t *testing.T) {
 	}
 
 	// A short TTL reverts by itself (and the janitor records it).
-	if code, _ := e.call(t, "POST", "/admin/routes/list/side", `{"side":"new","reason":"try","ttl":"100ms"}`, adminToken); code != 200 {
+	if code, _ := e.call(t, "POST", "/admin/routes/list/side", `{"side":"new","reason":"try","ttl":"1s"}`, adminToken); code != 200 {
 		t.Fatal("ttl flip refused")
 	}
 	if s := e.side(t, "/api/list"); s != "new" {
@@ -417,6 +425,95 @@ func TestOverrideOrphans(t *testing.T) {
 	}
 	if n := e.g.metric("strangler_override_orphans", nil); n != 0 {
 		t.Errorf("orphans after removing it = %v, want 0", n)
+	}
+}
+
+// TestAdminBreakerOverrideIsStateWithTTL: a forced breaker is stored
+// state: it survives a reload that rebuilds the upstream (a new breaker),
+// it reverts by itself when its TTL passes, and it is audited.
+func TestAdminBreakerOverrideIsStateWithTTL(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	if code, v := e.call(t, "POST", "/admin/upstreams/new/breaker", `{"state":"open","reason":"maintenance","ttl":"1500ms"}`, adminToken); code != 200 || v["breaker"] != "forced-open" {
+		t.Fatalf("force open = %d %v", code, v)
+	}
+	// A reload that changes the upstream's breaker settings builds a new
+	// breaker: the force applies to it too.
+	y := strings.Replace(adminYAML, "consecutive_failures: 100", "consecutive_failures: 99", 1)
+	for k, v := range e.vars {
+		y = strings.ReplaceAll(y, "{{"+k+"}}", v)
+	}
+	if err := os.WriteFile(e.g.srv.Router.Table().File, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gen := e.g.srv.Router.Generation()
+	if _, err := e.g.srv.Router.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if e.g.srv.Router.Generation() == gen {
+		t.Fatal("no reload")
+	}
+	if resp, _ := e.g.get("/api/courses/1"); resp.StatusCode != 503 {
+		t.Fatalf("after the reload the forced breaker lets calls through: %d", resp.StatusCode)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		resp, _ := e.g.get("/api/courses/1")
+		return resp.StatusCode == 200
+	}, func() string { return "the forced breaker never expired" })
+	testutil.Eventually(t, 3*time.Second, func() bool {
+		_, v := e.call(t, "GET", "/admin/audit?upstream=new", "", adminToken)
+		return len(v["events"].([]any)) == 2
+	}, func() string { _, v := e.call(t, "GET", "/admin/audit", "", adminToken); return fmt.Sprint(v) })
+	_, v := e.call(t, "GET", "/admin/audit?upstream=new", "", adminToken)
+	ev := v["events"].([]any)
+	if ev[0].(map[string]any)["action"] != "expire" || ev[1].(map[string]any)["action"] != "breaker" {
+		t.Fatalf("audit %v", ev)
+	}
+}
+
+// TestAdminAudit: the audit trail of the file store is queryable with a
+// token only, newest first, filtered, and has every kind of change.
+func TestAdminAudit(t *testing.T) {
+	t.Parallel()
+	e := startAdmin(t)
+	steps := []struct{ method, path, body string }{
+		{"POST", "/admin/routes/courses/side", `{"side":"legacy","reason":"new side 500s"}`},
+		{"POST", "/admin/routes/list/canary", `{"percent":10,"reason":"ramp"}`},
+		{"DELETE", "/admin/routes/courses/override", ""},
+		{"POST", "/admin/upstreams/new/breaker", `{"state":"closed","reason":"flaky checks"}`},
+		{"POST", "/admin/reload", ""},
+	}
+	for _, s := range steps {
+		if code, v := e.call(t, s.method, s.path, s.body, adminToken); code != 200 {
+			t.Fatalf("%s %s = %d %v", s.method, s.path, code, v)
+		}
+	}
+	if code, _ := e.call(t, "GET", "/admin/audit", "", ""); code != 401 {
+		t.Fatalf("audit without a token = %d", code)
+	}
+	_, v := e.call(t, "GET", "/admin/audit", "", adminToken)
+	var actions []string
+	for _, x := range v["events"].([]any) {
+		ev := x.(map[string]any)
+		actions = append(actions, fmt.Sprint(ev["action"]))
+		if ev["by"] != "alice" {
+			t.Errorf("event by %v", ev["by"])
+		}
+	}
+	if got := strings.Join(actions, ","); got != "reload,breaker,unflip,canary,side" {
+		t.Fatalf("actions newest first = %s", got)
+	}
+	_, v = e.call(t, "GET", "/admin/audit?route=courses&limit=1", "", adminToken)
+	if ev := v["events"].([]any); len(ev) != 1 || ev[0].(map[string]any)["action"] != "unflip" ||
+		ev[0].(map[string]any)["previous"] != "side legacy" {
+		t.Fatalf("filtered %v", v)
+	}
+	if code, _ := e.call(t, "GET", "/admin/audit?limit=x", "", adminToken); code != 400 {
+		t.Fatalf("bad limit = %d", code)
+	}
+	_, v = e.call(t, "GET", "/admin/fleet", "", "")
+	if v["store"] != "file" || v["revision"] != 4.0 || v["started_from"] != "file" {
+		t.Fatalf("fleet %v", v)
 	}
 }
 

@@ -418,6 +418,13 @@ func TestAuthJWKS(t *testing.T) {
 	if !strings.Contains(e.g.logs(), "jwks fetch failed") {
 		t.Error("key server failures not logged")
 	}
+	// Every fetch is counted by result: the three failures as errors,
+	// the rest (start, rotation) as ok.
+	okN := e.g.metric("strangler_jwks_fetches_total", map[string]string{"issuer": "iam", "result": "ok"})
+	errN := e.g.metric("strangler_jwks_fetches_total", map[string]string{"issuer": "iam", "result": "error"})
+	if errN != 3 || okN+errN != float64(e.keys.count()) {
+		t.Errorf("strangler_jwks_fetches_total: ok %v, error %v; want error 3 and %d in all", okN, errN, e.keys.count())
+	}
 }
 
 // TestAuthKeyServerDownAtStart: the gateway starts without the key set,
@@ -442,10 +449,31 @@ plugins:
 	if resp, _ := g.get("/x", "Authorization: Bearer "+tok); resp.StatusCode != 401 {
 		t.Fatalf("with no keys = %d, want 401", resp.StatusCode)
 	}
+	fetches := func(result string) float64 {
+		return g.metric("strangler_jwks_fetches_total", map[string]string{"issuer": "iam", "result": result})
+	}
+	// The failed fetch at start, and the one the unknown kid triggered
+	// (the refetch interval counts from start, on the injected clock: it
+	// may or may not have allowed it), are errors; nothing succeeded.
+	if fetches("ok") != 0 || fetches("error") < 1 {
+		t.Errorf("with the key server down: ok %v, error %v", fetches("ok"), fetches("error"))
+	}
 	ks.set(200, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
 	clk.advance(31 * time.Second)
 	if resp, _ := g.get("/x", "Authorization: Bearer "+tok); resp.StatusCode != 200 {
 		t.Fatalf("after the key server came back = %d, want 200", resp.StatusCode)
+	}
+	if fetches("ok") != 1 {
+		t.Errorf("after recovery: ok %v, want 1", fetches("ok"))
+	}
+	// A reload builds the plugin again: its fetches count on the same
+	// series (registering the counter twice must neither fail nor reset).
+	errBefore := fetches("error")
+	if _, err := g.srv.Router.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if ok := fetches("ok"); ok != 2 || fetches("error") != errBefore {
+		t.Errorf("after a reload: ok %v (want 2: the new table's fetch), error %v (want %v)", ok, fetches("error"), errBefore)
 	}
 }
 

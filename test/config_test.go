@@ -197,6 +197,14 @@ plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "rate
 		want: `fallback_without_new.yaml:10:15: routes[0].fallback: a route without a new: side has nothing to fall back from: add a new: section or remove fallback`,
 	},
 	{
+		name: "pinned_without_new.yaml",
+		want: `pinned_without_new.yaml:10:13: routes[0].pinned: pinned keeps on-call's overrides off a route with a new side, and this route has none: remove pinned`,
+	},
+	{
+		name: "store_url.yaml",
+		want: `store_url.yaml:2:10: server.store: bad store URL scheme "memcached": use redis://host:6379/0, rediss:// (TLS), or "file"`,
+	},
+	{
 		name: "fallback_unknown.yaml",
 		want: `fallback_unknown.yaml:12:15: routes[0].fallback: bad fallback "catalog": the only fallback is legacy`,
 	},
@@ -206,6 +214,41 @@ plugin_error_invalid_route.yaml:11:9: routes[0].plugins[0]: unknown plugin "rate
 breaker_problems.yaml:9:31: upstreams.catalog.breaker.failure_statuses[1]: status 404 is not a server error: breakers count 500-599 only (a 4xx is the client's doing)
 breaker_problems.yaml:10:17: upstreams.catalog.breaker.open_for: bad duration "soon": use a number with a unit, like 500ms, 5s or 2m
 breaker_problems.yaml:13:5: upstreams.search.breaker: this breaker never trips: set consecutive_failures or failure_ratio, or disabled: true`,
+	},
+	{
+		name: "regex_problems.yaml",
+		want: `regex_problems.yaml:8:14: routes[0].match.regex: bad regex "/article-([0-9]+\\.html": missing closing )
+regex_problems.yaml:12:14: routes[1].match.regex: set one of path, prefix and regex
+regex_problems.yaml:20:16: routes[2].legacy.rewrite: bad rewrite "/item.php?id={id}": unknown parameter {id} (known: 1)
+regex_problems.yaml:23:14: routes[3].match.regex: bad regex "news/.*": must start with / (it is matched against the whole path; ^ and $ are implied)
+regex_problems.yaml:28:17: routes[4].match.variants: variants with regex: write the variants into the expression ((?i) for letter case, /? for a trailing slash)`,
+	},
+	{
+		name: "health_problems.yaml",
+		want: `health_problems.yaml:7:31: upstreams.legacy.health.passive.consecutive_failures: must be positive
+health_problems.yaml:9:23: upstreams.legacy.health.passive.max_ejection: must be at least base_ejection (1m0s)
+health_problems.yaml:10:30: upstreams.legacy.health.passive.max_ejected_percent: bad percentage 120: 0 to 100
+health_problems.yaml:11:33: upstreams.legacy.health.passive.failure_statuses[1]: status 429 is not a server error: instances are judged on 500-599 only
+health_problems.yaml:13:15: upstreams.legacy.health.active.path: bad path "healthz": an absolute path like /healthz
+health_problems.yaml:15:18: upstreams.legacy.health.active.timeout: must not exceed interval (1s)
+health_problems.yaml:16:30: upstreams.legacy.health.active.unhealthy_threshold: must be positive`,
+	},
+	{
+		name: "tls_problems.yaml",
+		want: `tls_problems.yaml:4:9: server.tls.certificates[0]: loading certificate testdata/missing.crt and key testdata/missing.key: open testdata/missing.crt: no such file or directory
+tls_problems.yaml:6:9: server.tls.certificates[1].cert: missing cert: the PEM certificate file
+tls_problems.yaml:7:18: server.tls.min_version: bad min_version "1.1": "1.2" or "1.3" (older versions are never accepted)
+tls_problems.yaml:9:17: server.tls.hsts[0].hosts[0]: bad host "example.com:443": use a host name without port, or *.domain
+tls_problems.yaml:10:18: server.tls.hsts[0].preload: preload needs include_subdomains: true and a max_age of at least 8760h (browsers' preload lists refuse less)
+tls_problems.yaml:11:3: server.operator_tls: loading certificate testdata/missing.crt and key testdata/missing.key: open testdata/missing.crt: no such file or directory
+tls_problems.yaml:14:18: server.operator_tls.client_auth: bad client_auth "everyone": all or admin`,
+	},
+	{
+		name: "upgrade_problems.yaml",
+		want: `upgrade_problems.yaml:11:30: routes[0].upgrade.protocols[1]: h2c is never passed: HTTP/2 cleartext through a tunnel would bypass every check the gateway makes
+upgrade_problems.yaml:11:35: routes[0].upgrade.protocols[2]: bad protocol "web socket": a token like websocket
+upgrade_problems.yaml:12:13: routes[0].upgrade.idle: bad duration "never": use a number with a unit, like 500ms, 5s or 2m
+upgrade_problems.yaml:19:7: routes[1].upgrade.protocols: protocols with disabled: true: remove one of them`,
 	},
 	{
 		name: "isolation_limits.yaml",

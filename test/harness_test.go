@@ -32,7 +32,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("STRANGLER_LEGACY_SECRET") == "" {
 		os.Setenv("STRANGLER_LEGACY_SECRET", "test-only-legacy-secret-0123456789abcdef")
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // gw is a gateway under test.

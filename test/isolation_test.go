@@ -376,6 +376,9 @@ upstreams:
     urls: ["{{refused}}", "{{up}}"]
     breaker: {disabled: true}
     retry: {attempts: 2, backoff: 1ms}
+    # Outlier detection would eject the refusing instance after five
+    # failures (test/health_test.go); here every request must meet it.
+    health: {passive: {disabled: true}}
   single:
     urls: ["{{up}}"]
     breaker: {disabled: true}

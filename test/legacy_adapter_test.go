@@ -11,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 	legacyadapter "github.com/strangler/strangler/legacy-adapter"
 	"github.com/strangler/strangler/legacy-adapter/legacyadaptertest"
+	"github.com/strangler/strangler/plugin"
+	"github.com/strangler/strangler/plugins"
+	"gopkg.in/yaml.v3"
 )
 
 var legacyIdentitySecret = []byte("legacy-identity-secret-0123456789abcdef")
@@ -228,6 +232,71 @@ upstreams:
 	for range 3 { // the pooled connection is reused after a judged body
 		if resp, body := g2.get("/x"); resp.StatusCode != 409 || body != `{"result":"fail","code":"409"}` {
 			t.Errorf("small chunked envelope = %d %q, want 409 with the body", resp.StatusCode, body)
+		}
+	}
+}
+
+// teapotSpec is a route plugin that changes the status after the proxy
+// copied the upstream's response: a status change the legacy adapter did
+// not make, for TestReasonPhraseMatchesStatus.
+type teapotSpec struct{}
+
+func (teapotSpec) Name() string { return "teapot" }
+
+func (teapotSpec) Build(*yaml.Node, plugin.Env) (plugin.Plugin, error) { return teapot{}, nil }
+
+type teapot struct{}
+
+func (teapot) Wrap(next fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := next(c); err != nil {
+			return err
+		}
+		c.Status(http.StatusTeapot)
+		return nil
+	}
+}
+
+// TestReasonPhraseMatchesStatus: whenever the gateway changes a status (the
+// legacy adapter normalising legacy's "200 with an error", a route plugin,
+// an error replacing the response), the status line carries that status's
+// own reason phrase, never the upstream's ("404 OK"); an unchanged status
+// keeps the upstream's phrase.
+func TestReasonPhraseMatchesStatus(t *testing.T) {
+	t.Parallel()
+	notFound := "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 18\r\n\r\n<h1>Not Found</h1>"
+	custom := "HTTP/1.1 200 Everything Fine\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+	reg := plugins.Builtin()
+	reg.Register(teapotSpec{})
+	cfg := `
+legacy: legacy
+upstreams:
+  legacy:
+    urls: ["{{notfound}}"]
+    retry: {attempts: 1}
+    plugins:
+      - normalize: {rules: [{content_type: text/html, body_contains: "<h1>Not Found</h1>", set_status: 404}]}
+  original:
+    urls: ["{{notfound}}"]
+    plugins:
+      - normalize: {respond: original, rules: [{content_type: text/html, body_contains: "<h1>Not Found</h1>", set_status: 404}]}
+  custom: {urls: ["{{custom}}"]}
+routes:
+  - {id: original, match: {prefix: /original}, side: new, new: {upstream: original}}
+  - {id: custom, match: {prefix: /custom}, side: new, new: {upstream: custom}}
+  - {id: teapot, match: {prefix: /teapot}, side: new, new: {upstream: custom}, plugins: [{teapot: {}}]}
+`
+	g := startGatewayReg(t, cfg, map[string]string{"notfound": rawUpstream(t, notFound), "custom": rawUpstream(t, custom)}, reg)
+	for _, c := range []struct{ path, line string }{
+		{"/page.php", "HTTP/1.1 404 Not Found\r\n"},     // normalised by the legacy adapter
+		{"/original", "HTTP/1.1 200 OK\r\n"},            // respond: original: status and phrase as sent
+		{"/custom", "HTTP/1.1 200 Everything Fine\r\n"}, // unchanged: the upstream's own phrase
+		{"/teapot", "HTTP/1.1 418 I'm a teapot\r\n"},    // a route plugin's status
+	} {
+		reply := g.raw("GET " + c.path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(reply, c.line) {
+			first, _, _ := strings.Cut(reply, "\r\n")
+			t.Errorf("GET %s: status line %q, want %q", c.path, first, strings.TrimSpace(c.line))
 		}
 	}
 }

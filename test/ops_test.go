@@ -1,11 +1,13 @@
 package test
 
 import (
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -201,5 +203,92 @@ func TestAccessLog(t *testing.T) {
 	}
 	if d, ok := line["duration"].(float64); !ok || d <= 0 {
 		t.Errorf("access log duration = %v, want a positive number of seconds", line["duration"])
+	}
+}
+
+// TestMetricsAtStart: before any request, the series whose label values
+// the table names and which stay few exist at 0 (a counter born at 1 shows
+// no increase(), and dashboards read "no data" instead of 0), the last
+// reload timestamp is the start, and per-route request series are not
+// created for routes nobody called.
+func TestMetricsAtStart(t *testing.T) {
+	t.Parallel()
+	testKeys(t)
+	ks := newKeyServer(t, jwksDoc(map[string]*rsa.PublicKey{"k1": &rsaKey1.PublicKey}))
+	legacy, newSvc := newRecorder(t, "legacy"), newRecorder(t, "new")
+	yaml := `
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"], retry: {attempts: 1}}
+  courses: {urls: ["{{new}}"], retry: {attempts: 2}}
+plugins:
+  - jwt:
+      policy: optional
+      issuers: [{issuer: iam, jwks_url: "{{jwks}}"}]
+routes:
+  - {id: detail, match: {path: "/api/courses/{id}"}, side: new, fallback: legacy, new: {upstream: courses}}
+  - {id: list, match: {path: /api/courses}, side: legacy, shadow: {percent: 100}, new: {upstream: courses}}
+  - {id: plain, match: {prefix: /plain}, side: new, new: {upstream: courses}}
+`
+	before := time.Now()
+	g := startGateway(t, yaml, map[string]string{"legacy": legacy.URL, "new": newSvc.URL, "jwks": ks.URL})
+	mfs := scrape(t, g.Ops+"/metrics")
+	zero := []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"strangler_config_reloads_total", map[string]string{"result": "ok"}},
+		{"strangler_config_reloads_total", map[string]string{"result": "error"}},
+		{"strangler_rejected_requests_total", map[string]string{"reason": "bad_path"}},
+		{"strangler_rejected_requests_total", map[string]string{"reason": "bad_framing"}},
+		{"strangler_rejected_requests_total", map[string]string{"reason": "body_too_large"}},
+		{"strangler_admin_mutations_total", map[string]string{"action": "side", "result": "denied"}},
+		{"strangler_admin_mutations_total", map[string]string{"action": "reload", "result": "invalid"}},
+		{"strangler_upstream_errors_total", map[string]string{"upstream": "courses", "kind": "connect_refused"}},
+		{"strangler_upstream_errors_total", map[string]string{"upstream": "legacy", "kind": "timeout"}},
+		{"strangler_upstream_errors_total", map[string]string{"upstream": "legacy", "kind": "body"}},
+		{"strangler_upstream_connections_discarded_total", map[string]string{"upstream": "courses", "reason": "unsolicited"}},
+		{"strangler_shed_total", map[string]string{"scope": "upstream", "name": "courses"}},
+		{"strangler_retries_total", map[string]string{"upstream": "courses", "reason": "status_503"}},
+		{"strangler_retry_budget_exhausted_total", map[string]string{"upstream": "courses"}},
+		{"strangler_fallback_budget_exhausted_total", map[string]string{"route": "detail"}},
+		{"strangler_shadow_results_total", map[string]string{"route": "list", "result": "mismatch"}},
+		{"strangler_shadow_results_total", map[string]string{"route": "list", "result": "dropped"}},
+		{"strangler_jwks_fetches_total", map[string]string{"issuer": "iam", "result": "error"}},
+	}
+	for _, z := range zero {
+		m := sample(mfs[z.name], z.labels)
+		if m == nil || m.GetCounter().GetValue() != 0 {
+			t.Errorf("%s%v = %v at start, want a series at 0", z.name, z.labels, m)
+		}
+	}
+	// The key set was fetched once at start.
+	if m := sample(mfs["strangler_jwks_fetches_total"], map[string]string{"issuer": "iam", "result": "ok"}); m == nil || m.GetCounter().GetValue() != 1 {
+		t.Errorf("strangler_jwks_fetches_total{ok} = %v, want 1", m)
+	}
+	// Bounded: only what the table names. legacy makes no retries, plain
+	// has no fallback, detail has no shadow.
+	for _, absent := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"strangler_retry_budget_exhausted_total", map[string]string{"upstream": "legacy"}},
+		{"strangler_fallback_budget_exhausted_total", map[string]string{"route": "plain"}},
+		{"strangler_shadow_results_total", map[string]string{"route": "detail"}},
+	} {
+		if m := sample(mfs[absent.name], absent.labels); m != nil {
+			t.Errorf("%s%v exists at start; only configured label values get series", absent.name, absent.labels)
+		}
+	}
+	// Per-route request series come with traffic (issue 15: memory per
+	// route), not with the table.
+	for _, name := range []string{"strangler_requests_total", "strangler_request_duration_seconds", "strangler_fallbacks_total"} {
+		if mf := mfs[name]; mf != nil && len(mf.GetMetric()) > 0 {
+			t.Errorf("%s has %d series before any request", name, len(mf.GetMetric()))
+		}
+	}
+	ts := mfs["strangler_config_last_reload_success_timestamp_seconds"]
+	if ts == nil || len(ts.GetMetric()) != 1 || ts.GetMetric()[0].GetGauge().GetValue() < float64(before.Unix()) {
+		t.Errorf("strangler_config_last_reload_success_timestamp_seconds = %v, want the start time (>= %d)", ts, before.Unix())
 	}
 }

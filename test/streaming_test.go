@@ -22,6 +22,11 @@ import (
 // times over, small enough for a -race run on two cores.
 const streamSize = 256 << 20
 
+// streamClient is testClient with a timeout that guards against a hang
+// only: a -race run on two busy cores may take tens of seconds to push
+// streamSize through, and speed is measured in benchmarks, not here.
+var streamClient = &http.Client{Timeout: 3 * time.Minute, Transport: testClient.Transport, CheckRedirect: testClient.CheckRedirect}
+
 // pattern is the repeating content of streamed bodies, so both ends can
 // verify every byte without holding the body.
 var pattern = func() []byte {
@@ -81,7 +86,7 @@ func TestStreamingDownload(t *testing.T) {
 			want, _, _ := hashOf(&patternReader{n: streamSize})
 			runtime.GC()
 			before := totalAlloc()
-			resp, err := testClient.Get(g.URL + "/export")
+			resp, err := streamClient.Get(g.URL + "/export")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +128,7 @@ upstreams: {legacy: {urls: ["`+up+`"]}}
 			}
 			runtime.GC()
 			before := totalAlloc()
-			resp, err := testClient.Do(req)
+			resp, err := streamClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

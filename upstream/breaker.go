@@ -55,6 +55,9 @@ func (b *Breaker) Force(f Forced) {
 	}
 }
 
+// Forced returns on-call's override (ForceAuto when none).
+func (b *Breaker) Forced() Forced { return Forced(b.forced.Load()) }
+
 // BreakerConfig is a compiled breaker section.
 type BreakerConfig struct {
 	ConsecutiveFailures uint32

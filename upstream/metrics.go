@@ -10,6 +10,9 @@ type Metrics struct {
 	BreakerRejected    *prometheus.CounterVec // strangler_breaker_rejected_total{breaker}
 	Errors             *prometheus.CounterVec // strangler_upstream_errors_total{upstream,kind}
 	ConnsDiscarded     *prometheus.CounterVec // strangler_upstream_connections_discarded_total{upstream,reason}
+	InstanceHealthy    *prometheus.GaugeVec   // strangler_upstream_instance_healthy{upstream,target}
+	Ejections          *prometheus.CounterVec // strangler_upstream_ejections_total{upstream,target}
+	HealthChecks       *prometheus.CounterVec // strangler_upstream_health_checks_total{upstream,target,result}
 }
 
 // NewMetrics registers the collectors on reg.
@@ -35,6 +38,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_upstream_connections_discarded_total",
 			Help: "Pooled upstream connections closed before reuse, by reason: unsolicited (the upstream sent bytes nobody asked for), closed (the upstream closed it while idle), upgrade (it answered 101 and left HTTP). The request then went on a fresh connection.",
 		}, []string{"upstream", "reason"}),
+		InstanceHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strangler_upstream_instance_healthy",
+			Help: "1 when an instance of a multi-instance upstream is picked for calls, 0 while it is ejected (outlier detection) or fails its active health checks. target is the instance's host:port.",
+		}, []string{"upstream", "target"}),
+		Ejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_upstream_ejections_total",
+			Help: "Instances ejected by outlier detection (consecutive failed calls), by upstream and instance host:port.",
+		}, []string{"upstream", "target"}),
+		HealthChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_upstream_health_checks_total",
+			Help: "Active health checks by upstream, instance host:port and result (ok, failed).",
+		}, []string{"upstream", "target", "result"}),
 	}
 	reg.MustRegister(m.Collectors()...)
 	return m
@@ -42,7 +57,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Collectors lists every collector, for registration and tests.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors, m.ConnsDiscarded}
+	return []prometheus.Collector{m.BreakerState, m.BreakerTransitions, m.BreakerRejected, m.Errors, m.ConnsDiscarded,
+		m.InstanceHealthy, m.Ejections, m.HealthChecks}
+}
+
+// errorKinds are the kinds strangler_upstream_errors_total counts: what
+// Classify returns, and body (a response body that failed mid-stream).
+var errorKinds = []Kind{KindConnectRefused, KindConnectTimeout, KindSaturated, KindTimeout, KindReset, KindProtocol, KindBody}
+
+// discardReasons are the values of strangler_upstream_connections_discarded_total's
+// reason label (checkedConn).
+var discardReasons = []string{"unsolicited", "closed", "upgrade"}
+
+// InitUpstream creates an upstream's error and discarded-connection series
+// at 0, one per kind and reason (a fixed handful per upstream), so the
+// first failure shows in rate() and increase() and dashboards read 0
+// rather than "no data".
+func (m *Metrics) InitUpstream(name string) {
+	for _, k := range errorKinds {
+		m.Errors.WithLabelValues(name, k.String())
+	}
+	for _, r := range discardReasons {
+		m.ConnsDiscarded.WithLabelValues(name, r)
+	}
 }
 
 // ForgetUpstream deletes the series of an upstream a reload removed.

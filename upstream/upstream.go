@@ -34,6 +34,9 @@ type Upstream struct {
 	RetryBudget *Budget
 	// Bulkhead caps concurrent calls to the upstream.
 	Bulkhead *Bulkhead
+	// Health tracks the instances' health (see health.go); nil for an
+	// upstream with one instance.
+	Health *Health
 	// Plugins run on every call (the legacy adapter).
 	Plugins []plugin.UpstreamPlugin
 	// Metrics counts what happens to the upstream's connections; nil in
@@ -67,6 +70,9 @@ type Instance struct {
 	TLS  bool
 
 	client *fasthttp.HostClient
+	// health is the instance's health, shared by its copies; nil when
+	// its upstream has one instance.
+	health *instanceHealth
 }
 
 // InFlight returns the number of requests the instance is executing.

@@ -1,13 +1,14 @@
 // Command strangler is a strangler-fig API gateway: one stable URL in front
 // of a legacy system and the services replacing it, endpoint by endpoint.
 //
-//	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
-//	strangler validate [-config routes.yaml]
+//	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
+//	strangler validate [-config routes.yaml] [-strict]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
-//	strangler demo     [-config routes.yaml]
+//	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-//	strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
+//	strangler apply    [-addr host:port] [-yes] FILE
 //	strangler version
 package main
 
@@ -18,6 +19,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/strangler/strangler/gateway"
@@ -26,37 +30,46 @@ import (
 	"github.com/strangler/strangler/plugins"
 )
 
+// version is set at build time (-ldflags "-X main.version=v1.2.3"); a
+// build without it reports the module version or the VCS revision Go
+// stamped into the binary.
 var version = "dev"
 
 const usage = `strangler: a strangler-fig API gateway
 
 usage:
-  strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr]
-  strangler validate [-config routes.yaml]
+  strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
+  strangler validate [-config routes.yaml] [-strict]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
-  strangler demo     [-config routes.yaml]
+  strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-  strangler ctl      [-addr 127.0.0.1:9901] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches ...
+  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
+  strangler apply    [-addr host:port] [-yes] FILE
   strangler version
 
+"strangler COMMAND -h" (or "strangler help COMMAND") describes a command.
 The config path defaults to $STRANGLER_CONFIG, then routes.yaml.
+Exit codes: 0 success (and -h), 1 bad config or failure, 2 bad usage.
 `
 
+// commands are the subcommands, for dispatch, help and typo suggestions.
+var commands = []string{"serve", "validate", "route", "demo", "shadow", "ctl", "diff", "apply", "version", "help"}
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
-	env := cli.Env{Stdout: stdout, Stderr: stderr, Registry: plugins.Builtin()}
+	env := cli.Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: plugins.Builtin()}
 	switch cmd {
 	case "serve":
-		return serve(rest, stderr)
+		return serve(rest, stdout, stderr)
 	case "validate":
 		return cli.Validate(env, rest)
 	case "route":
@@ -67,21 +80,110 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cli.Ctl(env, rest)
 	case "diff":
 		return cli.Diff(env, rest)
+	case "apply":
+		return cli.Apply(env, rest)
 	case "shadow":
-		if len(rest) == 0 || rest[0] != "report" {
-			fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
+		return shadow(env, rest)
+	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			if cli.IsHelp(rest[0]) {
+				fmt.Fprintln(stdout, "usage: strangler version\n\nThe version, the VCS revision it was built from and the Go version.")
+				return 0
+			}
+			fmt.Fprintln(stderr, "usage: strangler version")
 			return 2
 		}
-		return cli.ShadowReport(env, rest[1:])
-	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "strangler", version)
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, versionLine(version, bi))
 		return 0
 	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] != "help" && slices.Contains(commands, rest[0]) {
+			return run([]string{rest[0], "-h"}, stdin, stdout, stderr)
+		}
+		if len(rest) > 0 && rest[0] != "help" {
+			unknown(stderr, rest[0])
+			return 2
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "strangler: unknown command %q\n\n%s", cmd, usage)
+	unknown(stderr, cmd)
 	return 2
+}
+
+// unknown reports a command that does not exist, with the one meant.
+func unknown(stderr io.Writer, cmd string) {
+	fmt.Fprintf(stderr, "strangler: unknown command %q", cmd)
+	if s := cli.Suggest(cmd, commands); s != "" {
+		fmt.Fprintf(stderr, "; did you mean %s?", s)
+	}
+	fmt.Fprintf(stderr, "\n\n%s", usage)
+}
+
+func shadow(env cli.Env, rest []string) int {
+	const u = "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]\n"
+	switch {
+	case len(rest) > 0 && rest[0] == "report":
+		return cli.ShadowReport(env, rest[1:])
+	case len(rest) > 0 && cli.IsHelp(rest[0]):
+		fmt.Fprintf(env.Stdout, "usage: %s\n", cli.ShadowUsage)
+		return 0
+	case len(rest) > 0:
+		fmt.Fprintf(env.Stderr, "strangler shadow: unknown command %q", rest[0])
+		if s := cli.Suggest(rest[0], []string{"report"}); s != "" {
+			fmt.Fprintf(env.Stderr, "; did you mean %s?", s)
+		}
+		fmt.Fprint(env.Stderr, "\n"+u)
+		return 2
+	}
+	fmt.Fprint(env.Stderr, u)
+	return 2
+}
+
+// versionLine is what strangler version prints: the version set at build
+// time, else the module version (go install ...@v1.2.3); then the VCS
+// revision, its time and whether the tree was modified, when Go stamped
+// them (a build from a git checkout); then the Go version.
+func versionLine(v string, bi *debug.BuildInfo) string {
+	if bi == nil {
+		return "strangler " + v
+	}
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	var parts []string
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if modified {
+			rev += "+modified"
+		}
+		parts = append(parts, rev)
+	}
+	if at != "" {
+		parts = append(parts, at)
+	}
+	line := "strangler " + v
+	if len(parts) > 0 {
+		line += " (" + strings.Join(parts, ", ") + ")"
+	}
+	if bi.GoVersion != "" {
+		line += " " + bi.GoVersion
+	}
+	return line
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -99,13 +201,22 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("bad -log-format %q: json or text", format)
 }
 
-func serve(args []string, stderr io.Writer) int {
-	fs, cfg := cli.NewFlags("serve", stderr)
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs, cfg := cli.NewFlags("serve", `strangler serve [-config routes.yaml] [-listen addr] [-operator-listen addr] [-log-level info] [-log-format json]
+
+Runs the gateway. SIGHUP reloads the routes file; SIGTERM and SIGINT drain
+in-flight requests and exit 0. A routes file with problems stops the start
+(exit 1) with every problem listed.`, stderr)
 	listen := fs.String("listen", "", "public address (overrides server.listen)")
 	opsListen := fs.String("operator-listen", "", "operator address (overrides server.operator_listen)")
+	storeURL := fs.String("store", os.Getenv("STRANGLER_STORE"), "override store: file, or redis://host:6379/0 shared by a fleet (overrides server.store; default $STRANGLER_STORE)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log format: json or text")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "strangler serve: unexpected argument %q (the routes file goes after -config)\n", fs.Arg(0))
 		return 2
 	}
 	log, err := newLogger(stderr, *level, *format)
@@ -114,11 +225,11 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	srv, err := gateway.Start(gateway.StartOptions{
-		ConfigPath: *cfg, Listen: *listen, OperatorListen: *opsListen,
-		Logger: log, Registry: plugins.Builtin(),
+		ConfigPath: *cfg, Listen: *listen, OperatorListen: *opsListen, Store: *storeURL,
+		Logger: log, Registry: plugins.Builtin(), Version: version,
 	})
 	if err != nil {
-		cli.PrintConfigError(stderr, err)
+		cli.PrintConfigError(stderr, err, "the gateway did not start")
 		return 1
 	}
 	return waitAndDrain(srv, log)
@@ -162,9 +273,27 @@ wait:
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs, cfg := cli.NewFlags("demo", stderr)
+	fs, cfg := cli.NewFlags("demo", `strangler demo [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-state-dir dir]
+
+Runs, on loopback, a sample legacy monolith, a sample new service and an
+identity provider behind the gateway serving routes.yaml, and prints what to
+try. The addresses come from routes.yaml; -port N moves everything: the
+gateway to N, its operator listener to N+1, the sample services to N+2 and up.
+-listen and -operator-listen move only the gateway's listeners.`, stderr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	port := fs.Int("port", 0, "base port: gateway N, operator N+1, sample services N+2... (0: the addresses in routes.yaml)")
+	listen := fs.String("listen", "", "the gateway's public address (overrides server.listen)")
+	opsListen := fs.String("operator-listen", "", "the gateway's operator address (overrides server.operator_listen)")
+	stateDir := fs.String("state-dir", ".", "where the demo keeps its identity provider's key (so tokens survive a restart)")
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "strangler demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *port < 0 || *port > 65535-16 {
+		fmt.Fprintf(stderr, "strangler demo: bad -port %d: a base port between 1 and %d\n", *port, 65535-16)
 		return 2
 	}
 	log, err := newLogger(stderr, *level, "text")
@@ -172,13 +301,28 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "strangler:", err)
 		return 2
 	}
-	d, err := demo.Start(demo.Options{ConfigPath: *cfg, Logger: log, Registry: plugins.Builtin()})
+	d, err := demo.Start(demo.Options{ConfigPath: *cfg, Logger: log, Registry: plugins.Builtin(),
+		Port: *port, Listen: *listen, OperatorListen: *opsListen, StateDir: *stateDir, Command: selfCommand()})
 	if err != nil {
-		cli.PrintConfigError(stderr, err)
+		cli.PrintConfigError(stderr, err, "the demo did not start")
 		return 1
 	}
 	d.Usage(stdout)
 	code := waitAndDrain(d.Gateway, log)
 	d.Close()
 	return code
+}
+
+// selfCommand is how the demo's printed commands run strangler: the way
+// it was started ("./strangler"), "go run ./cmd/strangler" for a go run
+// build, or "strangler" from PATH.
+func selfCommand() string {
+	a := os.Args[0]
+	switch {
+	case strings.Contains(a, "go-build"):
+		return "go run ./cmd/strangler"
+	case strings.Contains(a, "/"):
+		return a
+	}
+	return "strangler"
 }

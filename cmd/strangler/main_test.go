@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,14 +33,14 @@ func TestMain(m *testing.M) {
 		os.Setenv("STRANGLER_LEGACY_SECRET", "test-only-legacy-secret-0123456789abcdef")
 	}
 	if os.Getenv("STRANGLER_RUN_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(args, &o, &e)
+	code = run(args, nil, &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -89,8 +90,8 @@ routes:
 	code, out, errOut = runCLI("validate", "-config", bad)
 	want := bad + `:1:9: legacy: unknown upstream "nope" (known: a)
 ` + bad + `:8:21: routes[0].new.upstream: unknown upstream "b" (known: a)
-` + bad + `:9:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, plugins, shadow, side, timeouts)
-3 problem(s); nothing was applied
+` + bad + `:9:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, pinned, plugins, shadow, side, timeouts, upgrade)
+3 problem(s)
 `
 	if code != 1 || out != "" || errOut != want {
 		t.Errorf("validate bad file = %d\nstdout %q\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
@@ -104,6 +105,55 @@ routes:
 	t.Setenv("STRANGLER_CONFIG", repoRoutes)
 	if code, out, _ := runCLI("validate"); code != 0 || !strings.HasPrefix(out, repoRoutes+": OK") {
 		t.Errorf("validate with $STRANGLER_CONFIG = %d %q", code, out)
+	}
+}
+
+// TestValidateWithoutSecrets: validate checks a file without the secrets
+// its plugins name (a CI job has none): the repository's routes.yaml
+// passes with a warning; -strict loads it as serve does and fails.
+func TestValidateWithoutSecrets(t *testing.T) {
+	t.Setenv("STRANGLER_LEGACY_SECRET", "")
+	warning := repoRoutes + ":" + lineOf(t, "secret_env: STRANGLER_LEGACY_SECRET") + ":11: upstreams.legacy-php.plugins[0].legacy_identity.secret_env: environment variable STRANGLER_LEGACY_SECRET is not set"
+	code, out, errOut := runCLI("validate", "-config", repoRoutes)
+	if code != 0 || out != repoRoutes+": OK: 8 routes (3 new, 1 canary, 4 legacy), 3 upstreams, legacy upstream legacy-php (1 warning(s))\n" ||
+		errOut != warning+" (serve needs it) (warning)\n" {
+		t.Errorf("validate without secrets = %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI("validate", "-strict", "-config", repoRoutes)
+	if code != 1 || out != "" || errOut != warning+"\n1 problem(s)\n" {
+		t.Errorf("validate -strict without secrets = %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	t.Setenv("STRANGLER_LEGACY_SECRET", "test-only-legacy-secret-0123456789abcdef")
+	if code, _, errOut := runCLI("validate", "-strict", "-config", repoRoutes); code != 0 || errOut != "" {
+		t.Errorf("validate -strict with the secret = %d %q", code, errOut)
+	}
+
+	// Secret and key files are the deployment's too: warnings, and errors
+	// with -strict.
+	dir := t.TempDir()
+	cfg := writeFile(t, `legacy: legacy
+upstreams:
+  legacy:
+    urls: ["http://127.0.0.1:1"]
+    plugins: [{legacy_identity: {secret_file: `+dir+`/identity}}]
+plugins:
+  - jwt:
+      issuers:
+        - {issuer: a, hmac_secret_file: `+dir+`/hmac}
+        - {issuer: b, public_key_file: `+dir+`/key.pem}
+        - {issuer: c, hmac_secret_env: STRANGLER_TEST_UNSET_SECRET}
+`)
+	code, _, errOut = runCLI("validate", "-config", cfg)
+	for _, w := range []string{"legacy_identity.secret_file: cannot read " + dir + "/identity (serve needs it) (warning)",
+		"issuers[0].hmac_secret_file: cannot read " + dir + "/hmac: no such file or directory (serve needs it) (warning)",
+		"issuers[1].public_key_file: cannot read " + dir + "/key.pem: no such file or directory (serve needs it) (warning)",
+		"issuers[2].hmac_secret_env: environment variable STRANGLER_TEST_UNSET_SECRET is not set (serve needs it) (warning)"} {
+		if code != 0 || !strings.Contains(errOut, w) {
+			t.Errorf("validate = %d, stderr lacks %q:\n%s", code, w, errOut)
+		}
+	}
+	if code, _, errOut := runCLI("validate", "-strict", "-config", cfg); code != 1 || !strings.Contains(errOut, "legacy_identity.secret_file: cannot read") {
+		t.Errorf("validate -strict with missing files = %d %q", code, errOut)
 	}
 }
 
@@ -146,8 +196,28 @@ url:       http://127.0.0.1:9081/index.php?a=1
 		})
 	}
 
+	// Header conditions are part of the match line, and decide the match.
+	hdr := writeFile(t, `legacy: legacy
+upstreams:
+  legacy: {urls: ["http://127.0.0.1:1"]}
+  beta: {urls: ["http://127.0.0.1:2"]}
+routes:
+  - id: beta
+    match: {prefix: /api, methods: [GET], hosts: [shop.example.com], headers: {X-Beta: "1", X-Tenant: acme}}
+    side: new
+    new: {upstream: beta}
+`)
+	code, out, errOut := runCLI("route", "-config", hdr, "-H", "Host: shop.example.com", "-H", "X-Beta: 1", "-H", "X-Tenant: acme", "GET", "/api/x")
+	if code != 0 || !strings.Contains(out, "match:     prefix /api, methods GET,HEAD, hosts shop.example.com, header X-Beta: 1, header X-Tenant: acme\n") ||
+		!strings.Contains(out, "upstream:  beta\n") {
+		t.Errorf("route with header conditions = %d %q\n%s", code, errOut, out)
+	}
+	if _, out, _ := runCLI("route", "-config", hdr, "-H", "Host: shop.example.com", "-H", "X-Beta: 1", "GET", "/api/x"); !strings.Contains(out, "route:     default") {
+		t.Errorf("route without one of the headers matched:\n%s", out)
+	}
+
 	// Without a cohort key the answer names both possible targets.
-	_, out, _ := runCLI("route", "-config", repoRoutes, "GET", "/api/courses")
+	_, out, _ = runCLI("route", "-config", repoRoutes, "GET", "/api/courses")
 	for _, s := range []string{"legacy or new", "upstream legacy-php, forward /courses.php", "upstream catalog, forward /v2/courses"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("undecided canary output lacks %q:\n%s", s, out)
@@ -179,6 +249,105 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestHelpAndTypos: -h (and -help, --help, help CMD) prints the usage on
+// stdout and exits 0 for every subcommand and ctl; a mistyped subcommand,
+// shadow verb, ctl verb or flag exits 2 and names what was meant.
+func TestHelpAndTypos(t *testing.T) {
+	help := [][]string{
+		{"-h"}, {"--help"}, {"help"},
+		{"serve", "-h"}, {"validate", "-h"}, {"route", "-h"}, {"demo", "-h"},
+		{"shadow", "-h"}, {"shadow", "report", "-h"}, {"ctl", "-h"}, {"ctl", "--help"}, {"ctl", "help"},
+		{"diff", "-h"}, {"apply", "-h"}, {"version", "-h"},
+		{"validate", "-help"}, {"route", "--help"}, {"diff", "--help"}, {"apply", "-help"},
+	}
+	for _, c := range commands {
+		help = append(help, []string{"help", c})
+	}
+	for _, args := range help {
+		code, out, errOut := runCLI(args...)
+		if code != 0 || !strings.HasPrefix(strings.TrimPrefix(out, "strangler: a strangler-fig API gateway\n\n"), "usage:") || errOut != "" {
+			t.Errorf("strangler %s = %d\nstdout %q\nstderr %q; want 0 with the usage on stdout", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	// Every subcommand's usage names it.
+	for _, c := range commands {
+		if _, out, _ := runCLI(c, "-h"); c != "help" && !strings.Contains(out, "strangler "+c) {
+			t.Errorf("strangler %s -h does not describe %s:\n%s", c, c, out)
+		}
+	}
+
+	typos := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serv"}, `unknown command "serv"; did you mean serve?`},
+		{[]string{"valdate"}, "did you mean validate?"},
+		{[]string{"rotue"}, "did you mean route?"},
+		{[]string{"deom"}, "did you mean demo?"},
+		{[]string{"shdow"}, "did you mean shadow?"},
+		{[]string{"clt"}, "did you mean ctl?"},
+		{[]string{"dif"}, "did you mean diff?"},
+		{[]string{"aply"}, "did you mean apply?"},
+		{[]string{"verison"}, "did you mean version?"},
+		{[]string{"hlep"}, "did you mean help?"},
+		{[]string{"help", "serv"}, "did you mean serve?"},
+		{[]string{"shadow", "reprot"}, `unknown command "reprot"; did you mean report?`},
+		{[]string{"ctl", "rotues"}, `unknown command "rotues"; did you mean routes?`},
+		{[]string{"ctl", "flp", "r", "legacy"}, "did you mean flip?"},
+		{[]string{"ctl", "canry", "r", "5"}, "did you mean canary?"},
+		{[]string{"ctl", "unflp", "r"}, "did you mean unflip?"},
+		{[]string{"ctl", "braker", "u", "open"}, "did you mean breaker?"},
+		{[]string{"ctl", "relaod"}, "did you mean reload?"},
+		{[]string{"ctl", "mismatch", "r"}, "did you mean mismatches?"},
+		{[]string{"validate", "-confg", "x"}, "flag provided but not defined: -confg; did you mean -config?"},
+		{[]string{"serve", "-listn", "x"}, "did you mean -listen?"},
+		{[]string{"ctl", "-adr", "x", "routes"}, "unknown flag -adr; did you mean -addr?"},
+		{[]string{"diff", "-aginst", "running"}, "did you mean -against?"},
+		{[]string{"apply", "-ys", "f.yaml"}, "did you mean -yes?"},
+	}
+	for _, c := range typos {
+		code, out, errOut := runCLI(c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("strangler %s = %d\nstderr %q\nwant 2 and %q", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+	}
+	// Far from every command: no suggestion.
+	if _, _, errOut := runCLI("frobnicate"); strings.Contains(errOut, "did you mean") {
+		t.Errorf("frobnicate got a suggestion: %q", errOut)
+	}
+	// Bad usage is 2 everywhere.
+	for _, args := range [][]string{{}, {"validate", "extra"}, {"ctl"}, {"ctl", "flip", "r"}, {"diff", "extra"}, {"apply"},
+		{"apply", "a.yaml", "b.yaml"}, {"shadow"}, {"shadow", "report", "extra"}, {"version", "extra"}, {"demo", "-port", "-1"}, {"serve", "extra"}} {
+		if code, _, _ := runCLI(args...); code != 2 {
+			t.Errorf("strangler %s = %d, want 2", strings.Join(args, " "), code)
+		}
+	}
+}
+
+// TestVersionLine: a build from a git checkout reports its revision (Go
+// stamps it in the build info) when no version was set at build time.
+func TestVersionLine(t *testing.T) {
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "3f7ee29a1b2c3d4e5f60718293a4b5c6d7e8f901"},
+		{Key: "vcs.time", Value: "2026-11-30T10:00:00Z"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	for _, c := range []struct {
+		version string
+		bi      *debug.BuildInfo
+		want    string
+	}{
+		{"dev", bi, "strangler dev (3f7ee29a1b2c+modified, 2026-11-30T10:00:00Z) go1.26.8"},
+		{"v1.2.3", bi, "strangler v1.2.3 (3f7ee29a1b2c+modified, 2026-11-30T10:00:00Z) go1.26.8"},
+		{"dev", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.4.0"}}, "strangler v0.4.0 go1.26.8"},
+		{"dev", nil, "strangler dev"},
+	} {
+		if got := versionLine(c.version, c.bi); got != c.want {
+			t.Errorf("versionLine(%q) = %q, want %q", c.version, got, c.want)
+		}
+	}
+}
+
 // TestServe runs `strangler serve` as a real process: it serves the routes
 // file, and on SIGTERM drains and exits 0.
 func TestServe(t *testing.T) {
@@ -190,44 +359,8 @@ func TestServe(t *testing.T) {
 	t.Cleanup(func() { _ = up.Close() })
 	cfg := writeFile(t, "server: {access_log: \"off\"}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
 
-	cmd := exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-	})
-
-	// The process logs its addresses once both listeners are up.
-	addrs := make(chan map[string]any, 1)
-	var logBuf bytes.Buffer
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logBuf.Write(sc.Bytes())
-			logBuf.WriteByte('\n')
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
-				addrs <- m
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	var m map[string]any
-	select {
-	case m = <-addrs:
-	case err := <-done:
-		t.Fatalf("serve exited early: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	public, _ := m["public"].(string)
+	p := startServe(t, cfg)
+	public, cmd, done := p.public, p.cmd, p.done
 	resp, err := http.Get("http://" + public + "/anything")
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +382,8 @@ func TestServe(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
 	}
-	if !strings.Contains(logBuf.String(), `"msg":"drained"`) {
-		t.Errorf("no drained log line:\n%s", logBuf.String())
+	if !strings.Contains(p.logs(), `"msg":"drained"`) {
+		t.Errorf("no drained log line:\n%s", p.logs())
 	}
 }
 
@@ -386,8 +519,14 @@ routes:
 	addr := srv.OperatorAddr
 	t.Setenv("STRANGLER_ADMIN_TOKEN", "")
 
-	if code, _, errOut := runCLI("ctl", "-addr", addr, "flip", "courses", "legacy", "-reason", "x"); code != 1 || !strings.Contains(errOut, "a valid bearer token is required (unauthorized)") {
+	// Without a token: refused, with how to give one.
+	if code, _, errOut := runCLI("ctl", "-addr", addr, "flip", "courses", "legacy", "-reason", "x"); code != 1 ||
+		!strings.Contains(errOut, "a valid bearer token is required (unauthorized)\nno token was given: changes need an admin token: pass -token TOKEN or set STRANGLER_ADMIN_TOKEN.") {
 		t.Errorf("flip without token = %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI("ctl", "-addr", addr, "-token", "wrong-token-0123456789", "unflip", "courses"); code != 1 ||
+		!strings.Contains(errOut, "the token from -token was not accepted") {
+		t.Errorf("unflip with a wrong token = %d %q", code, errOut)
 	}
 	t.Setenv("STRANGLER_ADMIN_TOKEN", "ctl-test-token-0123456789")
 	code, out, errOut := runCLI("ctl", "-addr", addr, "flip", "courses", "legacy", "--ttl", "1h", "--reason", "500s at 3am")
@@ -406,6 +545,29 @@ routes:
 	}
 	if code, _, _ := runCLI("ctl", "-addr", addr, "frobnicate"); code != 2 {
 		t.Errorf("unknown ctl command = %d, want 2", code)
+	}
+
+	// Without -addr, ctl and diff find the gateway from the routes file's
+	// server.operator_listen: -config for ctl, the previewed file for diff.
+	// (STRANGLER_ADMIN_ADDR is set to a dead address to prove -config wins.)
+	t.Setenv("STRANGLER_ADMIN_ADDR", "127.0.0.1:1")
+	located := writeFile(t, strings.Replace(yaml("new", "10"), "server: {", `server: {operator_listen: "`+addr+`", `, 1))
+	if code, out, errOut := runCLI("ctl", "-config", located, "routes"); code != 0 || !strings.Contains(out, "courses") {
+		t.Errorf("ctl -config (operator_listen %s) routes = %d %q %q", addr, code, out, errOut)
+	}
+	if code, out, errOut := runCLI("diff", "-config", located); code != 0 || out != "no route changes\n" {
+		t.Errorf("diff -config (operator_listen %s) = %d %q %q", addr, code, out, errOut)
+	}
+	// An unreachable gateway: the message says where the address came
+	// from and how to give another.
+	code, _, errOut = runCLI("ctl", "routes")
+	if code != 1 || !strings.Contains(errOut, "cannot reach the admin API at 127.0.0.1:1 ($STRANGLER_ADMIN_ADDR)") || !strings.Contains(errOut, "pass -addr HOST:PORT") {
+		t.Errorf("ctl routes with a dead $STRANGLER_ADMIN_ADDR = %d %q", code, errOut)
+	}
+	t.Setenv("STRANGLER_ADMIN_ADDR", "")
+	wild := writeFile(t, "server: {operator_listen: \":1\"}\nlegacy: l\nupstreams: {l: {urls: [\"http://127.0.0.1:1\"]}}\n")
+	if code, _, errOut := runCLI("ctl", "-config", wild, "routes"); code != 1 || !strings.Contains(errOut, "at 127.0.0.1:1 (server.operator_listen in "+wild+")") {
+		t.Errorf("ctl -config with a wildcard operator_listen = %d %q", code, errOut)
 	}
 
 	// ctl mismatches: the token is required; a person reads both values
@@ -443,6 +605,13 @@ routes:
 	shadowPct = "50"
 	next := writeFile(t, yaml("legacy", "25"))
 	want := "~ courses: side new -> legacy (flip)\n~ list: canary 10.00% -> 25.00%\n~ list: shadow.percent 100 -> 50\n"
+	// diff against running also says that an override keeps winning.
+	runCLI("ctl", "-addr", addr, "canary", "list", "50", "-reason", "ramp")
+	if code, out, errOut := runCLI("diff", "-config", writeFile(t, yaml("legacy", "25")), "-addr", addr); code != 0 ||
+		out != want+"! list: on-call's override (canary 50.00% by oncall) stays in force over the file: strangler ctl unflip list ends it\n" {
+		t.Errorf("diff against running with an override = %d %q %q", code, out, errOut)
+	}
+	runCLI("ctl", "-addr", addr, "unflip", "list")
 	if code, out, errOut := runCLI("diff", "-config", next, "-against", cfg); code != 0 || out != want {
 		t.Errorf("diff against file = %d %q %q\nwant %q", code, out, errOut, want)
 	}
@@ -482,6 +651,142 @@ func TestServeRefusesUnreadableOverrides(t *testing.T) {
 	}
 }
 
+func runCLIIn(stdin string, args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestApply is the preview-then-apply path: a bad file, a refusal and a
+// missing token change nothing; a confirmed file is installed where the
+// running gateway reads its routes (through the symlink it was started
+// with) and reloaded; a file the gateway rejects is put back.
+func TestApply(t *testing.T) {
+	dir := t.TempDir()
+	up := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	ln := listenLoopback(t)
+	go func() { _ = up.Serve(ln) }()
+	t.Cleanup(func() { _ = up.Close() })
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte("deployer apply-test-token-0123456789\n"), 0o600)
+	yaml := func(side, extra string) string {
+		return `server: {access_log: "off", admin: {tokens_file: "` + tokens + `", state_file: "` + filepath.Join(dir, "state.json") + `"}, reload: {watch: 0s}}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["http://` + ln.Addr().String() + `"]` + extra + `}
+  new: {urls: ["http://` + ln.Addr().String() + `"]}
+routes:
+  - {id: courses, match: {prefix: /api/courses}, side: ` + side + `, new: {upstream: new}}
+`
+	}
+	// The gateway reads live/routes.yaml, a symlink (as a deployment tool
+	// or a ConfigMap mount makes them) to real/routes.yaml.
+	os.MkdirAll(filepath.Join(dir, "live"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "real"), 0o755)
+	real := filepath.Join(dir, "real", "routes.yaml")
+	live := filepath.Join(dir, "live", "routes.yaml")
+	os.WriteFile(real, []byte(yaml("new", "")), 0o640)
+	if err := os.Symlink(real, live); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := gateway.Start(gateway.StartOptions{ConfigPath: live, Listen: "127.0.0.1:0", OperatorListen: "127.0.0.1:0", Registry: plugins.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Shutdown(context.Background())
+		_ = srv.Close()
+	})
+	addr := srv.OperatorAddr
+	side := func() string {
+		resp, err := http.Get("http://" + srv.PublicAddr + "/api/courses")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return srv.Router.Table().Routes[0].Side.String()
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		if b, _ := os.ReadFile(real); string(b) != yaml("new", "") {
+			t.Errorf("%s: the gateway's file changed:\n%s", what, b)
+		}
+		if g := srv.Router.Generation(); g != 1 {
+			t.Errorf("%s: generation %d, want 1 (nothing applied)", what, g)
+		}
+	}
+	next := filepath.Join(t.TempDir(), "next.yaml")
+	os.WriteFile(next, []byte(yaml("legacy", "")), 0o600)
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "")
+	t.Setenv("STRANGLER_ADMIN_ADDR", "")
+
+	// A bad file stops at the check.
+	bad := writeFile(t, strings.Replace(yaml("legacy", ""), "upstream: new", "upstream: nope", 1))
+	if code, _, errOut := runCLIIn("y\n", "apply", "-addr", addr, "-token", "apply-test-token-0123456789", bad); code != 1 ||
+		!strings.Contains(errOut, `unknown upstream "nope"`) || !strings.HasSuffix(errOut, "1 problem(s); nothing was applied\n") {
+		t.Errorf("apply a bad file = %d %q", code, errOut)
+	}
+	unchanged("bad file")
+	// No token: the preview, then a refusal that says how to give one.
+	code, out, errOut := runCLIIn("y\n", "apply", "-addr", addr, next)
+	if code != 1 || !strings.Contains(out, "~ courses: side new -> legacy (flip)\n") || !strings.Contains(errOut, "pass -token TOKEN or set STRANGLER_ADMIN_TOKEN") {
+		t.Errorf("apply without a token = %d\n%s\n%s", code, out, errOut)
+	}
+	unchanged("no token")
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "apply-test-token-0123456789")
+	// Not confirmed.
+	code, out, errOut = runCLIIn("n\n", "apply", "-addr", addr, next)
+	wantPreview := next + " -> " + live + " (gateway " + addr + ", generation 1)\n~ courses: side new -> legacy (flip)\napply " + next + " to " + live + "? [y/N] "
+	if code != 1 || out != wantPreview || !strings.Contains(errOut, "not confirmed; nothing was applied") {
+		t.Errorf("apply, answered n = %d\nstdout %q\nwant   %q\nstderr %q", code, out, wantPreview, errOut)
+	}
+	unchanged("answered n")
+	// The gateway's own file cannot be applied to itself.
+	if code, _, errOut := runCLIIn("y\n", "apply", "-addr", addr, real); code != 1 || !strings.Contains(errOut, "is the file the gateway reads: apply a copy") {
+		t.Errorf("apply the gateway's own file = %d %q", code, errOut)
+	}
+	// Confirmed: installed through the symlink, reloaded, reported.
+	code, out, errOut = runCLIIn("y\n", "apply", "-addr", addr, next)
+	if code != 0 || out != wantPreview+"applied: generation 2: 1 route (0 new, 0 canary, 1 legacy), 2 upstreams, legacy upstream legacy\n" {
+		t.Errorf("apply, answered y = %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(real); string(b) != yaml("legacy", "") {
+		t.Errorf("the gateway's file after apply:\n%s", b)
+	}
+	if fi, err := os.Lstat(live); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s is no longer a symlink: %v %v", live, fi.Mode(), err)
+	}
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode after apply %v, want the old file's 0640", fi.Mode().Perm())
+	}
+	if s := side(); s != "legacy" {
+		t.Errorf("after apply: configured side %q, want legacy", s)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "real", ".*")); len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+	// The same file again: nothing to do.
+	if code, out, _ := runCLIIn("", "apply", "-addr", addr, next); code != 0 || !strings.HasSuffix(out, "no route changes\n"+next+" is identical to "+live+": nothing to apply\n") {
+		t.Errorf("apply the same file = %d %q", code, out)
+	}
+	// A file that passes the check but the gateway rejects (a secret it
+	// does not have): reported, and the previous file put back.
+	rejected := filepath.Join(t.TempDir(), "rejected.yaml")
+	os.WriteFile(rejected, []byte(yaml("new", ", plugins: [{legacy_identity: {secret_env: STRANGLER_TEST_UNSET_SECRET}}]")), 0o600)
+	code, out, errOut = runCLIIn("", "apply", "-addr", addr, "-yes", rejected)
+	if code != 1 || !strings.Contains(out, "~ courses: side legacy -> new (flip)") ||
+		!strings.Contains(errOut, "environment variable STRANGLER_TEST_UNSET_SECRET is not set") ||
+		!strings.Contains(errOut, "was not applied; "+live+" is back as it was and the running table keeps serving") {
+		t.Errorf("apply a file the gateway rejects = %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(real); string(b) != yaml("legacy", "") {
+		t.Errorf("after a rejected apply the file is:\n%s", b)
+	}
+	if g, s := srv.Router.Generation(), side(); g != 2 || s != "legacy" {
+		t.Errorf("after a rejected apply: generation %d side %s, want 2 and legacy", g, s)
+	}
+}
+
 // TestServeSIGTERMUnderKeepAliveLoad: with the default settings, SIGTERM
 // under keep-alive load loses no request: for shutdown_delay the gateway
 // keeps serving with Connection: close, so clients move off their idle
@@ -496,34 +801,9 @@ func TestServeSIGTERMUnderKeepAliveLoad(t *testing.T) {
 	go func() { _ = up.Serve(ln) }()
 	t.Cleanup(func() { _ = up.Close() })
 	cfg := writeFile(t, "server: {access_log: \"off\", admin: {state_file: \""+filepath.Join(t.TempDir(), "state.json")+"\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
-	cmd := exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	addrs := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
-				addrs <- m["public"].(string)
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	var public string
-	select {
-	case public = <-addrs:
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	p := startServe(t, cfg)
+	public := p.public
+	cmd, done := p.cmd, p.done
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	stop := make(chan struct{})
 	var mu sync.Mutex
@@ -583,4 +863,59 @@ func TestServeSIGTERMUnderKeepAliveLoad(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
 	}
+}
+
+// served is a `strangler serve` subprocess.
+type served struct {
+	cmd    *exec.Cmd
+	public string     // the public listener's address
+	done   chan error // the process's exit
+	mu     sync.Mutex
+	log    bytes.Buffer
+}
+
+func (p *served) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// startServe runs `strangler serve -config cfg` on loopback ports until it
+// logs its addresses; it is killed when the test ends.
+func startServe(t *testing.T, cfg string) *served {
+	t.Helper()
+	p := &served{done: make(chan error, 1)}
+	p.cmd = exec.Command(os.Args[0], "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-operator-listen", "127.0.0.1:0")
+	p.cmd.Env = append(os.Environ(), "STRANGLER_RUN_MAIN=1")
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	addrs := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.Write(sc.Bytes())
+			p.log.WriteByte('\n')
+			p.mu.Unlock()
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
+				addrs <- m["public"].(string)
+			}
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	select {
+	case p.public = <-addrs:
+	case err := <-p.done:
+		t.Fatalf("serve exited early: %v\n%s", err, p.logs())
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return p
 }

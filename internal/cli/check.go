@@ -13,29 +13,39 @@ import (
 )
 
 // Validate is strangler validate: it loads a routes file and prints a
-// one-line summary, or every problem.
+// one-line summary, or every problem. It checks the file's structure and
+// references without the deployment's secrets (a CI job has none): a
+// secret that is not set is a warning; -strict loads the file as serve
+// does, so it is an error.
 func Validate(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	fs, cfg := NewFlags("validate", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, cfg := NewFlags("validate", `strangler validate [-config routes.yaml] [-strict]
+
+Checks a routes file: every problem at once, as file:line:col: path: problem.
+Exit 0 when it loads (warnings are printed), 1 when it does not, 2 for bad usage.
+Secrets the plugins name (secret_env, secret_file, hmac_secret_env, ...) are
+not needed: one that is missing is a warning. -strict loads the file exactly as
+serve does: secrets are required, and JWKS key sets are fetched.`, stderr)
+	strict := fs.Bool("strict", false, "load as serve does: missing secrets are errors")
+	if code, ok := Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		// A file named without -config would otherwise be ignored and
-		// the default one validated in its place.
-		fmt.Fprintln(stderr, "usage: strangler validate [-config routes.yaml]")
+		fmt.Fprintf(stderr, "strangler validate: unexpected argument %q (the file goes after -config)\n", fs.Arg(0))
 		return 2
 	}
-	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry})
+	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry, Offline: !*strict})
 	if err != nil {
-		printConfigError(stderr, err)
+		PrintConfigError(stderr, err, "")
 		return 1
 	}
 	defer t.Close()
-	for _, w := range t.Warnings {
-		fmt.Fprintf(stderr, "%s (warning)\n", w.Error())
+	printWarnings(stderr, t.Warnings)
+	warn := ""
+	if n := len(t.Warnings); n > 0 {
+		warn = fmt.Sprintf(" (%d warning(s))", n)
 	}
-	fmt.Fprintf(stdout, "%s: OK: %s\n", *cfg, t.Summary())
+	fmt.Fprintf(stdout, "%s: OK: %s%s\n", *cfg, t.Summary(), warn)
 	return 0
 }
 
@@ -48,11 +58,14 @@ func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 // routing.Decide as serving.
 func Route(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
-	fs, cfg := NewFlags("route", stderr)
+	fs, cfg := NewFlags("route", `strangler route [-config routes.yaml] [-H 'Name: value']... METHOD PATH
+
+Where a request would go: the route it matches, its side, the upstream URL and
+the rewritten path, decided by the same code as serving. Needs no secrets.`, stderr)
 	var hs headerFlags
 	fs.Var(&hs, "H", "request header 'Name: value' (repeatable; Host and Cookie count)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 2 {
 		fmt.Fprintln(stderr, "usage: strangler route [-config routes.yaml] [-H 'Name: value']... METHOD PATH")
@@ -71,7 +84,7 @@ func Route(e Env, args []string) int {
 	// Offline: explaining a route needs no secrets and fetches nothing.
 	t, err := gateway.Load(*cfg, gateway.LoadOptions{Registry: e.Registry, Offline: true})
 	if err != nil {
-		printConfigError(stderr, err)
+		PrintConfigError(stderr, err, "")
 		return 1
 	}
 	defer t.Close()

@@ -37,30 +37,31 @@ routes:
 		{"good", []string{"-config", good}, 0,
 			good + ": OK: 3 routes (1 new, 1 canary, 1 legacy), 2 upstreams, legacy upstream legacy\n", "", "-"},
 		{"warnings are not errors", []string{"-config", warned}, 0,
-			warned + ": OK: 4 routes (2 new, 1 canary, 1 legacy), 2 upstreams, legacy upstream legacy\n", "",
+			warned + ": OK: 4 routes (2 new, 1 canary, 1 legacy), 2 upstreams, legacy upstream legacy (1 warning(s))\n", "",
 			warned + `:23:21: routes[3].new.upstream: the new side is the legacy upstream "legacy" (warning)` + "\n"},
 		{"unused upstream warns", []string{"-config", unused}, 0,
-			unused + ": OK: 0 routes (0 new, 0 canary, 0 legacy), 2 upstreams, legacy upstream legacy\n", "",
+			unused + ": OK: 0 routes (0 new, 0 canary, 0 legacy), 2 upstreams, legacy upstream legacy (1 warning(s))\n", "",
 			unused + `:4:3: upstreams.spare: upstream "spare" is not used by any route (warning)` + "\n"},
 		{"every problem", []string{"-config", bad}, 1, "", "",
 			bad + `:1:9: legacy: unknown upstream "nope" (known: a)` + "\n" +
 				bad + `:7:11: routes[0].side: bad side "sideways": legacy or new` + "\n" +
-				bad + `:8:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, plugins, shadow, side, timeouts)` + "\n" +
-				"3 problem(s); nothing was applied\n"},
+				bad + `:8:5: routes[0].bogus: unknown field "bogus" (known: breaker, canary, fallback, fallback_budget, id, idempotent, legacy, match, max_body_bytes, max_inflight, new, pinned, plugins, shadow, side, timeouts, upgrade)` + "\n" +
+				"3 problem(s)\n"},
 		{"YAML syntax", []string{"-config", broken}, 1, "", "",
-			broken + ":2:1: invalid YAML: did not find expected ',' or ']'\n1 problem(s); nothing was applied\n"},
+			broken + ":2:1: invalid YAML: did not find expected ',' or ']'\n1 problem(s)\n"},
 		{"missing file", []string{"-config", missing}, 1, "", "",
 			"strangler: loading routes: open " + missing + ": no such file or directory\n"},
-		{"unknown flag", []string{"-conf", good}, 2, "", "flag provided but not defined: -conf\n", "-"},
+		{"unknown flag", []string{"-conf", good}, 2, "", "flag provided but not defined: -conf; did you mean -config?\nusage: strangler validate", "-"},
 		// A file named without -config must not be ignored in favour of
 		// the default routes.yaml.
-		{"file without -config", []string{good}, 2, "", "", "usage: strangler validate [-config routes.yaml]\n"},
-		{"extra argument", []string{"-config", good, "other.yaml"}, 2, "", "", "usage: strangler validate [-config routes.yaml]\n"},
+		{"file without -config", []string{good}, 2, "", "", "strangler validate: unexpected argument \"" + good + "\" (the file goes after -config)\n"},
+		{"extra argument", []string{"-config", good, "other.yaml"}, 2, "", "", "strangler validate: unexpected argument \"other.yaml\" (the file goes after -config)\n"},
+		{"help", []string{"-h"}, 0, "-", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			code, out, errOut := runCmd(cli.Validate, tc.args...)
-			if code != tc.code || out != tc.stdout {
+			if code != tc.code || (tc.stdout == "-" && !strings.HasPrefix(out, "usage: strangler validate")) || (tc.stdout != "-" && out != tc.stdout) {
 				t.Errorf("exit %d, want %d\nstdout %q\nwant   %q\nstderr %q", code, tc.code, out, tc.stdout, errOut)
 			}
 			if !strings.HasPrefix(errOut, tc.stderrPrefix) {
@@ -159,7 +160,7 @@ url:       http://127.0.0.1:9/static/a.css
 		t.Parallel()
 		bad := writeRoutes(t, "routes.yaml", "legacy: nope\n")
 		code, out, errOut := runCmd(cli.Route, "-config", bad, "GET", "/")
-		if code != 1 || out != "" || !strings.HasSuffix(errOut, "problem(s); nothing was applied\n") {
+		if code != 1 || out != "" || !strings.HasSuffix(errOut, "2 problem(s)\n") {
 			t.Errorf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
 		}
 	})
@@ -175,8 +176,14 @@ func TestRouteOffline(t *testing.T) {
 	if code, out, errOut := runCmd(cli.Route, "-config", cfg, "GET", "/static/x"); code != 0 || !strings.HasPrefix(out, "route:     static") {
 		t.Errorf("route = %d %q %q", code, out, errOut)
 	}
+	// validate needs no secrets either: the missing one is a warning;
+	// -strict loads as serve does and refuses.
 	code, _, errOut := runCmd(cli.Validate, "-config", cfg)
-	if code != 1 || !strings.Contains(errOut, "environment variable STRANGLER_CLI_TEST_UNSET_SECRET is not set") {
-		t.Errorf("validate (online) = %d %q", code, errOut)
+	if code != 0 || !strings.Contains(errOut, "environment variable STRANGLER_CLI_TEST_UNSET_SECRET is not set (serve needs it) (warning)") {
+		t.Errorf("validate = %d %q", code, errOut)
+	}
+	code, _, errOut = runCmd(cli.Validate, "-strict", "-config", cfg)
+	if code != 1 || !strings.Contains(errOut, "environment variable STRANGLER_CLI_TEST_UNSET_SECRET is not set\n1 problem(s)\n") {
+		t.Errorf("validate -strict = %d %q", code, errOut)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/strangler/strangler/internal/cli"
 )
 
-const ctlUsageHead = "usage: strangler ctl [-addr 127.0.0.1:9901] [-token T] COMMAND\n"
+const ctlUsageHead = "usage: strangler ctl [-addr HOST:PORT] [-token T] [-config routes.yaml] COMMAND\n"
 
 // TestCtl: each command against a real admin API on loopback: exit 0 and
 // the API's answer, exit 1 and the API's message (with its problems) when
@@ -54,7 +54,7 @@ func TestCtl(t *testing.T) {
 			"strangler ctl: bad percentage \"lots\"\n"},
 		{"canary out of range", []string{"canary", "course-list", "101", "-reason", "x"}, 1, nil,
 			"strangler ctl: bad percentage 101: must be a number from 0 to 100 with at most two decimals (invalid)\n"},
-		{"unflip", []string{"unflip", "course-detail"}, 0, []string{`"effective": "new"`}, ""},
+		{"unflip", []string{"unflip", "course-detail", "-reason", "fixed"}, 0, []string{`"effective": "new"`}, ""},
 		{"unflip without override", []string{"unflip", "course-detail"}, 1, nil,
 			"strangler ctl: route \"course-detail\" has no override (not_found)\n"},
 		{"breaker open", []string{"breaker", "catalog", "open", "-reason", "db down"}, 0, []string{`"breaker": "forced-open"`}, ""},
@@ -115,13 +115,15 @@ func TestCtlRefusals(t *testing.T) {
 				`routes.yaml:7:11: routes[0].side: bad side "sideways": legacy or new` + "\n" +
 				`routes.yaml:9:1: legacy: unknown upstream "nope"` + "\n"},
 		{"wrong token", []string{"-addr", s.addr, "-token", "wrong-token-0123456789", "unflip", "static"},
-			"strangler ctl: a valid bearer token is required (unauthorized)\n"},
+			"strangler ctl: a valid bearer token is required (unauthorized)\nthe token from -token was not accepted: changes need an admin token: pass -token TOKEN or set STRANGLER_ADMIN_TOKEN.\n" +
+				"The gateway accepts the STRANGLER_ADMIN_TOKEN it was started with (named\n\"admin\") and the tokens of server.admin.tokens_file (\"name token\" per line).\n"},
 		{"not JSON", []string{"-addr", proxyErr.URL, "-token", ctlToken, "routes"},
 			"strangler ctl: HTTP 502: upstream connect error\n"},
 		{"nothing listening", []string{"-addr", closed, "-token", ctlToken, "routes"},
-			"~strangler ctl: Get \"http://" + closed + "/admin/routes\": dial tcp " + closed + ": connect: connection refused\n"},
+			"strangler ctl: cannot reach the admin API at " + closed + " (-addr): dial tcp " + closed + ": connect: connection refused\n" +
+				"is the gateway running there? pass -addr HOST:PORT (the gateway's operator listener) or set STRANGLER_ADMIN_ADDR\n"},
 		{"nothing listening, mutation", []string{"-addr", "http://" + closed + "/", "-token", ctlToken, "unflip", "x"},
-			"~strangler ctl: Delete \"http://" + closed + "/admin/routes/x/override\": dial tcp " + closed + ": connect: connection refused\n"},
+			"~strangler ctl: cannot reach the admin API at " + closed + " (-addr): dial tcp " + closed + ": connect: connection refused\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -150,16 +152,18 @@ func TestCtlUsage(t *testing.T) {
 		prefix string // stderr starts with it
 	}{
 		{"no command", nil, ctlUsageHead},
-		{"unknown command", []string{"frobnicate"}, "strangler ctl: unknown command \"frobnicate\"\n" + ctlUsageHead},
-		{"unknown flag", []string{"-force", "x", "routes"}, "strangler ctl: unknown flag -force\n" + ctlUsageHead},
-		{"flag without a value", []string{"flip", "a", "legacy", "-reason"}, "strangler ctl: flag -reason needs a value\n" + ctlUsageHead},
-		{"flip with one argument", []string{"flip", "course-detail"}, ctlUsageHead},
-		{"routes with an argument", []string{"routes", "x"}, ctlUsageHead},
-		{"unflip without a route", []string{"unflip"}, ctlUsageHead},
-		{"breaker without a state", []string{"breaker", "catalog"}, ctlUsageHead},
-		{"reload with an argument", []string{"reload", "now"}, ctlUsageHead},
-		{"mismatches without a route", []string{"mismatches"}, ctlUsageHead},
-		{"canary without a percentage", []string{"canary", "course-list"}, ctlUsageHead},
+		{"unknown command", []string{"frobnicate"}, "strangler ctl: unknown command \"frobnicate\"\n\n" + ctlUsageHead},
+		{"mistyped command", []string{"flp", "a", "legacy"}, "strangler ctl: unknown command \"flp\"; did you mean flip?\n\n" + ctlUsageHead},
+		{"unknown flag", []string{"-force", "x", "routes"}, "strangler ctl: unknown flag -force\n\n" + ctlUsageHead},
+		{"mistyped flag", []string{"-reson", "x", "routes"}, "strangler ctl: unknown flag -reson; did you mean -reason?\n\n" + ctlUsageHead},
+		{"flag without a value", []string{"flip", "a", "legacy", "-reason"}, "strangler ctl: flag -reason needs a value\n\n" + ctlUsageHead},
+		{"flip with one argument", []string{"flip", "course-detail"}, "strangler ctl flip: takes 2 argument(s), got 1\n\n" + ctlUsageHead},
+		{"routes with an argument", []string{"routes", "x"}, "strangler ctl routes: takes 0 argument(s), got 1\n\n" + ctlUsageHead},
+		{"unflip without a route", []string{"unflip"}, "strangler ctl unflip: takes 1 argument(s), got 0\n\n" + ctlUsageHead},
+		{"breaker without a state", []string{"breaker", "catalog"}, "strangler ctl breaker: takes 2 argument(s), got 1\n\n" + ctlUsageHead},
+		{"reload with an argument", []string{"reload", "now"}, "strangler ctl reload: takes 0 argument(s), got 1\n\n" + ctlUsageHead},
+		{"mismatches without a route", []string{"mismatches"}, "strangler ctl mismatches: takes 1 argument(s), got 0\n\n" + ctlUsageHead},
+		{"canary without a percentage", []string{"canary", "course-list"}, "strangler ctl canary: takes 2 argument(s), got 1\n\n" + ctlUsageHead},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCmd(cli.Ctl, append([]string{"-addr", srv.URL, "-token", ctlToken}, tc.args...)...)
@@ -187,7 +191,8 @@ func TestCtlEnvironment(t *testing.T) {
 
 	t.Setenv("STRANGLER_ADMIN_ADDR", s.addr)
 	t.Setenv("STRANGLER_ADMIN_TOKEN", "")
-	if code, _, errOut := runCmd(cli.Ctl, "unflip", "course-detail"); code != 1 || errOut != "strangler ctl: a valid bearer token is required (unauthorized)\n" {
+	if code, _, errOut := runCmd(cli.Ctl, "unflip", "course-detail"); code != 1 ||
+		!strings.HasPrefix(errOut, "strangler ctl: a valid bearer token is required (unauthorized)\nno token was given: changes need an admin token: pass -token TOKEN or set STRANGLER_ADMIN_TOKEN.\n") {
 		t.Errorf("no token: %d %q", code, errOut)
 	}
 	t.Setenv("STRANGLER_ADMIN_TOKEN", ctlToken)

@@ -1,18 +1,24 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"slices"
 	"strings"
 
-	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/routing"
 )
+
+const diffUsage = `usage: strangler diff [-config new.yaml] [-against running|old.yaml] [-addr HOST:PORT] [-token T]
+
+What applying a routes file would change: routes added, removed, flipped,
+re-canaried, re-matched or moved to another new upstream. -against running
+(the default) compares with the gateway's admin API, found at -addr, else at
+new.yaml's server.operator_listen (see strangler ctl -h). To apply the file
+after the preview, use strangler apply. Needs no secrets.
+`
 
 // diffRow is what strangler diff compares per route: the headline facts,
 // and every setting as written (config.FlattenRoute), so a change to any
@@ -20,6 +26,9 @@ import (
 type diffRow struct {
 	Match, Side, Canary, New string
 	Settings                 map[string]string
+	// Override is on-call's override of the running route ("" when none
+	// or not known): not compared, but said, because it keeps winning.
+	Override string
 }
 
 // headline are the settings the headline lines already report.
@@ -40,24 +49,31 @@ func rowsOfTable(t *routing.Table) map[string]diffRow {
 	return out
 }
 
-// Diff is strangler diff: it previews what applying a routes file changes: routes added,
-// removed, flipped, canary percentages changed, matches or new upstreams
-// changed, and any other route setting changed (shadow, timeouts,
-// plugins...) — against another file or the running gateway.
+// Diff is strangler diff: it previews what applying a routes file changes:
+// routes added, removed, flipped, canary percentages changed, matches or
+// new upstreams changed, and any other route setting changed (shadow,
+// timeouts, plugins...) — against another file or the running gateway.
 func Diff(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
 	flags, pos, err := splitFlags(args, map[string]bool{"config": true, "against": true, "addr": true, "token": true})
-	if err != nil || len(pos) != 0 {
-		fmt.Fprintln(stderr, "usage: strangler diff [-config new.yaml] [-against running|old.yaml] [-addr 127.0.0.1:9901]")
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, diffUsage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "strangler diff: %v\n\n%s", err, diffUsage)
+		return 2
+	case len(pos) != 0:
+		fmt.Fprintf(stderr, "strangler diff: unexpected argument %q (the new file goes after -config)\n\n%s", pos[0], diffUsage)
 		return 2
 	}
-	cfg := flags["config"]
+	cfg, explicit := flags["config"], flags["config"]
 	if cfg == "" {
-		cfg = defaultConfig()
+		cfg = DefaultConfig()
 	}
 	next, err := gateway.Load(cfg, gateway.LoadOptions{Registry: e.Registry, Offline: true})
 	if err != nil {
-		printConfigError(stderr, err)
+		PrintConfigError(stderr, err, "")
 		return 1
 	}
 	defer next.Close()
@@ -67,21 +83,33 @@ func Diff(e Env, args []string) int {
 		against = "running"
 	}
 	if against == "running" {
-		before, err = runningRows(flags["addr"], flags["token"])
+		target, err := findAdmin(flags["addr"], explicit)
 		if err != nil {
-			fmt.Fprintln(stderr, "strangler diff: reading the running gateway:", err)
+			fmt.Fprintln(stderr, "strangler diff:", err)
 			return 1
 		}
+		c := newAdminClient(e, "strangler diff", target, flags["token"])
+		doc, r := c.routesDoc()
+		if doc == nil {
+			return c.fail(r)
+		}
+		before = rowsOfDoc(doc)
 	} else {
 		old, err := gateway.Load(against, gateway.LoadOptions{Registry: e.Registry, Offline: true})
 		if err != nil {
-			printConfigError(stderr, err)
+			PrintConfigError(stderr, err, "")
 			return 1
 		}
 		defer old.Close()
 		before = rowsOfTable(old)
 	}
-	after := rowsOfTable(next)
+	printChanges(stdout, routeChanges(before, rowsOfTable(next)))
+	return 0
+}
+
+// routeChanges lists what going from before to after changes, one line a
+// change, sorted by route.
+func routeChanges(before, after map[string]diffRow) []string {
 	var lines []string
 	for id, a := range after {
 		b, ok := before[id]
@@ -89,6 +117,7 @@ func Diff(e Env, args []string) int {
 			lines = append(lines, fmt.Sprintf("+ %s: new route, %s, side %s%s", id, a.Match, a.Side, canaryText(a.Canary)))
 			continue
 		}
+		n := len(lines)
 		if b.Side != a.Side {
 			lines = append(lines, fmt.Sprintf("~ %s: side %s -> %s (flip)", id, b.Side, a.Side))
 		}
@@ -102,21 +131,40 @@ func Diff(e Env, args []string) int {
 			lines = append(lines, fmt.Sprintf("~ %s: new upstream %s -> %s", id, orNone(b.New), orNone(a.New)))
 		}
 		lines = append(lines, settingChanges(id, b.Settings, a.Settings)...)
+		if len(lines) > n && b.Override != "" {
+			lines = append(lines, fmt.Sprintf("! %s: on-call's override (%s) stays in force over the file: strangler ctl unflip %s ends it", id, b.Override, id))
+		}
 	}
 	for id, b := range before {
 		if _, ok := after[id]; !ok {
 			lines = append(lines, fmt.Sprintf("- %s: removed (was %s, side %s; its requests go to legacy unless another route claims them)", id, b.Match, b.Side))
 		}
 	}
-	slices.SortFunc(lines, func(x, y string) int { return strings.Compare(x[2:], y[2:]) })
+	// By route, then +/-/~ before the ! note of the same route.
+	slices.SortFunc(lines, func(x, y string) int {
+		kx, ky := strings.SplitN(x[2:], ":", 2)[0], strings.SplitN(y[2:], ":", 2)[0]
+		if c := strings.Compare(kx, ky); c != 0 {
+			return c
+		}
+		if (x[0] == '!') != (y[0] == '!') {
+			if x[0] == '!' {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(x[2:], y[2:])
+	})
+	return lines
+}
+
+func printChanges(w io.Writer, lines []string) {
 	if len(lines) == 0 {
-		fmt.Fprintln(stdout, "no route changes")
-		return 0
+		fmt.Fprintln(w, "no route changes")
+		return
 	}
 	for _, l := range lines {
-		fmt.Fprintln(stdout, l)
+		fmt.Fprintln(w, l)
 	}
-	return 0
 }
 
 // settingChanges lists every other setting that differs, "(unset)" for
@@ -165,40 +213,17 @@ func orNone(s string) string {
 	return s
 }
 
-func runningRows(addr, token string) (map[string]diffRow, error) {
-	if addr == "" {
-		addr = os.Getenv("STRANGLER_ADMIN_ADDR")
-	}
-	if addr == "" {
-		addr = "127.0.0.1:9901"
-	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	if token == "" {
-		token = os.Getenv("STRANGLER_ADMIN_TOKEN")
-	}
-	c := &ctlClient{base: strings.TrimRight(addr, "/"), token: token}
-	r := c.do("GET", "/admin/routes", "")
-	if r.err != nil {
-		return nil, r.err
-	}
-	if r.status != 200 {
-		return nil, errors.New(string(bytes.TrimSpace(r.body)))
-	}
-	var doc struct {
-		Routes []admin.RouteState `json:"routes"`
-	}
-	if err := json.Unmarshal(r.body, &doc); err != nil {
-		return nil, err
-	}
+func rowsOfDoc(doc *routesDoc) map[string]diffRow {
 	out := map[string]diffRow{}
 	for _, rs := range doc.Routes {
 		row := diffRow{Match: rs.Match, Side: rs.Side, New: rs.NewUpstream, Settings: rs.Settings}
 		if rs.CanaryPercent != nil {
 			row.Canary = fmt.Sprintf("%.2f%%", *rs.CanaryPercent)
 		}
+		if rs.Override != nil {
+			row.Override = rs.Override.Describe() + " by " + rs.Override.By
+		}
 		out[rs.ID] = row
 	}
-	return out, nil
+	return out
 }

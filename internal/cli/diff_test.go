@@ -94,17 +94,18 @@ func TestDiff(t *testing.T) {
 ~ static: match prefix /assets -> prefix /static
 `, ""},
 		{"a new route with a canary", []string{"-config", writeRoutes(t, "c.yaml", routesYAML), "-against", writeRoutes(t, "d.yaml", strings.Replace(routesYAML, "  - id: course-list", "  - id: course-list2", 1))}, 0,
-			"- course-list2: removed (was path /api/courses, side legacy; its requests go to legacy unless another route claims them)\n+ course-list: new route, path /api/courses, side legacy, canary 10.00%\n", ""},
+			"+ course-list: new route, path /api/courses, side legacy, canary 10.00%\n- course-list2: removed (was path /api/courses, side legacy; its requests go to legacy unless another route claims them)\n", ""},
 		{"no changes", []string{"-config", same, "-against", old}, 0, "no route changes\n", ""},
 		{"no changes against running", []string{"-config", same, "-addr", running.addr}, 0, "no route changes\n", ""},
 		{"bad new file", []string{"-config", bad, "-against", old}, 1, "", bad + `:1:9: legacy: unknown upstream "nope" (no upstreams are defined)`},
-		{"bad old file", []string{"-config", next, "-against", bad}, 1, "", "2 problem(s); nothing was applied"},
+		{"bad old file", []string{"-config", next, "-against", bad}, 1, "", "2 problem(s)\n"},
 		{"gateway not running", []string{"-config", next, "-addr", closed}, 1, "",
-			"strangler diff: reading the running gateway: Get \"http://" + closed + "/admin/routes\": dial tcp " + closed + ": connect: connection refused"},
+			"strangler diff: cannot reach the admin API at " + closed + " (-addr): dial tcp " + closed + ": connect: connection refused\n" +
+				"is the gateway running there? pass -addr HOST:PORT"},
 		{"gateway refuses", []string{"-config", next, "-addr", locked.URL}, 1, "",
-			`strangler diff: reading the running gateway: {"error": "unauthorized"}` + "\n"},
+			`strangler diff: HTTP 401: {"error": "unauthorized"}` + "\nno token was given: changes need an admin token"},
 		{"positional argument", []string{"-config", next, old}, 2, "",
-			"usage: strangler diff [-config new.yaml] [-against running|old.yaml] [-addr 127.0.0.1:9901]\n"},
+			"strangler diff: unexpected argument \"" + old + "\" (the new file goes after -config)\n\nusage: strangler diff [-config new.yaml] [-against running|old.yaml] [-addr HOST:PORT] [-token T]\n"},
 		{"unknown flag", []string{"-config", next, "-old", old}, 2, "", "usage: strangler diff"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/strangler/strangler/plugins"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
+	"github.com/strangler/strangler/store"
 )
 
 // routesYAML is the routes file most tests use: a migrated route with a
@@ -119,12 +120,12 @@ func startAdmin(t *testing.T, y string) *adminServer {
 	gw := &fakeGateway{table: tb, gen: 1}
 	log := slog.New(slog.DiscardHandler)
 	m := admin.NewMetrics(prometheus.NewRegistry())
-	ov, err := admin.OpenOverrides(admin.FileStore{Path: filepath.Join(t.TempDir(), "state.json")}, gw.Table, m, log)
+	ov, err := admin.OpenOverrides(admin.OverridesOptions{Store: &store.File{Path: filepath.Join(t.TempDir(), "state.json")}, Table: gw.Table, Metrics: m, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	admin.New(gw, ov, map[string]string{ctlToken: "oncall"}, false, m, log).Register(mux)
+	admin.New(gw, ov, admin.Tokens{ctlToken: {Name: "oncall", Role: admin.RoleAdmin}}, false, m, log).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &adminServer{addr: strings.TrimPrefix(srv.URL, "http://"), gw: gw}

@@ -8,10 +8,22 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/shadow"
 )
+
+// ShadowUsage is strangler shadow report's synopsis and description.
+const ShadowUsage = `strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json] [-addr HOST:PORT [-token T]]
+
+Per route, first a readiness verdict (ready, not ready, not enough evidence,
+under the routes file's shadow.ready thresholds), then the requests compared,
+the paths that differed in the most requests with an example, the noise and
+the request shapes: the report to read before flipping a route. With -addr,
+the running gateway's report from its admin API (a fleet's: every
+replica's results pooled).`
 
 // ShadowReport is strangler shadow report: it reads a shadow results file
 // (shadow.file in routes.yaml) and prints, first, one readiness verdict
@@ -25,22 +37,35 @@ func ShadowReport(e Env, args []string) int {
 	stdout, stderr := e.Stdout, e.Stderr
 	fs := flag.NewFlagSet("strangler shadow report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", ShadowUsage)
+		fs.PrintDefaults()
+	}
 	file := fs.String("file", "strangler-shadow.jsonl", "shadow results file (shadow.file in routes.yaml)")
 	only := fs.String("route", "", "report only this route")
 	top := fs.Int("top", 5, "differing paths and request shapes to show per route")
 	cfg := fs.String("config", "", "routes file with the shadow.ready thresholds (default: $STRANGLER_CONFIG or routes.yaml when it loads)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	addr := fs.String("addr", "", "read the running gateway's report from its admin API (a fleet's: every replica's results) instead of -file")
+	token := fs.String("token", "", "admin token for -addr (default $STRANGLER_ADMIN_TOKEN)")
+	if code, ok := Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
 		// A file named without -file would otherwise be ignored.
-		fmt.Fprintln(stderr, "usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]")
+		fmt.Fprintf(stderr, "strangler shadow report: unexpected argument %q (the results file goes after -file)\nusage: %s\n", fs.Arg(0), strings.SplitN(ShadowUsage, "\n", 2)[0])
 		return 2
 	}
 	if *top < 1 {
 		fmt.Fprintln(stderr, "strangler shadow report: -top must be at least 1")
 		return 2
+	}
+	if *addr != "" {
+		reps, ok := apiShadowReports(e, *addr, *token, *top, *only)
+		if !ok {
+			return 1
+		}
+		return printShadowReports(e, reps, *asJSON, *addr, *only)
 	}
 	ready, shadowed, ok := thresholds(e, *cfg)
 	if !ok {
@@ -95,7 +120,14 @@ func ShadowReport(e Env, args []string) int {
 	if bad > 0 {
 		fmt.Fprintf(stderr, "%s: %d unreadable lines skipped\n", *file, bad)
 	}
-	if *asJSON {
+	return printShadowReports(e, reps, *asJSON, *file, *only)
+}
+
+// printShadowReports prints reports from source (a file or an admin
+// address).
+func printShadowReports(e Env, reps []shadow.RouteReport, asJSON bool, source, only string) int {
+	stdout := e.Stdout
+	if asJSON {
 		if reps == nil {
 			reps = []shadow.RouteReport{}
 		}
@@ -106,9 +138,9 @@ func ShadowReport(e Env, args []string) int {
 		return 0
 	}
 	if len(reps) == 0 {
-		fmt.Fprintf(stdout, "%s: no shadow results", *file)
-		if *only != "" {
-			fmt.Fprintf(stdout, " for route %s", *only)
+		fmt.Fprintf(stdout, "%s: no shadow results", source)
+		if only != "" {
+			fmt.Fprintf(stdout, " for route %s", only)
 		}
 		fmt.Fprintln(stdout)
 		return 0
@@ -135,7 +167,7 @@ func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool
 	t, err := gateway.Load(path, gateway.LoadOptions{Registry: e.Registry, Offline: true})
 	if err != nil {
 		if explicit {
-			printConfigError(e.Stderr, err)
+			PrintConfigError(e.Stderr, err, "")
 			return nil, nil, false
 		}
 		fmt.Fprintf(e.Stderr, "note: %s does not load (strangler validate says why); the default readiness thresholds apply\n", path)
@@ -151,4 +183,34 @@ func thresholds(e Env, path string) (map[string]shadow.Readiness, []string, bool
 		}
 	}
 	return out, ids, true
+}
+
+// apiShadowReports reads GET /admin/shadow: the running gateway's reports,
+// pooled across a fleet's replicas when it has a shared store.
+func apiShadowReports(e Env, addr, token string, top int, only string) ([]shadow.RouteReport, bool) {
+	target, err := findAdmin(addr, "")
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "strangler shadow report:", err)
+		return nil, false
+	}
+	c := newAdminClient(e, "strangler shadow report", target, token)
+	r := c.do("GET", "/admin/shadow?top="+strconv.Itoa(top), "")
+	if r.err != nil || r.status != 200 {
+		c.fail(r)
+		return nil, false
+	}
+	var doc struct {
+		Routes []shadow.RouteReport `json:"routes"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		fmt.Fprintln(e.Stderr, "strangler shadow report:", err)
+		return nil, false
+	}
+	var out []shadow.RouteReport
+	for _, rep := range doc.Routes {
+		if only == "" || rep.Route == only {
+			out = append(out, rep)
+		}
+	}
+	return out, true
 }

@@ -76,7 +76,8 @@ func TestShadowReport(t *testing.T) {
 		{"top 0", []string{"-file", file, "-top", "0"}, 2, nil, "strangler shadow report: -top must be at least 1\n"},
 		{"negative top", []string{"-file", file, "-top", "-1"}, 2, nil, "strangler shadow report: -top must be at least 1\n"},
 		{"positional argument", []string{file}, 2, nil,
-			"usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]\n"},
+			"strangler shadow report: unexpected argument \"" + file + "\" (the results file goes after -file)\n" +
+				"usage: strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json] [-addr HOST:PORT [-token T]]\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -94,7 +95,7 @@ func TestShadowReport(t *testing.T) {
 			}
 		})
 	}
-	if code, _, errOut := runCmd(cli.ShadowReport, "-fil", file); code != 2 || !strings.HasPrefix(errOut, "flag provided but not defined: -fil\n") {
+	if code, _, errOut := runCmd(cli.ShadowReport, "-fil", file); code != 2 || !strings.HasPrefix(errOut, "flag provided but not defined: -fil; did you mean -file?\n") {
 		t.Errorf("unknown flag: exit %d, stderr %q", code, errOut)
 	}
 }

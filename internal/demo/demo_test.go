@@ -23,20 +23,10 @@ import (
 	"github.com/strangler/strangler/shadow"
 )
 
-// freePort returns a loopback port nothing listens on (for a moment).
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// repoRoutes is the repository's own routes.yaml with its loopback ports
-// replaced by free ones (so the test runs beside a running demo), the access
-// log off, and edit applied.
+// repoRoutes is the repository's own routes.yaml with the access log off,
+// the shadow and state files in the test's directory, and edit applied.
+// The demo runs it on free ports (Options.FreePorts), so the test runs
+// beside a running demo.
 func repoRoutes(t *testing.T, edit func(string) string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../routes.yaml")
@@ -44,12 +34,6 @@ func repoRoutes(t *testing.T, edit func(string) string) string {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, port := range []string{"8080", "9081", "9082", "9901"} {
-		if !strings.Contains(s, "127.0.0.1:"+port) {
-			t.Fatalf("routes.yaml no longer uses 127.0.0.1:%s; update this test", port)
-		}
-		s = strings.ReplaceAll(s, "127.0.0.1:"+port, "127.0.0.1:"+freePort(t))
-	}
 	s = strings.Replace(s, "access_log: stdout", "access_log: \"off\"", 1)
 	s = strings.Replace(s, "file: strangler-shadow.jsonl", "file: "+filepath.Join(t.TempDir(), "shadow.jsonl"), 1)
 	s = strings.Replace(s, "server:\n", "server:\n  admin: {state_file: "+filepath.Join(t.TempDir(), "overrides.json")+"}\n", 1)
@@ -65,47 +49,27 @@ func repoRoutes(t *testing.T, edit func(string) string) string {
 
 func startDemo(t *testing.T, cfg string) (*Demo, string) {
 	t.Helper()
-	d, err := Start(Options{ConfigPath: cfg, Registry: plugins.Builtin()})
-	// A free port can be taken by another test binary between the probe
-	// and the bind: move to fresh ports and try again.
-	for try := 0; err != nil && strings.Contains(err.Error(), "address already in use") && try < 5; try++ {
-		freshPorts(t, cfg)
-		d, err = Start(Options{ConfigPath: cfg, Registry: plugins.Builtin()})
-	}
+	return startDemoWith(t, Options{ConfigPath: cfg, FreePorts: true})
+}
+
+func startDemoWith(t *testing.T, o Options) (*Demo, string) {
+	t.Helper()
+	o.Registry = plugins.Builtin()
+	d, err := Start(o)
 	if err != nil {
 		t.Fatalf("demo.Start: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		d.Gateway.SkipShutdownDelay()
-		_ = d.Gateway.Shutdown(ctx)
-		_ = d.Gateway.Close()
-		d.Close()
-	})
+	t.Cleanup(func() { stopDemo(d) })
 	return d, "http://" + d.Gateway.PublicAddr
 }
 
-var loopbackPort = regexp.MustCompile(`127\.0\.0\.1:\d+`)
-
-// freshPorts gives every loopback address in the routes file a new free
-// port.
-func freshPorts(t *testing.T, cfg string) {
-	t.Helper()
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]string{}
-	b = loopbackPort.ReplaceAllFunc(b, func(m []byte) []byte {
-		if _, ok := seen[string(m)]; !ok {
-			seen[string(m)] = "127.0.0.1:" + freePort(t)
-		}
-		return []byte(seen[string(m)])
-	})
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+func stopDemo(d *Demo) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.Gateway.SkipShutdownDelay()
+	_ = d.Gateway.Shutdown(ctx)
+	_ = d.Gateway.Close()
+	d.Close()
 }
 
 var client = &http.Client{
@@ -137,6 +101,9 @@ func TestDemo(t *testing.T) {
 	d.Usage(&usage)
 	if !strings.Contains(usage.String(), base+"/api/courses/1") {
 		t.Errorf("usage does not point at the gateway %s:\n%s", base, usage.String())
+	}
+	if ui := "http://" + d.Gateway.OperatorAddr + "/ui/"; !regexp.MustCompile(`(?m)^  console +` + regexp.QuoteMeta(ui) + " ").MatchString(usage.String()) {
+		t.Errorf("usage does not print the console's URL %s:\n%s", ui, usage.String())
 	}
 
 	resp, body := get(t, base+"/api/courses/1")
@@ -415,5 +382,274 @@ func TestDemoOnCall(t *testing.T) {
 	_, base2 := startDemo(t, cfg)
 	if resp, _ := get(t, base2+"/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
 		t.Errorf("after restart: side %q, want the override", resp.Header.Get("X-Strangler-Side"))
+	}
+}
+
+// words splits a shell line into words, honouring double quotes (all the
+// demo's printed commands need).
+func words(line string) []string {
+	var out []string
+	var cur strings.Builder
+	quoted, in := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			quoted, in = !quoted, true
+		case r == ' ' && !quoted:
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// TestDemoUsageCommandsWork: every strangler command the demo prints names
+// the operator address it bound, and the on-call ones work as printed
+// (with the token the usage says to export) against this demo, not
+// whatever listens on a default port.
+func TestDemoUsageCommandsWork(t *testing.T) {
+	d, base := startDemoWith(t, Options{ConfigPath: repoRoutes(t, nil), FreePorts: true, Command: "strangler"})
+	var buf strings.Builder
+	d.Usage(&buf)
+	usage := buf.String()
+	ops := d.Gateway.OperatorAddr
+	for _, want := range []string{"gateway            " + base + "\n", "operator           http://" + ops + " ", d.NewURL + "/_demo/down",
+		"export STRANGLER_ADMIN_TOKEN=" + os.Getenv("STRANGLER_ADMIN_TOKEN") + "\n"} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("usage lacks %q:\n%s", want, usage)
+		}
+	}
+	var ctl []string
+	for _, line := range strings.Split(usage, "\n") {
+		line = strings.TrimSpace(line)
+		w := words(strings.SplitN(line, "#", 2)[0])
+		if len(w) < 2 || w[0] != "strangler" {
+			continue
+		}
+		switch w[1] {
+		case "ctl", "diff", "apply":
+			if !strings.Contains(line, "-addr "+ops) {
+				t.Errorf("printed command without -addr %s: %s", ops, line)
+			}
+		}
+		if w[1] == "ctl" {
+			ctl = append(ctl, line)
+		}
+	}
+	byVerb := map[string]string{}
+	for _, l := range ctl {
+		byVerb[words(l)[4]] = l // strangler ctl -addr ADDR VERB ...
+	}
+	ctl = []string{byVerb["flip"], byVerb["routes"], byVerb["unflip"]}
+	if ctl[0] == "" || ctl[1] == "" || ctl[2] == "" || byVerb["mismatches"] == "" {
+		t.Fatalf("want the flip, routes, unflip and mismatches lines, got %q", byVerb)
+	}
+	run := func(line string) string {
+		t.Helper()
+		var out, errOut strings.Builder
+		if code := cli.Ctl(cli.Env{Stdout: &out, Stderr: &errOut}, words(line)[2:]); code != 0 {
+			t.Fatalf("%s: exit %d: %s", line, code, errOut.String())
+		}
+		return out.String()
+	}
+	run(ctl[0]) // flip
+	if resp, _ := get(t, base+"/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "legacy" {
+		t.Errorf("after the printed flip: side %q", resp.Header.Get("X-Strangler-Side"))
+	}
+	if out := run(ctl[1]); !strings.Contains(out, "by admin: new service 500s") {
+		t.Errorf("printed routes line shows no override:\n%s", out)
+	}
+	run(ctl[2]) // unflip
+	if resp, _ := get(t, base+"/api/courses/1"); resp.Header.Get("X-Strangler-Side") != "new" {
+		t.Errorf("after the printed unflip: side %q", resp.Header.Get("X-Strangler-Side"))
+	}
+}
+
+// TestDemoPort: -port N moves the whole demo (gateway N, operator N+1,
+// services N+2...), the jwt plugin's key set URL included, so the moved
+// demo works end to end.
+func TestDemoPort(t *testing.T) {
+	cfg := repoRoutes(t, nil)
+	var d *Demo
+	var err error
+	// A base with five free ports from it; another test binary may take
+	// one between the probe and the bind: then another base.
+	for try := 0; try < 5; try++ {
+		base := freeRange(t, 5)
+		d, err = Start(Options{ConfigPath: cfg, Registry: plugins.Builtin(), Port: base})
+		if err == nil {
+			t.Cleanup(func() { stopDemo(d) })
+			want := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+			if d.Gateway.PublicAddr != want(base) || d.Gateway.OperatorAddr != want(base+1) || d.NewURL != "http://"+want(base+3) {
+				t.Errorf("base %d: gateway %s, operator %s, new service %s", base, d.Gateway.PublicAddr, d.Gateway.OperatorAddr, d.NewURL)
+			}
+			break
+		}
+		if !strings.Contains(err.Error(), "in use") {
+			t.Fatal(err)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := "http://" + d.Gateway.PublicAddr
+	resp, err := client.PostForm(gw+"/auth/token", url.Values{"user": {"alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", gw+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/api/me on the moved demo = %d, want 200 (the key set URL moved with the identity provider)", resp.StatusCode)
+	}
+}
+
+// freeRange returns a port p with p..p+n-1 free on loopback (for a moment).
+func freeRange(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if p+n > 65535 {
+			continue
+		}
+		ok := true
+		var held []net.Listener
+		for i := range n {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, l)
+		}
+		for _, l := range held {
+			l.Close()
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+// TestDemoClash: an address in use names the flag that moves it.
+func TestDemoClash(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	for _, c := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"public", Options{FreePorts: true, Listen: addr}, "the gateway's public listener cannot listen on " + addr + ": the address is in use (another demo or gateway?): pick another address with -listen 127.0.0.1:PORT, or move the whole demo with -port N"},
+		{"operator", Options{FreePorts: true, OperatorListen: addr}, "the gateway's operator listener cannot listen on " + addr + ": the address is in use (another demo or gateway?): pick another address with -operator-listen 127.0.0.1:PORT, or move"},
+		{"service", Options{}, "the sample legacy monolith (upstream legacy-php) cannot listen on " + addr + ": the address is in use (another demo or gateway?): move the whole demo with -port N"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.Registry = plugins.Builtin()
+			c.o.ConfigPath = repoRoutes(t, func(s string) string {
+				return strings.ReplaceAll(s, "127.0.0.1:9081", addr)
+			})
+			d, err := Start(c.o)
+			if err == nil {
+				stopDemo(d)
+				t.Fatal("started on an address in use")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q\nwant %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestDemoKeySurvivesRestart: the identity provider's key is kept in the
+// state directory, so a token minted before a restart still verifies after
+// it; a deleted key file gives a new key under a new kid.
+func TestDemoKeySurvivesRestart(t *testing.T) {
+	state := t.TempDir()
+	cfg := repoRoutes(t, nil)
+	d, base := startDemoWith(t, Options{ConfigPath: cfg, FreePorts: true, StateDir: state})
+	tok, err := d.IAM.Mint("alice", []string{"student"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := func(base string) int {
+		req, _ := http.NewRequest("GET", base+"/api/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := me(base); s != 200 {
+		t.Fatalf("before the restart: %d", s)
+	}
+	kid := d.IAM.KeyID()
+	stopDemo(d)
+	d2, base2 := startDemoWith(t, Options{ConfigPath: cfg, FreePorts: true, StateDir: state})
+	if s := me(base2); s != 200 || d2.IAM.KeyID() != kid {
+		t.Errorf("after the restart: %d (kid %s, was %s), want 200 with the same key", s, d2.IAM.KeyID(), kid)
+	}
+	if fi, err := os.Stat(filepath.Join(state, KeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v %v, want mode 0600", fi, err)
+	}
+	stopDemo(d2)
+	os.Remove(filepath.Join(state, KeyFile))
+	i3, err := LoadIAM(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i3.KeyID() == kid {
+		t.Error("a new key reuses the old key's kid")
+	}
+}
+
+// TestDemoAccessLogIsText: the demo's access lines are text, like its log,
+// not JSON mixed into a text terminal.
+func TestDemoAccessLogIsText(t *testing.T) {
+	access := filepath.Join(t.TempDir(), "access.log")
+	_, base := startDemo(t, repoRoutes(t, func(s string) string {
+		return strings.Replace(s, `access_log: "off"`, "access_log: "+access, 1)
+	}))
+	get(t, base+"/index.php")
+	var line string
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		b, _ := os.ReadFile(access)
+		line = strings.TrimSpace(string(b))
+		return line != ""
+	}, func() string { return "no access line written" })
+	if strings.HasPrefix(line, "{") || !strings.Contains(line, "msg=request") || !strings.Contains(line, "route=default") || !strings.Contains(line, "status=200") {
+		t.Errorf("access line %q, want text key=value", line)
 	}
 }

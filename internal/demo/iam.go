@@ -3,10 +3,19 @@ package demo
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -29,14 +38,70 @@ type IAM struct {
 	Now func() time.Time
 }
 
-// NewIAM generates the provider's signing key.
+// KeyFile is the file, in the demo's state directory, holding the demo
+// identity provider's signing key.
+const KeyFile = "strangler-demo-iam.key"
+
+// NewIAM returns the provider with a new signing key (kept nowhere).
 func NewIAM() (*IAM, error) {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
-	return &IAM{key: k, kid: "demo-" + time.Now().UTC().Format("20060102"), Now: time.Now}, nil
+	return newIAM(k)
 }
+
+// LoadIAM returns the provider with the signing key kept in dir (KeyFile),
+// creating it the first time: tokens minted before a restart of the demo
+// still verify after it. The key's id is derived from the key itself, so a
+// new key (the file deleted) never reuses the old key's kid: old tokens
+// then fail as "unknown key", never as a bad signature under a known kid.
+func LoadIAM(dir string) (*IAM, error) {
+	path := filepath.Join(dir, KeyFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			return nil, fmt.Errorf("demo: %s is not a PEM key: delete it to make a new one", path)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		rk, ok := k.(*rsa.PrivateKey)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("demo: %s does not hold an RSA key: delete it to make a new one", path)
+		}
+		return newIAM(rk)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("demo: reading the identity provider's key: %w", err)
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("demo: keeping the identity provider's key: %w", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, fmt.Errorf("demo: keeping the identity provider's key: %w", err)
+	}
+	return newIAM(k)
+}
+
+func newIAM(k *rsa.PrivateKey) (*IAM, error) {
+	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(pub)
+	return &IAM{key: k, kid: "demo-" + hex.EncodeToString(sum[:8]), Now: time.Now}, nil
+}
+
+// KeyID is the kid of the provider's signing key.
+func (i *IAM) KeyID() string { return i.kid }
 
 var userRe = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
 

@@ -7,9 +7,17 @@
 package hdr
 
 import (
+	"iter"
+
 	"github.com/strangler/strangler/internal/ascii"
 	"github.com/valyala/fasthttp"
 )
+
+// header is what fasthttp's request and response headers share.
+type header interface {
+	All() iter.Seq2[[]byte, []byte]
+	DelBytes(key []byte)
+}
 
 // maxName bounds the names the helpers copy on the stack; longer names are
 // copied to the heap.
@@ -20,11 +28,11 @@ const maxName = 128
 // below stop there rather than spin.
 const maxDel = 32
 
-// DelResponse removes every header named name from h.
-func DelResponse(h *fasthttp.ResponseHeader, name string) {
+// Del removes every header named name from h.
+func Del[H header](h H, name string) {
 	var buf [maxName]byte
 	for range maxDel {
-		k, ok := findResponse(h, name, buf[:0])
+		k, ok := find(h, name, buf[:0])
 		if !ok {
 			return
 		}
@@ -32,20 +40,8 @@ func DelResponse(h *fasthttp.ResponseHeader, name string) {
 	}
 }
 
-// SetResponse replaces every header named name in h with one value.
-func SetResponse(h *fasthttp.ResponseHeader, name, value string) {
-	DelResponse(h, name)
-	h.Add(name, value)
-}
-
-// SetResponseBytes is SetResponse with a []byte value.
-func SetResponseBytes(h *fasthttp.ResponseHeader, name string, value []byte) {
-	DelResponse(h, name)
-	h.AddBytesV(name, value)
-}
-
-// PeekResponse returns the first value of the header named name, or nil.
-func PeekResponse(h *fasthttp.ResponseHeader, name string) []byte {
+// Peek returns the first value of the header named name, or nil.
+func Peek[H header](h H, name string) []byte {
 	for k, v := range h.All() {
 		if ascii.EqualFold(k, name) {
 			return v
@@ -54,8 +50,8 @@ func PeekResponse(h *fasthttp.ResponseHeader, name string) []byte {
 	return nil
 }
 
-// PeekAllResponse appends every value of the header named name, in order.
-func PeekAllResponse(dst [][]byte, h *fasthttp.ResponseHeader, name string) [][]byte {
+// PeekAll appends every value of the header named name, in order.
+func PeekAll[H header](dst [][]byte, h H, name string) [][]byte {
 	for k, v := range h.All() {
 		if ascii.EqualFold(k, name) {
 			dst = append(dst, v)
@@ -64,7 +60,7 @@ func PeekAllResponse(dst [][]byte, h *fasthttp.ResponseHeader, name string) [][]
 	return dst
 }
 
-func findResponse(h *fasthttp.ResponseHeader, name string, buf []byte) ([]byte, bool) {
+func find[H header](h H, name string, buf []byte) ([]byte, bool) {
 	for k := range h.All() {
 		if ascii.EqualFold(k, name) {
 			return append(buf, k...), true
@@ -73,39 +69,39 @@ func findResponse(h *fasthttp.ResponseHeader, name string, buf []byte) ([]byte, 
 	return nil, false
 }
 
+// The names the callers use.
+
+// DelResponse removes every header named name from h.
+func DelResponse(h *fasthttp.ResponseHeader, name string) { Del(h, name) }
+
 // DelRequest removes every header named name from h.
-func DelRequest(h *fasthttp.RequestHeader, name string) {
-	var buf [maxName]byte
-	for range maxDel {
-		k, ok := findRequest(h, name, buf[:0])
-		if !ok {
-			return
-		}
-		h.DelBytes(k)
-	}
+func DelRequest(h *fasthttp.RequestHeader, name string) { Del(h, name) }
+
+// PeekResponse returns the first value of the header named name, or nil.
+func PeekResponse(h *fasthttp.ResponseHeader, name string) []byte { return Peek(h, name) }
+
+// PeekRequest returns the first value of the header named name, or nil.
+func PeekRequest(h *fasthttp.RequestHeader, name string) []byte { return Peek(h, name) }
+
+// PeekAllResponse appends every value of the header named name, in order.
+func PeekAllResponse(dst [][]byte, h *fasthttp.ResponseHeader, name string) [][]byte {
+	return PeekAll(dst, h, name)
+}
+
+// SetResponse replaces every header named name in h with one value.
+func SetResponse(h *fasthttp.ResponseHeader, name, value string) {
+	Del(h, name)
+	h.Add(name, value)
+}
+
+// SetResponseBytes is SetResponse with a []byte value.
+func SetResponseBytes(h *fasthttp.ResponseHeader, name string, value []byte) {
+	Del(h, name)
+	h.AddBytesV(name, value)
 }
 
 // SetRequest replaces every header named name in h with one value.
 func SetRequest(h *fasthttp.RequestHeader, name, value string) {
-	DelRequest(h, name)
+	Del(h, name)
 	h.Add(name, value)
-}
-
-// PeekRequest returns the first value of the header named name, or nil.
-func PeekRequest(h *fasthttp.RequestHeader, name string) []byte {
-	for k, v := range h.All() {
-		if ascii.EqualFold(k, name) {
-			return v
-		}
-	}
-	return nil
-}
-
-func findRequest(h *fasthttp.RequestHeader, name string, buf []byte) ([]byte, bool) {
-	for k := range h.All() {
-		if ascii.EqualFold(k, name) {
-			return append(buf, k...), true
-		}
-	}
-	return nil, false
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/plugin"
 	"gopkg.in/yaml.v3"
@@ -255,7 +256,7 @@ func (s Spec) buildVerifier(n *yaml.Node, env plugin.Env) (*verifier, error) {
 		if is.static != nil {
 			allAlgs = append(allAlgs, is.static.algs...)
 		} else {
-			allAlgs = append(allAlgs, "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+			allAlgs = append(allAlgs, asymmetricAlgs...)
 		}
 	}
 	if cfg.Forward == nil {
@@ -309,6 +310,7 @@ func (v *verifier) buildIssuer(ic IssuerConfig, ip string, n *yaml.Node, env plu
 	case ic.HMACSecretEnv != "":
 		secret := os.Getenv(ic.HMACSecretEnv)
 		if secret == "" && env.Offline {
+			env.Warnf(n, ip+".hmac_secret_env", "environment variable %s is not set (serve needs it)", ic.HMACSecretEnv)
 			secret = strings.Repeat("x", 32)
 		}
 		if secret == "" {
@@ -320,6 +322,10 @@ func (v *verifier) buildIssuer(ic IssuerConfig, ip string, n *yaml.Node, env plu
 		is.static = &key{algs: restrict(hmacAlgs, ic.Algorithms), k: []byte(secret)}
 	case ic.HMACSecretFile != "":
 		b, err := os.ReadFile(ic.HMACSecretFile)
+		if err != nil && env.Offline {
+			env.Warnf(n, ip+".hmac_secret_file", "cannot read %s: %v (serve needs it)", ic.HMACSecretFile, errors.Unwrap(err))
+			b, err = []byte(strings.Repeat("x", 32)), nil
+		}
 		if err != nil {
 			return nil, env.ErrorIn(n, ip+".hmac_secret_file", "cannot read %s: %v", ic.HMACSecretFile, errors.Unwrap(err))
 		}
@@ -330,6 +336,14 @@ func (v *verifier) buildIssuer(ic IssuerConfig, ip string, n *yaml.Node, env plu
 		is.static = &key{algs: restrict(hmacAlgs, ic.Algorithms), k: []byte(secret)}
 	case ic.PublicKeyFile != "":
 		b, err := os.ReadFile(ic.PublicKeyFile)
+		if err != nil && env.Offline {
+			// A file of the deployment, absent where the config is checked
+			// (a CI job): the table is only inspected, so any public-key
+			// algorithm stands in for the key's.
+			env.Warnf(n, ip+".public_key_file", "cannot read %s: %v (serve needs it)", ic.PublicKeyFile, errors.Unwrap(err))
+			is.static = &key{algs: restrict(asymmetricAlgs, ic.Algorithms)}
+			break
+		}
 		if err != nil {
 			return nil, env.ErrorIn(n, ip+".public_key_file", "cannot read %s: %v", ic.PublicKeyFile, errors.Unwrap(err))
 		}
@@ -356,6 +370,7 @@ func (v *verifier) buildIssuer(ic IssuerConfig, ip string, n *yaml.Node, env plu
 		}
 		j := newJWKS(ic.JWKSURL, ic.Algorithms, refresh, minRefetch, env.Logger.With("issuer", ic.Issuer))
 		j.now = v.now
+		j.count = fetchCounters(env, ic)
 		// The first fetch is bounded: an identity provider that is down
 		// at startup must not stop the gateway; its tokens get 401 until
 		// the background refresh succeeds.
@@ -369,6 +384,26 @@ func (v *verifier) buildIssuer(ic IssuerConfig, ip string, n *yaml.Node, env plu
 		return nil, env.ErrorIn(n, ip+".algorithms", "none of %v fits the key", ic.Algorithms)
 	}
 	return is, nil
+}
+
+// asymmetricAlgs are the algorithms a key set's keys may verify.
+var asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// fetchCounters returns the issuer's strangler_jwks_fetches_total series,
+// both at 0 from the start: a failing identity provider shows as a rising
+// error count next to a flat ok count, which StranglerJWKSFetchFailing
+// (deploy/prometheus-rules.yaml) alerts on. The label is the issuer (its
+// iss), or the key set's URL for a lone issuer without one.
+func fetchCounters(env plugin.Env, ic IssuerConfig) [2]prometheus.Counter {
+	vec := env.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strangler_jwks_fetches_total",
+		Help: "JWKS key set fetches by issuer and result (ok, or error: the last good keys stay in use).",
+	}, []string{"issuer", "result"})).(*prometheus.CounterVec)
+	label := ic.Issuer
+	if label == "" {
+		label = ic.JWKSURL
+	}
+	return [2]prometheus.Counter{vec.WithLabelValues(label, "ok"), vec.WithLabelValues(label, "error")}
 }
 
 func durationOr(s string, def time.Duration) (time.Duration, error) {

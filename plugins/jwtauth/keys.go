@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // key is one verification key and the algorithms it may verify. Each key
@@ -180,12 +182,15 @@ type jwks struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	mu        sync.Mutex
-	keys      map[string]*key
-	lastTry   time.Time
-	lastGood  time.Time
-	fetching  chan struct{} // closed when the fetch in progress ends
-	fetches   int
+	mu       sync.Mutex
+	keys     map[string]*key
+	lastTry  time.Time
+	lastGood time.Time
+	fetching chan struct{} // closed when the fetch in progress ends
+	fetches  int
+	// count holds strangler_jwks_fetches_total{result="ok"} and
+	// {result="error"}; nil counters (tests) count nothing.
+	count     [2]prometheus.Counter
 	stop      chan struct{}
 	stopOnce  sync.Once
 	loopEnded chan struct{}
@@ -288,11 +293,22 @@ func (j *jwks) fetch(ctx context.Context) {
 	j.fetching = nil
 	j.mu.Unlock()
 	close(ch)
+	if c := j.count[errIndex(err)]; c != nil {
+		c.Inc()
+	}
 	if err != nil {
 		j.log.Warn("jwks fetch failed; keeping the last good keys", "url", j.url, "keys", n, "err", err)
 	} else {
 		j.log.Debug("jwks fetched", "url", j.url, "keys", n)
 	}
+}
+
+// errIndex is 0 for a fetch that succeeded, 1 for one that failed.
+func errIndex(err error) int {
+	if err != nil {
+		return 1
+	}
+	return 0
 }
 
 func (j *jwks) get(ctx context.Context) (map[string]*key, error) {
