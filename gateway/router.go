@@ -147,6 +147,9 @@ func (rt *Router) forgetRemoved(old, t *routing.Table) {
 	m.Proxy.Retain(func(id string) bool { return live[id] })
 	for _, r := range old.Routes {
 		if !live[r.ID] {
+			// Series made at start (fallback budgets, shadow results)
+			// go too, not only those traffic made (Retain).
+			m.Proxy.Forget(r.ID)
 			m.Shadow.Forget(r.ID)
 		}
 	}

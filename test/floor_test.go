@@ -133,6 +133,10 @@ func floorGet(tb testing.TB, c *fasthttp.HostClient, req *fasthttp.Request, resp
 // closure (sony/gobreaker v2 TwoStepCircuitBreaker.Allow), the one
 // allocation left on the request path, in the library.
 func TestGatewayAllocatesNothingPerRequest(t *testing.T) {
+	if raceEnabled {
+		// .ci/run runs this test again without -race.
+		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items at random); run without -race")
+	}
 	targets := floorTargets(t)
 	allocs := func(c *fasthttp.HostClient, path string, hdr ...string) float64 {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
