@@ -92,6 +92,7 @@ func main() {
 	targets := []*target{
 		{name: "direct", start: func() (string, int, func()) { return be, 0, func() {} }},
 		{name: "floor", start: func() (string, int, func()) { return startFloor(floorBin, be) }},
+		{name: "floor + timeouts", start: func() (string, int, func()) { return startFloor(floorBin, be, "-timeouts") }},
 		{name: "nginx", start: func() (string, int, func()) { return startNginx(work, be, false) }},
 		{name: "nginx + access log", start: func() (string, int, func()) { return startNginx(work, be, true) }},
 		{name: "haproxy", start: func() (string, int, func()) { return startHAProxy(work, be) }},
@@ -419,9 +420,9 @@ http {
 	return addr, pid, stop
 }
 
-func startFloor(bin, be string) (string, int, func()) {
+func startFloor(bin, be string, args ...string) (string, int, func()) {
 	addr := freeAddr()
-	pid, stop := startProc(bin, "-listen", addr, "-upstream", be)
+	pid, stop := startProc(bin, append([]string{"-listen", addr, "-upstream", be}, args...)...)
 	return addr, pid, stop
 }
 
