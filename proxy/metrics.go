@@ -20,7 +20,7 @@ type Metrics struct {
 	ResponseBytes           *prometheus.CounterVec   // strangler_response_bytes_total{route,side}
 	CanaryDecisions         *prometheus.CounterVec   // strangler_canary_decisions_total{route,side}
 	Rejected                *prometheus.CounterVec   // strangler_rejected_requests_total{reason}
-	InFlight                prometheus.Gauge         // strangler_inflight_requests
+	InFlight                prometheus.GaugeFunc     // strangler_inflight_requests (read from inflight at scrape time)
 	Ready                   prometheus.Gauge         // strangler_ready
 	Fallbacks               *prometheus.CounterVec   // strangler_fallbacks_total{route,reason}
 	FallbackBudgetExhausted *prometheus.CounterVec   // strangler_fallback_budget_exhausted_total{route}
@@ -30,7 +30,8 @@ type Metrics struct {
 	TrailersDropped         prometheus.Counter       // strangler_request_trailers_dropped_total
 	Upgrades                *UpgradeMetrics          // upgrade.go
 
-	routes sync.Map // route id -> *routeMetrics
+	routes   sync.Map      // route id -> *routeMetrics
+	inflight *atomic.Int64 // requests being served
 }
 
 // DurationBuckets are the request latency buckets, in seconds: fine below
@@ -39,7 +40,9 @@ var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 
 
 // NewMetrics registers the collectors on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	inflight := &atomic.Int64{}
 	m := &Metrics{
+		inflight: inflight,
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_requests_total",
 			Help: "Requests answered, by route, side that answered, and HTTP status code.",
@@ -61,10 +64,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_rejected_requests_total",
 			Help: "Client requests rejected by the gateway before any upstream was called, by reason.",
 		}, []string{"reason"}),
-		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+		// A function of the proxy's own count: no shared float to update
+		// twice per request.
+		InFlight: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strangler_inflight_requests",
 			Help: "Requests being served, response bodies still streaming included.",
-		}),
+		}, func() float64 { return float64(inflight.Load()) }),
 		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strangler_ready",
 			Help: "1 when the gateway is ready for traffic, 0 while starting or draining.",
