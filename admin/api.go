@@ -92,6 +92,16 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/fleet", a.read(a.fleet))
 }
 
+// HandleData registers a GET endpoint of another package that returns
+// request data (the inventory's): it needs a token like the shadow
+// results (server.admin.data_requires_token, default true).
+func (a *API) HandleData(mux *http.ServeMux, pattern string, f func(r *http.Request) (any, error)) {
+	mux.HandleFunc(pattern, a.readData(f))
+}
+
+// NotFound is an error the API answers with 404.
+func NotFound(format string, args ...any) error { return notFound(format, args...) }
+
 // apiError is an error with its HTTP status.
 type apiError struct {
 	status int

@@ -97,6 +97,7 @@ func main() {
 		{name: "nginx + access log", start: func() (string, int, func()) { return startNginx(work, be, true) }},
 		{name: "haproxy", start: func() (string, int, func()) { return startHAProxy(work, be) }},
 		{name: "strangler", start: func() (string, int, func()) { return startStrangler(work, bin, be, "plain") }},
+		{name: "strangler, inventory off", start: func() (string, int, func()) { return startStrangler(work, bin, be, "noinventory") }},
 		{name: "strangler + access log", start: func() (string, int, func()) { return startStrangler(work, bin, be, "log") }},
 		{name: "strangler + JWT", header: "Authorization: Bearer " + benchToken(), start: func() (string, int, func()) { return startStrangler(work, bin, be, "jwt") }},
 		{name: "strangler + shadow 100%", start: func() (string, int, func()) { return startStrangler(work, bin, be, "shadow:"+shadowBE) }},
@@ -139,7 +140,7 @@ func main() {
 	}
 	// Streaming: a fresh process each, so peak RSS is the transfer's.
 	for _, t := range targets {
-		if strings.Contains(t.name, " + ") || t.tls {
+		if strings.Contains(t.name, " + ") || strings.Contains(t.name, ", ") || t.tls {
 			continue // streaming is measured on the plain variants
 		}
 		t.stop()
@@ -500,6 +501,8 @@ upstreams:
 		y = strings.Replace(y, "server:\n", fmt.Sprintf("server:\n  tls: {certificates: [{cert: %q, key: %q}], reload: 0s}\n", cert, key), 1)
 	}
 	switch {
+	case variant == "noinventory":
+		y += "inventory: {enabled: false}\n"
 	case variant == "jwt":
 		y += fmt.Sprintf("plugins:\n  - jwt: {issuers: [{hmac_secret_file: %q}], forward: {sub: X-User-Id, roles: X-User-Roles}}\n", secret)
 	case strings.HasPrefix(variant, "shadow:"):
@@ -654,6 +657,17 @@ func render(ts []*target, conc []int, bt *bigTable, loadStart, loadEnd string) s
 		}
 		b.WriteString("\n")
 	}
+	if on, off := byName(ts, "strangler"), byName(ts, "strangler, inventory off"); on != nil && off != nil {
+		// The legacy inventory observes every request (docs/inventory.md):
+		// its cost is strangler with it (the default) against without.
+		b.WriteString("## The inventory's cost on the request path\n\n`strangler` (inventory on, the default) against `strangler, inventory off`, paired per round.\n\n| connections | proxy CPU µs/req on | off | CPU ×off | req/s ×off |\n|---:|---:|---:|---:|---:|\n")
+		cpu := func(s sample) float64 { return s.cpu }
+		for _, c := range conc {
+			fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.3f | %.3f |\n", c, medianOf(on, c, cpu), medianOf(off, c, cpu),
+				pairedRatio(on, off, c, cpu), pairedRatio(on, off, c, func(s sample) float64 { return s.rps }))
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString(renderTLS(tlsTargets, conc))
 	fmt.Fprintf(&b, "## Streaming (one transfer each, a fresh proxy process for each)\n\n| target | %d MiB download s | MiB/s | peak RSS MiB | %d MiB upload s | MiB/s | peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n", *bigBytes>>20, *upBytes>>20)
 	for _, t := range ts {
@@ -679,8 +693,8 @@ func render(ts []*target, conc []int, bt *bigTable, loadStart, loadEnd string) s
 // goBenchmarks runs the hot-path Go benchmarks and returns them as a
 // section.
 func goBenchmarks() string {
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Floor|Parse10k", "-benchmem", "-benchtime", "1s", "-count", "3",
-		"./gateway", "./plugins/jwtauth", "./test")
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Observe|Floor|Parse10k", "-benchmem", "-benchtime", "1s", "-count", "3",
+		"./gateway", "./plugins/jwtauth", "./test", "./inventory")
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
 		return "## Go benchmarks\n\nfailed: " + err.Error() + "\n\n```\n" + string(outb) + "```\n"
@@ -691,7 +705,7 @@ func goBenchmarks() string {
 			keep = append(keep, l)
 		}
 	}
-	return "## Go benchmarks (hot paths)\n\n`go test -run '^$' -bench 'Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Floor|Parse10k' -benchmem -count 3 ./gateway ./plugins/jwtauth ./test` (BenchmarkFloor: cpu-ns/op is the whole process's CPU per request, client and upstream included, so the floor/gateway difference is the gateway's own cost)\n\n```\n" + strings.Join(keep, "\n") + "\n```\n"
+	return "## Go benchmarks (hot paths)\n\n`go test -run '^$' -bench 'Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Observe|Floor|Parse10k' -benchmem -count 3 ./gateway ./plugins/jwtauth ./test ./inventory` (BenchmarkFloor: cpu-ns/op is the whole process's CPU per request, client and upstream included, so the floor/gateway difference is the gateway's own cost)\n\n```\n" + strings.Join(keep, "\n") + "\n```\n"
 }
 
 func firstLine(name string, args ...string) string {

@@ -58,7 +58,7 @@ func TestDecodeProblems(t *testing.T) {
 		{"unknown key with a suggestion", "legacy: x\nupstream: {}\n",
 			[]string{`routes.yaml:2:1: upstream: unknown field "upstream" (did you mean "upstreams"?)`}},
 		{"unknown key far from any", "legacy: x\nbanana: 1\n",
-			[]string{`routes.yaml:2:1: banana: unknown field "banana" (known: canary, legacy, plugins, routes, server, shadow, upstreams)`}},
+			[]string{`routes.yaml:2:1: banana: unknown field "banana" (known: canary, inventory, legacy, plugins, routes, server, shadow, upstreams)`}},
 		{"suggestion ignores case", "Legacy: x\n",
 			[]string{`routes.yaml:1:1: Legacy: unknown field "Legacy" (did you mean "legacy"?)`}},
 		{"several at once", "legacy: x\nlegacy: y\nlegasy: z\nroutes: {}\nserver: {limits: {max_connections: many}}\n", []string{

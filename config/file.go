@@ -27,6 +27,34 @@ type File struct {
 	// Shadow configures the shadow-comparison engine shared by every
 	// route's shadow section. Fixed for the life of the process.
 	Shadow ShadowSettings `yaml:"shadow"`
+	// Inventory configures the legacy inventory: the endpoints the
+	// gateway learns from its traffic (docs/inventory.md). Fixed for the
+	// life of the process.
+	Inventory InventorySpec `yaml:"inventory"`
+}
+
+// InventorySpec configures the legacy inventory.
+type InventorySpec struct {
+	// Enabled turns learning on. Default true; false learns nothing and
+	// GET /admin/inventory answers 404.
+	Enabled *bool `yaml:"enabled"`
+	// MaxEndpoints caps the endpoints kept; requests to endpoints beyond
+	// it are counted in an overflow bucket
+	// (strangler_inventory_overflow_total). Default 10000. Must be
+	// positive.
+	MaxEndpoints int `yaml:"max_endpoints"`
+	// StateFile keeps the inventory across restarts (written atomically
+	// every SaveEvery and at shutdown, read at start). Default
+	// "strangler-inventory.json" in the directory of
+	// server.admin.state_file; "off" keeps it in memory only.
+	StateFile string `yaml:"state_file"`
+	// SaveEvery is how often the state file is written. Default 1m. Must
+	// be positive.
+	SaveEvery string `yaml:"save_every"`
+	// Redact lists query keys (exact names, any case) whose values are
+	// never stored, besides the built-in list (password, token, key,
+	// session, ...). Default: none.
+	Redact []string `yaml:"redact"`
 }
 
 // ServerSpec configures the listeners.

@@ -11,10 +11,12 @@ import (
 )
 
 // FlattenRoute lists a route's settings as written, one per leaf:
-// "shadow.percent": "5", "match.methods": "[GET]". Unset and zero values
-// are left out; a plugin's configuration is a digest ("jwt sha256:…"),
-// never its values. strangler diff compares two of these to report a
-// change to any route setting.
+// "shadow.percent": "5", "match.methods": "[GET]". Unset values are left
+// out, and so are zero values of plain fields (store_values: false is the
+// default written out); a value behind a pointer or in a map was written
+// and shows even when zero (see written). A plugin's configuration is a
+// digest ("jwt sha256:…"), never its values. strangler diff compares two
+// of these to report a change to any route setting.
 func FlattenRoute(rs *RouteSpec) map[string]string {
 	out := map[string]string{}
 	flatten(out, "", reflect.ValueOf(rs).Elem())
@@ -33,7 +35,7 @@ func flatten(out map[string]string, key string, v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			flatten(out, key, v.Elem())
+			written(out, key, v.Elem())
 		}
 	case reflect.Struct:
 		if v.Type() == pluginSpecType {
@@ -76,7 +78,7 @@ func flatten(out map[string]string, key string, v reflect.Value) {
 	case reflect.Map:
 		iter := v.MapRange()
 		for iter.Next() {
-			flatten(out, join(fmt.Sprint(iter.Key().Interface())), iter.Value())
+			written(out, join(fmt.Sprint(iter.Key().Interface())), iter.Value())
 		}
 	default:
 		if !v.IsZero() {
@@ -91,4 +93,27 @@ func scalar(t reflect.Type) bool {
 		return true
 	}
 	return false
+}
+
+// written flattens a value the file wrote (a pointer's target, a map
+// entry): unlike a plain field it shows even when it is zero, because
+// there "unset" and zero mean different things (default_headers: false,
+// fallback_budget: {percent: 0}, breaker: {} giving the route a breaker
+// of its own, a header that must be empty).
+func written(out map[string]string, key string, v reflect.Value) {
+	n := len(out)
+	flatten(out, key, v)
+	if len(out) > n {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct, reflect.Map:
+		out[key] = "{}"
+	case reflect.Slice, reflect.Array:
+		out[key] = "[]"
+	case reflect.String:
+		out[key] = `""`
+	default:
+		out[key] = fmt.Sprint(v.Interface())
+	}
 }

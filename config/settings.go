@@ -79,3 +79,14 @@ func (s *ServerSettings) Trusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+// InventorySettings is the inventory section compiled (defaults applied;
+// documented on InventorySpec).
+type InventorySettings struct {
+	Enabled      bool
+	MaxEndpoints int
+	// StateFile is "" when the inventory is not persisted.
+	StateFile string
+	SaveEvery time.Duration
+	Redact    []string
+}

@@ -80,6 +80,7 @@ func (c *compiler) compile(f *config.File) *routing.Table {
 	c.compileUpstreams()
 	c.defaults = c.keySources("canary.key", f.Canary.Key, []routing.KeySource{{Kind: "ip"}})
 	t.Shadow = c.compileShadowSettings(f.Shadow)
+	t.Inventory = c.compileInventory(f.Inventory, t.Server.AdminStateFile)
 	if t.Legacy != nil {
 		c.used[t.Legacy.Name] = true
 	}

@@ -7,14 +7,16 @@
 // the public listener (Fiber, serving package proxy's handler) and the
 // operator listener (metrics, health, the admin API), either with TLS
 // (tls.go: certificates by SNI, re-read when they change, handshake
-// errors counted, client certificates on the operator listener). Metrics gathers every
-// package's collectors; AccessLog is the buffered JSON access log.
+// errors counted, client certificates on the operator listener), and the
+// legacy inventory (package inventory: the proxy's observer, its state
+// file, its admin endpoints). Metrics gathers every package's collectors;
+// AccessLog is the buffered JSON access log.
 //
 // Dependencies flow one way:
 //
 //	cmd/strangler, internal/cli
 //	  gateway
-//	    admin  proxy
+//	    admin  proxy  inventory
 //	      routing  shadow
 //	        upstream
 //	          plugin

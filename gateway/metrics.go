@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/console"
+	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
@@ -18,12 +19,13 @@ import (
 // the configuration's. Metric names start with strangler_; labels are
 // route ids, sides and upstream names, never raw paths.
 type Metrics struct {
-	Proxy    *proxy.Metrics
-	Upstream *upstream.Metrics
-	Shadow   *shadow.Metrics
-	Admin    *admin.Metrics
-	Store    *store.Metrics
-	Console  *console.Metrics
+	Proxy     *proxy.Metrics
+	Upstream  *upstream.Metrics
+	Shadow    *shadow.Metrics
+	Admin     *admin.Metrics
+	Store     *store.Metrics
+	Console   *console.Metrics
+	Inventory *inventory.Metrics
 
 	AccessLogDrops prometheus.Counter     // strangler_access_log_dropped_total
 	ConfigInfo     *prometheus.GaugeVec   // strangler_config_info{file}
@@ -85,12 +87,13 @@ var DurationBuckets = proxy.DurationBuckets
 // NewMetrics registers every collector on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Proxy:    proxy.NewMetrics(reg),
-		Upstream: upstream.NewMetrics(reg),
-		Shadow:   shadow.NewMetrics(reg, DurationBuckets),
-		Admin:    admin.NewMetrics(reg),
-		Store:    store.NewMetrics(reg),
-		Console:  console.NewMetrics(reg),
+		Proxy:     proxy.NewMetrics(reg),
+		Upstream:  upstream.NewMetrics(reg),
+		Shadow:    shadow.NewMetrics(reg, DurationBuckets),
+		Admin:     admin.NewMetrics(reg),
+		Store:     store.NewMetrics(reg),
+		Console:   console.NewMetrics(reg),
+		Inventory: inventory.NewMetrics(reg),
 		AccessLogDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_access_log_dropped_total",
 			Help: "Access log lines that could not be written.",
@@ -161,5 +164,6 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	out = append(out, m.Shadow.Collectors()...)
 	out = append(out, m.Store.Collectors()...)
 	out = append(out, m.Console.Collectors()...)
+	out = append(out, m.Inventory.Collectors()...)
 	return append(out, m.Admin.Collectors()...)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/proxy"
 	"github.com/strangler/strangler/routing"
@@ -39,6 +40,7 @@ type Router struct {
 	stopped    bool // guarded by reloadMu: no reloads after Close
 	generation atomic.Int64
 	overrides  *admin.Overrides
+	inventory  *inventory.Inventory
 	// storeFlag: -store / STRANGLER_STORE set server.store at start.
 	storeFlag bool
 
@@ -203,6 +205,10 @@ func (rt *Router) ShadowStore() shadow.Store {
 // Overrides returns on-call's overrides (nil before the server starts).
 func (rt *Router) Overrides() *admin.Overrides { return rt.overrides }
 
+// Inventory returns the legacy inventory (nil when it is off or before
+// the server starts).
+func (rt *Router) Inventory() *inventory.Inventory { return rt.inventory }
+
 // InFlight returns the number of requests being served.
 func (rt *Router) InFlight() int64 { return rt.proxy.InFlight() }
 
@@ -250,8 +256,9 @@ func (rt *Router) Reload() (*routing.Table, error) {
 		if rt.storeFlag {
 			t.Server.Store = old.Server.Store
 		}
-		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow {
-			rt.log.Warn("server listener, admin or shadow engine settings changed; they apply after a restart")
+		if listenerSettings(old.Server) != listenerSettings(t.Server) || old.Shadow != t.Shadow ||
+			fmt.Sprint(old.Inventory) != fmt.Sprint(t.Inventory) {
+			rt.log.Warn("server listener, admin, shadow engine or inventory settings changed; they apply after a restart")
 		}
 	}
 	rt.Swap(t)

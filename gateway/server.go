@@ -17,6 +17,7 @@ import (
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/console"
+	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/store"
 	"github.com/valyala/fasthttp"
 )
@@ -42,7 +43,7 @@ type Server struct {
 	serveErr              chan error
 	opsErr                chan error
 	once                  sync.Once
-	stop                  chan struct{} // ends the watcher and the override janitor
+	stop                  chan struct{} // ends the watcher, the override janitor and the inventory's ticker
 	cancel                context.CancelFunc
 	fleet                 *store.Redis // nil without a shared store
 	stopOnce              sync.Once
@@ -50,6 +51,14 @@ type Server struct {
 	// skipDelay: the next Shutdown drains at once (an interactive Ctrl-C,
 	// not an orchestrator's SIGTERM).
 	skipDelay atomic.Bool
+
+	admin    *admin.API
+	invStore inventory.Store // nil: the inventory is not persisted
+	invSave  time.Duration
+	invMu    sync.Mutex // one save at a time
+	invSaved int64      // requests observed at the last save (invMu)
+	// invReplica names this gateway's snapshots (the fleet's replica name).
+	invReplica string
 }
 
 // SkipShutdownDelay makes Shutdown drain without server.timeouts.
@@ -129,6 +138,7 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	if err := s.startAdmin(cfg, o); err != nil {
 		return nil, err
 	}
+	s.startInventory(t, o.Logger)
 	s.ops = &http.Server{Handler: s.OpsMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	return s, nil
 }
@@ -188,6 +198,13 @@ func (s *Server) Serve(ln, opsLn net.Listener) {
 		go func() {
 			defer s.bg.Done()
 			s.Router.Watch(s.cfg.ReloadWatch, s.stop)
+		}()
+	}
+	if inv := s.Router.inventory; inv != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.runInventory(inv)
 		}()
 	}
 	if ov := s.Router.overrides; ov != nil {
@@ -285,6 +302,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	left := rt.InFlight()
 	upgraded := <-upgradesLeft
+	s.saveInventory() // with the requests the drain finished
 	octx, ocancel := context.WithTimeout(context.Background(), time.Second)
 	defer ocancel()
 	_ = s.ops.Shutdown(octx)
@@ -351,7 +369,8 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
 		log.Error("admin tokens unavailable; the admin API is read-only", "err", err)
 		tokens = nil
 	}
-	api := admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth)
+	s.admin = admin.New(rt, ov, tokens, cfg.AdminReadAuth, rt.metrics.Admin, log).OpenData(!cfg.AdminDataAuth)
+	api := s.admin
 	api.Register(s.OpsMux)
 	api.HandleRead(s.OpsMux, "GET /admin/stats", newRouteStats(rt, time.Now).serve)
 	// The operator console: every read and action goes through the admin

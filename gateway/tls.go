@@ -420,7 +420,9 @@ func hstsHandler(rules []config.HSTSRule) fiber.Handler {
 		if !fctx.IsTLS() {
 			return err
 		}
-		host := routing.HostWithoutPort(fctx.Request.Header.Host())
+		// The form routes match hosts in (issue 13): "a.example.test." and
+		// "A.EXAMPLE.TEST:443" are a.example.test.
+		host := routing.CanonicalHost(fctx.Request.Header.Host())
 		for _, r := range rules {
 			for _, h := range r.Hosts {
 				if hostMatch(h, host) {

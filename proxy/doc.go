@@ -16,7 +16,7 @@
 //	headers.go   hop-by-hop and forwarding header rules, in both directions
 //	response.go  copyResponse and the streamed response body
 //	errors.go    writeError: the one mapping of errors to statuses
-//	finish.go    finish: metrics, access log, shadow submission, release
+//	finish.go    finish: metrics, the Observer (the inventory), access log, shadow submission, release
 //	shadow.go    sampling and the shadow Call sent through send
 //	upgrade.go   WebSocket and other upgrades: their own connection, the 101, the joined tunnel
 //	state.go     the pooled request state, which also implements plugin.Request

@@ -29,6 +29,11 @@ func (p *Proxy) finish(st *reqState, werr error) {
 	}
 	if st.route != nil {
 		p.metrics.forRoute(st.route.ID, st.sideLabel()).observe(counted, dur.Seconds(), bytes)
+		if p.observer != nil {
+			// An answer the gateway made before deciding (an auth
+			// plugin's 401) counts for the route's configured side.
+			p.observer.Observe(st.method, &st.path, st.route, st.side, counted, dur, bytes)
+		}
 	}
 	if j := st.shadow; j != nil {
 		st.shadow = nil

@@ -21,6 +21,16 @@ type Overrides interface {
 	Get(route string) *routing.Override
 }
 
+// Observer learns from every request a route served, once its response is
+// complete (package inventory). Observe runs on the request path: it must
+// not block or allocate in steady state, and must keep nothing of p,
+// method or r's strings beyond the call (they alias the request). status
+// is what the response meant (a legacy error served with 200 counts as
+// the error), side the side that answered (legacy after a fallback).
+type Observer interface {
+	Observe(method string, p *routing.Path, r *routing.Route, side routing.Side, status int, d time.Duration, bytes int64)
+}
+
 // Options configure New.
 type Options struct {
 	Metrics         *Metrics
@@ -31,6 +41,8 @@ type Options struct {
 	Access *slog.Logger
 	// Overrides are on-call's; nil: none.
 	Overrides Overrides
+	// Observer sees every routed request when it is complete; nil: none.
+	Observer Observer
 }
 
 // Proxy serves every public request from one catch-all Fiber handler. It
@@ -45,6 +57,7 @@ type Proxy struct {
 	log       *slog.Logger
 	access    *slog.Logger
 	overrides Overrides
+	observer  Observer
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -61,7 +74,7 @@ func New(o Options) *Proxy {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Proxy{metrics: o.Metrics, upMetrics: o.UpstreamMetrics, log: o.Logger.With("component", "proxy"),
-		access: o.Access, overrides: o.Overrides}
+		access: o.Access, overrides: o.Overrides, observer: o.Observer}
 }
 
 // Swap makes t the serving table and returns the previous one. Requests in
@@ -76,6 +89,10 @@ func (p *Proxy) SetShadow(e *shadow.Engine) { p.shadow.Store(e) }
 
 // SetOverrides sets on-call's overrides (before serving).
 func (p *Proxy) SetOverrides(o Overrides) { p.overrides = o }
+
+// SetObserver sets the observer of completed requests (before serving);
+// nil turns it off.
+func (p *Proxy) SetObserver(o Observer) { p.observer = o }
 
 // SetAccessLog sets the access log (before serving); nil turns it off.
 func (p *Proxy) SetAccessLog(l *slog.Logger) { p.access = l }

@@ -53,6 +53,14 @@ func (p *Proxy) startShadow(c *fiber.Ctx, st *reqState) {
 	if st.side == routing.SideNew {
 		candSide = routing.SideLegacy
 	}
+	if candSide == routing.SideNew && st.legacyOnly != nil {
+		// A request only legacy may serve (a legacy session without a
+		// token) never reaches new, not even as a shadow copy: new would
+		// get it without a verified identity (issue 13, auth on the side
+		// the request really goes to).
+		eng.Skip(r.ID, "legacy_only")
+		return
+	}
 	candTgt := r.Target(candSide)
 	if candTgt == nil || candTgt.Upstream == nil {
 		eng.Skip(r.ID, "no_candidate")

@@ -300,6 +300,7 @@ type tunnel struct {
 	started atomic.Bool
 	ended   atomic.Bool
 	reason  atomic.Pointer[string]
+	cut     atomic.Bool // closed by a drain's time running out
 	nUp     atomic.Int64
 	nClient atomic.Int64
 
@@ -415,7 +416,7 @@ func (t *tunnel) pipe(h *half) {
 				if now.UnixNano() < by {
 					continue
 				}
-				t.end("shutdown")
+				t.cutByDrain()
 				return
 			}
 			if now.Before(t.deadline()) {
@@ -459,6 +460,15 @@ func (t *tunnel) goingAway(h *half) {
 	t.setReason("shutdown")
 	_ = h.dst.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = h.dst.Write(closeGoingAway)
+}
+
+// cutByDrain ends a tunnel whose drain time ran out, counted once for
+// DrainUpgrades' answer.
+func (t *tunnel) cutByDrain() {
+	if t.cut.CompareAndSwap(false, true) {
+		t.p.tunnels.cut.Add(1)
+	}
+	t.end("shutdown")
 }
 
 func peerOf(client bool) string {
@@ -537,6 +547,9 @@ func closeWriter(c net.Conn) (interface{ CloseWrite() error }, bool) {
 type tunnelSet struct {
 	mu sync.Mutex
 	m  map[*tunnel]struct{}
+	// cut counts the tunnels a drain closed because its time ran out
+	// (not by a close handshake or a peer's close).
+	cut atomic.Int64
 }
 
 func (s *tunnelSet) add(t *tunnel) {
@@ -582,15 +595,15 @@ func (p *Proxy) DrainUpgrades(ctx context.Context) int {
 	if !ok {
 		by = time.Now().Add(30 * time.Second)
 	}
+	cut0 := p.tunnels.cut.Load()
 	for _, t := range p.tunnels.list() {
 		t.drain(by)
 	}
 	for p.tunnels.count() > 0 {
 		select {
 		case <-ctx.Done():
-			left := p.tunnels.list()
-			for _, t := range left {
-				t.end("shutdown")
+			for _, t := range p.tunnels.list() {
+				t.cutByDrain()
 				if !t.started.Load() {
 					t.finish("shutdown")
 				}
@@ -598,11 +611,13 @@ func (p *Proxy) DrainUpgrades(ctx context.Context) int {
 			for i := 0; i < 200 && p.tunnels.count() > 0; i++ {
 				time.Sleep(5 * time.Millisecond)
 			}
-			return len(left)
+			return int(p.tunnels.cut.Load() - cut0)
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return 0
+	// A tunnel may have closed itself at the deadline, just before ctx
+	// said so: it was cut all the same.
+	return int(p.tunnels.cut.Load() - cut0)
 }
 
 // frameTracker follows WebSocket frame boundaries (RFC 6455 §5.2) in one

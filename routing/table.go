@@ -24,6 +24,9 @@ type Table struct {
 	Server *config.ServerSettings
 	// Shadow configures the shadow engine (taken from the first table).
 	Shadow shadow.Options
+	// Inventory configures the legacy inventory (taken from the first
+	// table).
+	Inventory config.InventorySettings
 	// Pools are the instances whose connection pools this table serves
 	// with; closing the table closes those the next table does not keep.
 	Pools []*upstream.Instance

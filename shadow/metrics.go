@@ -25,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) *Metrics {
 		}, []string{"route", "result"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_shadow_skipped_total",
-			Help: "Sampled requests not compared, by reason: body_too_large, method, fallback, control_incomplete, no_candidate, no_instance, breaker_open, overloaded.",
+			Help: "Sampled requests not compared, by reason: body_too_large, method, fallback, control_incomplete, no_candidate, legacy_only, no_instance, breaker_open, overloaded.",
 		}, []string{"route", "reason"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "strangler_shadow_candidate_duration_seconds",

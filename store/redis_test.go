@@ -354,3 +354,74 @@ func TestRedisStoreThatWentBackIsReseeded(t *testing.T) {
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool { return ha.rev() == 4 }, func() string { return "the replica never applied revision 4" })
 }
+
+// TestRedisStoreBackWithItsDataResumes: a Redis that stops with its data
+// (persistence) and comes back, or that stops answering for a while (a
+// stalled host, a partition) and answers again, is resumed: the replica
+// keeps its state meanwhile, nothing is re-seeded, the revisions and the
+// audit trail go on from where they were, and a change made through
+// another replica while the first was cut off reaches it.
+func TestRedisStoreBackWithItsDataResumes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		down, back func(rs *testutil.Redis)
+	}{
+		{"restarted with its data", (*testutil.Redis).Shutdown, (*testutil.Redis).Restart},
+		{"stalled, then answering", (*testutil.Redis).Pause, (*testutil.Redis).Resume},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rs := testutil.StartRedis(t)
+			a, ma := openRedis(t, rs.URL("resync=200ms"), "a")
+			ha := &holder{}
+			ctx := context.Background()
+			if _, err := a.Seed(ctx, ha); err != nil {
+				t.Fatal(err)
+			}
+			for _, side := range []string{"legacy", "new", "legacy"} {
+				st, err := a.Update(ctx, flip("r", side))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ha.Apply(st, "local")
+			}
+			epoch := ha.Applied().Epoch
+			run(t, a, ha)
+			testutil.Eventually(t, 5*time.Second, func() bool { return promtest.ToFloat64(ma.Up) == 1 }, func() string { return "never up" })
+
+			tc.down(rs)
+			testutil.Eventually(t, 10*time.Second, func() bool { return promtest.ToFloat64(ma.Up) == 0 }, func() string { return "strangler_store_up stayed 1" })
+			if _, err := a.Update(ctx, flip("r", "new")); !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("a change with the store down: %v", err)
+			}
+			if st := ha.Applied(); st.Revision != 3 || st.Override("r").Side != "legacy" {
+				t.Fatalf("the replica lost its state with the store down: %s", toJSON(st))
+			}
+			tc.back(rs)
+			testutil.Eventually(t, 10*time.Second, func() bool { return promtest.ToFloat64(ma.Up) == 1 }, func() string { return "strangler_store_up never came back" })
+
+			// Another replica changes the state: the first applies it.
+			b, _ := openRedis(t, rs.URL("resync=200ms"), "b")
+			st, err := b.Update(ctx, flip("r", "new"))
+			if err != nil || st.Revision != 4 || st.Epoch != epoch || st.Seeded {
+				t.Fatalf("the first change after the store came back: %s %v", toJSON(st), err)
+			}
+			testutil.Eventually(t, 5*time.Second, func() bool { return ha.rev() == 4 }, func() string { return fmt.Sprintf("a at revision %d, want 4", ha.rev()) })
+			// Give a wrong re-seed the time to happen (resync every 200ms).
+			time.Sleep(600 * time.Millisecond)
+			if ev, _ := a.Audit(ctx, store.Query{Action: "reseed"}); len(ev) != 0 {
+				t.Fatalf("a store that kept its data was re-seeded: %s", toJSON(ev))
+			}
+			if n := promtest.ToFloat64(ma.Reseeds); n != 0 {
+				t.Fatalf("strangler_store_reseeds_total = %v", n)
+			}
+			if ev, _ := a.Audit(ctx, store.Query{Action: "side"}); len(ev) != 4 {
+				t.Fatalf("the audit trail did not survive: %s", toJSON(ev))
+			}
+			if got, _ := a.Load(ctx); got.Revision != 4 || got.Epoch != epoch || got.Override("r").Side != "new" {
+				t.Fatalf("stored %s", toJSON(got))
+			}
+		})
+	}
+}

@@ -31,6 +31,7 @@ routes:
   - {id: cfg-new, match: {prefix: /b}, side: new, new: {upstream: new}}
   - {id: cfg-canary, match: {prefix: /c}, side: legacy, canary: {percent: 100}, new: {upstream: new}}
   - {id: cfg-fallback, match: {prefix: /d}, side: new, fallback: legacy, new: {upstream: down}}
+  - {id: cfg-shadow, match: {prefix: /e}, side: legacy, new: {upstream: new}, shadow: {percent: 100}}
 `
 
 // TestAuthDecidedOnTheEffectiveSide: on a jwt: required route, a request
@@ -38,7 +39,8 @@ routes:
 // routes.yaml, on-call overrides, canaries, fallback and session cookies
 // say. A user logged in the old way (a legacy session cookie, no token)
 // is served by legacy when the route's side is legacy (a canary keeps it
-// there) and refused when the side is new, decided after the override.
+// there) and refused when the side is new, decided after the override;
+// its shadow copy never goes to new either.
 func TestAuthDecidedOnTheEffectiveSide(t *testing.T) {
 	t.Parallel()
 	testKeys(t)
@@ -56,10 +58,10 @@ func TestAuthDecidedOnTheEffectiveSide(t *testing.T) {
 	g := startGateway(t, authSidesYAML, map[string]string{"legacy": legacy.URL, "new": newSvc.URL, "secret": secretFile, "tokens": tokensFile})
 	token := mint(t, jwt.SigningMethodHS256, hmacSecret, "", jwt.MapClaims{"iss": "sessions", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
 
-	routes := map[string]string{"cfg-legacy": "/a", "cfg-new": "/b", "cfg-canary": "/c", "cfg-fallback": "/d"}
+	routes := map[string]string{"cfg-legacy": "/a", "cfg-new": "/b", "cfg-canary": "/c", "cfg-fallback": "/d", "cfg-shadow": "/e"}
 	// Where a request with a token goes, by route: "canary" is new by a
 	// 100% canary (a legacy-session request stays on legacy there).
-	configured := map[string]string{"cfg-legacy": "legacy", "cfg-new": "new", "cfg-canary": "canary", "cfg-fallback": "new"}
+	configured := map[string]string{"cfg-legacy": "legacy", "cfg-new": "new", "cfg-canary": "canary", "cfg-fallback": "new", "cfg-shadow": "legacy"}
 	overrides := []struct {
 		name string
 		body string // "" = none
@@ -93,7 +95,7 @@ func TestAuthDecidedOnTheEffectiveSide(t *testing.T) {
 			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
 		}
 	}
-	n := 0
+	n, shadowed := 0, 0
 	for _, ov := range overrides {
 		for id := range routes {
 			if ov.body == "" {
@@ -124,6 +126,9 @@ func TestAuthDecidedOnTheEffectiveSide(t *testing.T) {
 				if resp.StatusCode != wantStatus {
 					t.Errorf("%s: status %d, want %d", what, resp.StatusCode, wantStatus)
 				}
+				if id == "cfg-shadow" && resp.StatusCode == 200 {
+					shadowed++
+				}
 				if resp.StatusCode == 401 && resp.Header.Get("X-Strangler-Side") != "gateway" {
 					t.Errorf("%s: a 401 the gateway made is labelled side %q, want gateway", what, resp.Header.Get("X-Strangler-Side"))
 				}
@@ -134,6 +139,20 @@ func TestAuthDecidedOnTheEffectiveSide(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Every shadowed request is accounted for (compared or skipped) before
+	// the new side's requests are checked once more: shadow copies are
+	// sent after the response, so the loop above may not have seen them.
+	waitFor(t, func() bool {
+		return metricSum(t, g, "strangler_shadow_results_total", map[string]string{"route": "cfg-shadow"}) >= float64(shadowed)
+	})
+	for _, r := range newSvc.requests() {
+		if r.Header.Get("X-User-Id") != "alice" {
+			t.Errorf("%s reached the new side without the verified identity (shadow %q)", r.Header.Get("X-Case"), r.Header.Get("X-Strangler-Shadow"))
+		}
+	}
+	if v := g.metric("strangler_shadow_skipped_total", map[string]string{"route": "cfg-shadow", "reason": "legacy_only"}); v <= 0 {
+		t.Errorf("strangler_shadow_skipped_total{reason=legacy_only} = %v, want the legacy sessions' copies counted there", v)
 	}
 	// The 401s the gateway made count for no side that never saw them.
 	if v := g.metric("strangler_requests_total", map[string]string{"route": "cfg-new", "side": "gateway", "code": "401"}); v <= 0 {
@@ -147,4 +166,34 @@ func TestAuthDecidedOnTheEffectiveSide(t *testing.T) {
 	if newSvc.count() == 0 || legacy.count() == 0 {
 		t.Fatalf("the table did not exercise both sides (new %d, legacy %d requests)", newSvc.count(), legacy.count())
 	}
+}
+
+// metricSum adds the samples of a counter or gauge whose labels include
+// labels.
+func metricSum(t *testing.T, g *gw, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }

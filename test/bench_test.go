@@ -62,9 +62,13 @@ func BenchmarkProxySmall(b *testing.B) {
 		_, _ = w.Write(body)
 	})
 	g := startGateway(b, benchYAML, map[string]string{"legacy": up.URL})
+	// The same without the legacy inventory (on by default): the
+	// difference is its cost on the request path.
+	noInv := startGateway(b, benchYAML+"inventory: {enabled: false}\n", map[string]string{"legacy": up.URL})
 	for _, c := range []struct{ name, url string }{
 		{"direct", up.URL + "/v2/courses/1"},
 		{"gateway", g.URL + "/api/courses/1"},
+		{"gateway-inventory-off", noInv.URL + "/api/courses/1"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -275,6 +275,13 @@ adapter_secret_unset.yaml:8:9: upstreams.legacy.plugins[1]: plugin "headers" run
 jwt_config.yaml:16:33: routes[0].plugins[0].jwt.requires: unknown field "requires" (did you mean "require"?)`,
 	},
 	{
+		name: "inventory_problems.yaml",
+		want: `inventory_problems.yaml:6:18: inventory.max_endpoints: must be positive
+inventory_problems.yaml:7:15: inventory.save_every: bad duration "0s": must be positive
+inventory_problems.yaml:8:22: inventory.redact[1]: bad query key "a=b": a name as it appears before = in a query
+inventory_problems.yaml:9:3: inventory.state_fle: unknown field "state_fle" (did you mean "state_file"?)`,
+	},
+	{
 		name: "shadow_problems.yaml",
 		want: `shadow_problems.yaml:16:22: routes[0].shadow.methods[1]: shadowing DELETE runs the write on both sides: set allow_writes: true if the other side treats X-Strangler-Shadow: 1 as a dry run
 shadow_problems.yaml:17:16: routes[0].shadow.ignore[0]: bad JSON path "items.id": a JSON path starts with $ (or header:NAME)

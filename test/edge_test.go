@@ -402,3 +402,56 @@ routes:
 		t.Errorf("near misses of a route without variants did not fall through")
 	}
 }
+
+// TestEdgeCanonicalHost: hosts are compared in one canonical form (letter
+// case, trailing dots and the port do not count), so a Host written
+// another way never misses a host-scoped route and falls to the catch-all
+// without its auth. On raw sockets; the catch-all's upstream logs every
+// byte it receives.
+func TestEdgeCanonicalHost(t *testing.T) {
+	t.Parallel()
+	testKeys(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, hmacSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	legacy := newByteRecorder(t, func(int, *http.Request) string { return okReply("legacy") })
+	api := newByteRecorder(t, func(int, *http.Request) string { return okReply("api") })
+	g := startGateway(t, `
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  api: {urls: ["{{api}}"]}
+plugins:
+  - jwt: {policy: none, issuers: [{issuer: sessions, hmac_secret_file: "{{secret}}"}]}
+routes:
+  - id: api
+    match: {prefix: /, hosts: [api.example.com]}
+    side: new
+    new: {upstream: api}
+    plugins: [{jwt: {policy: required}}]
+`, map[string]string{"legacy": legacy.URL, "api": api.URL, "secret": secret})
+	token := mint(t, jwt.SigningMethodHS256, hmacSecret, "", jwt.MapClaims{"iss": "sessions", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	hosts := []string{"api.example.com", "API.Example.COM", "api.example.com.", "API.EXAMPLE.COM.", "api.example.com..",
+		"api.example.com:80", "api.example.com.:80", "api.example.com:443", "Api.Example.Com.:8080"}
+	for _, h := range hosts {
+		reply := g.raw("GET /account HTTP/1.1\r\nHost: " + h + "\r\nConnection: close\r\n\r\n")
+		if rawStatus(reply) != 401 {
+			t.Errorf("Host %q without a token: %q, want the host-scoped route's 401", h, reply)
+		}
+		reply = g.raw("GET /account HTTP/1.1\r\nHost: " + h + "\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n")
+		if rawStatus(reply) != 200 || !strings.HasSuffix(reply, "api") {
+			t.Errorf("Host %q with a token: %q, want the api upstream's answer", h, reply)
+		}
+	}
+	if n := legacy.requests(); n != 0 {
+		t.Errorf("%d requests for the api host reached the catch-all:\n%s", n, legacy.bytes())
+	}
+	if n := api.requests(); n != len(hosts) {
+		t.Errorf("the api upstream got %d requests, want %d (the ones with a token)", n, len(hosts))
+	}
+	// Another host is the catch-all's.
+	if reply := g.raw("GET /account HTTP/1.1\r\nHost: www.example.com.\r\nConnection: close\r\n\r\n"); rawStatus(reply) != 200 || !strings.HasSuffix(reply, "legacy") {
+		t.Errorf("another host: %q, want the catch-all's answer", reply)
+	}
+}

@@ -104,6 +104,10 @@ func startGatewayAt(t testing.TB, path string, reg *plugin.Registry) *gw {
 	if err != nil {
 		t.Fatalf("loading routes: %v", err)
 	}
+	if f := tbl.Inventory.StateFile; f != "" && !filepath.IsAbs(f) {
+		// The default sits in the working directory: keep tests apart.
+		tbl.Inventory.StateFile = filepath.Join(t.TempDir(), "inventory.json")
+	}
 	rt.Swap(tbl)
 	s, err := gateway.NewServer(rt, gateway.ServerOptions{Gatherer: promReg, Logger: newTestLogger(logBuf)})
 	if err != nil {

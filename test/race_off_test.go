@@ -2,6 +2,5 @@
 
 package test
 
-// raceEnabled: the race detector is on (sync.Pool drops items at random
-// and instrumentation allocates, so allocation counts mean nothing).
+// raceEnabled: the race detector is off (see race_on_test.go).
 const raceEnabled = false

@@ -2,6 +2,8 @@
 
 package test
 
-// raceEnabled: the race detector is on (sync.Pool drops items at random
-// and instrumentation allocates, so allocation counts mean nothing).
+// raceEnabled: the race detector is on. sync.Pool then drops a quarter of
+// what is put back (by design, to find misuse) and instrumentation
+// allocates, so allocation counts vary from request to request and mean
+// nothing.
 const raceEnabled = true

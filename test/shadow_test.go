@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -336,6 +337,12 @@ func TestShadowReportFile(t *testing.T) {
 	e := startShadow(t)
 	e.g.get("/api/courses/2")
 	e.waitResults(t, "course", "mismatch", 1)
+	// The result is counted before it is appended to the file: wait for
+	// the line.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		b, _ := os.ReadFile(e.file)
+		return bytes.Contains(b, []byte("\n"))
+	}, func() string { return "no line in the results file" })
 	f, err := os.Open(e.file)
 	if err != nil {
 		t.Fatal(err)

@@ -68,14 +68,22 @@ upstreams:
 	for _, tc := range []struct {
 		name, want string
 		hsts       string
+		host       string // the Host header when not name
 	}{
-		{"a.example.test", "a.example.test", "max-age=86400; includeSubDomains"},
-		{"www.a.example.test", "a.example.test", "max-age=86400; includeSubDomains"},
-		{"b.example.test", "b.example.test", ""},
+		{"a.example.test", "a.example.test", "max-age=86400; includeSubDomains", ""},
+		{"www.a.example.test", "a.example.test", "max-age=86400; includeSubDomains", ""},
+		{"b.example.test", "b.example.test", "", ""},
+		// One canonical host form (issue 13): letter case, a trailing
+		// dot and a port do not lose the policy.
+		{"a.example.test", "a.example.test", "max-age=86400; includeSubDomains", "A.Example.TEST."},
+		{"www.a.example.test", "a.example.test", "max-age=86400; includeSubDomains", "www.a.example.test.:443"},
 	} {
 		cl := httpsClient(ca, tc.name)
 		req, _ := http.NewRequest("GET", "https://"+g.Addr+"/x", nil)
 		req.Host = tc.name
+		if tc.host != "" {
+			req.Host = tc.host
+		}
 		resp, err := cl.Do(req)
 		if err != nil {
 			t.Fatalf("HTTPS to %s: %v", tc.name, err)
@@ -92,7 +100,7 @@ upstreams:
 			t.Errorf("negotiated TLS %x, want 1.3 (Go's default)", v)
 		}
 		if got := resp.Header.Get("Strict-Transport-Security"); got != tc.hsts {
-			t.Errorf("%s: Strict-Transport-Security %q, want %q", tc.name, got, tc.hsts)
+			t.Errorf("%s (Host %q): Strict-Transport-Security %q, want %q", tc.name, req.Host, got, tc.hsts)
 		}
 		if got := up.last(t).Header.Get("X-Forwarded-Proto"); got != "https" {
 			t.Errorf("upstream X-Forwarded-Proto = %q, want https", got)

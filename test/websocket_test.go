@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,6 +138,10 @@ routes:
     match: {prefix: /idle}
     side: legacy
     upgrade: {idle: 600ms}
+  - id: short
+    match: {prefix: /short}
+    side: legacy
+    upgrade: {idle: 10s, max_duration: 700ms}
   - id: no-ws
     match: {prefix: /plain}
     side: legacy
@@ -287,6 +292,45 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 	}, func() string { return "idle close not counted:\n" + e.g.logs() })
 }
 
+// TestWebSocketMaxDuration: a joined connection busy in both directions
+// (never idle) is closed when its route's max_duration ends, and counted
+// as max_duration.
+func TestWebSocketMaxDuration(t *testing.T) {
+	t.Parallel()
+	e := startWS(t)
+	c, _, err := wsDial(t, e.url+"/short", e.auth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	var sent int
+	for time.Since(start) < 8*time.Second {
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if err := c.WriteMessage(websocket.TextMessage, []byte("busy")); err != nil {
+			break
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := c.ReadMessage(); err != nil {
+			break
+		}
+		sent++
+		time.Sleep(20 * time.Millisecond)
+	}
+	lived := time.Since(start)
+	// Traffic never stopped for the 10s idle timeout: only max_duration
+	// (700ms) can have ended it.
+	if lived < 600*time.Millisecond || lived >= 8*time.Second {
+		t.Fatalf("a busy connection lived %v (%d echoes), want it closed at max_duration (700ms)", lived, sent)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return e.g.metric("strangler_upgrade_closes_total", map[string]string{"route": "short", "reason": "max_duration"}) == 1
+	}, func() string { return "max_duration close not counted:\n" + e.g.logs() })
+	if v := e.g.metric("strangler_upgrade_closes_total", map[string]string{"route": "short", "reason": "idle"}); v > 0 {
+		t.Errorf("a busy connection counted as idle %v times", v)
+	}
+}
+
 // TestWebSocketShutdown: a draining gateway sends open WebSockets a close
 // frame (1001 going away); once the clients close, the shutdown finishes
 // cleanly, well before the drain timeout.
@@ -365,6 +409,82 @@ func TestWebSocketNotPassed(t *testing.T) {
 	}
 }
 
+// TestUpgradeShutdownBoundedWait: a joined connection that does not end
+// on its own (a protocol other than WebSocket gets no close frame) is
+// closed when the drain's time runs out: the shutdown returns then, says
+// so, and counts the connection as closed by the shutdown.
+func TestUpgradeShutdownBoundedWait(t *testing.T) {
+	t.Parallel()
+	up := tcpUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: line-echo/1\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = io.Copy(c, br) // echoes until the gateway closes
+	})
+	g := startGateway(t, `
+server:
+  timeouts: {drain: 400ms}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{up}}"]}
+`, map[string]string{"up": up})
+	c, err := net.Dial("tcp", g.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /tunnel HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: line-echo/1\r\n\r\nhello\n")
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("switch: %v %+v", err, resp)
+	}
+	if line, _ := br.ReadString('\n'); line != "hello\n" {
+		t.Fatalf("echo %q", line)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.srv.SkipShutdownDelay()
+		done <- g.srv.Shutdown(ctx)
+	}()
+	// The client keeps the tunnel busy; the drain still ends it.
+	var ended error
+	for ended == nil {
+		if _, err := io.WriteString(c, "still here\n"); err != nil {
+			ended = err
+			break
+		}
+		if _, err := br.ReadString('\n'); err != nil {
+			ended = err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if isTimeoutErr(ended) {
+		t.Fatalf("the tunnel was still open 10s after the shutdown started (drain: 400ms)")
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "1 upgraded connections open") {
+			t.Errorf("shutdown = %v, want the drain timed out with 1 upgraded connection", err)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("shutdown did not return after the drain's time")
+	}
+	if v := g.metric("strangler_upgrade_closes_total", map[string]string{"route": "default", "reason": "shutdown"}); v != 1 {
+		t.Errorf("closes by shutdown = %v, want 1:\n%s", v, g.logs())
+	}
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // TestUpgradeOtherProtocolHalfClose: a non-WebSocket upgrade joins raw
 // bytes both ways, and a client's half-close reaches the upstream as one:
 // it answers after the client finished sending.
@@ -430,5 +550,99 @@ upstreams:
 	echo(t, c, websocket.BinaryMessage, bytes.Repeat([]byte{7}, 70000))
 	if got := up.lastHeader(t).Get("X-Forwarded-Proto"); got != "https" {
 		t.Errorf("X-Forwarded-Proto %q, want https", got)
+	}
+}
+
+// TestUpgradeNeverRetriedOrShadowed: on routes with retries, fallback to
+// legacy and a shadow to legacy of every request, an upgrade is sent
+// once: a 503 is not retried, an upstream that drops the request is not
+// replaced by legacy, and a switched upgrade is not shadowed. Ordinary
+// GETs on the same routes are retried, fall back and are shadowed (the
+// test's proof that it would see those).
+func TestUpgradeNeverRetriedOrShadowed(t *testing.T) {
+	t.Parallel()
+	var dropped atomic.Int32
+	dropping := tcpUpstream(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		dropped.Add(1) // the request was read: drop the connection
+	})
+	busy := newRecorder(t, "busy")
+	busy.setHandler(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
+	ws := newWSEcho(t)
+	legacy := newRecorder(t, "legacy")
+	g := startGateway(t, `
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+  dropping: {urls: ["{{dropping}}"]}
+  busy: {urls: ["{{busy}}"], retry: {attempts: 3, budget_percent: 100}}
+  ws: {urls: ["{{ws}}"]}
+routes:
+  - id: dropped
+    match: {prefix: /dropped}
+    side: new
+    new: {upstream: dropping}
+    fallback: legacy
+  - id: busy
+    match: {prefix: /busy}
+    side: new
+    new: {upstream: busy}
+  - id: shadowed
+    match: {prefix: /shadowed}
+    side: new
+    new: {upstream: ws}
+    shadow: {percent: 100}
+`, map[string]string{"legacy": legacy.URL, "dropping": dropping, "busy": busy.URL, "ws": ws.URL})
+
+	// Dropped: a 502, not legacy's answer.
+	_, resp, err := wsDial(t, "ws://"+g.Addr+"/dropped/socket", nil)
+	if err == nil || resp == nil || resp.StatusCode != 502 {
+		t.Fatalf("upgrade to an upstream that drops it: err %v, response %+v; want 502", err, resp)
+	}
+	if n := dropped.Load(); n != 1 {
+		t.Errorf("the dropped upgrade reached the upstream %d times, want once", n)
+	}
+	if n := legacy.count(); n != 0 {
+		t.Errorf("legacy got %d requests: an upgrade must not fall back", n)
+	}
+	if resp, _ := g.get("/dropped/page"); resp.StatusCode != 200 || legacy.count() != 1 {
+		t.Fatalf("an ordinary GET to the dropping upstream: status %d, legacy got %d; want legacy's 200", resp.StatusCode, legacy.count())
+	}
+
+	// Busy: the upstream's 503 once, not three times.
+	_, resp, err = wsDial(t, "ws://"+g.Addr+"/busy/socket", nil)
+	if err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("upgrade to a busy upstream: err %v, response %+v; want its 503", err, resp)
+	}
+	if n := busy.count(); n != 1 {
+		t.Errorf("the upgrade was sent %d times, want once (never retried)", n)
+	}
+	if resp, _ := g.get("/busy/page"); resp.StatusCode != 503 || busy.count() != 4 {
+		t.Fatalf("an ordinary GET to the busy upstream: status %d, %d requests in all; want 503 after 3 tries", resp.StatusCode, busy.count())
+	}
+
+	// Switched: not shadowed.
+	c, _, err := wsDial(t, "ws://"+g.Addr+"/shadowed/socket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, websocket.TextMessage, []byte("not for the shadow"))
+	c.Close()
+	// An ordinary GET after it is shadowed (the echo upstream answers it
+	// 400): once legacy has that one, a shadow of the upgrade would have
+	// arrived too.
+	if resp, _ := g.get("/shadowed/page"); resp.StatusCode != 400 {
+		t.Fatalf("GET /shadowed/page: %d, want the echo upstream's 400", resp.StatusCode)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return legacy.count() >= 2 },
+		func() string {
+			return fmt.Sprintf("legacy has %d requests, want the fallback and the shadowed GET", legacy.count())
+		})
+	for _, r := range legacy.requests() {
+		if strings.Contains(r.RequestURI, "socket") || r.Header.Get("Upgrade") != "" {
+			t.Errorf("legacy got the upgrade: %s %s %v", r.Method, r.RequestURI, r.Header)
+		}
 	}
 }

@@ -4,10 +4,11 @@
 //	strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
 //	strangler validate [-config routes.yaml] [-strict]
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
-//	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
+//	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
 //	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
+//	strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
 //	strangler apply    [-addr host:port] [-yes] FILE
 //	strangler version
 package main
@@ -41,10 +42,11 @@ usage:
   strangler serve    [-config routes.yaml] [-listen addr] [-operator-listen addr] [-store URL]
   strangler validate [-config routes.yaml] [-strict]
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
-  strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr]
+  strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
   strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit ...
   strangler diff     [-config new.yaml] [-against running|old.yaml]
+  strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
   strangler apply    [-addr host:port] [-yes] FILE
   strangler version
 
@@ -80,6 +82,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cli.Ctl(env, rest)
 	case "diff":
 		return cli.Diff(env, rest)
+	case "inventory":
+		return cli.Inventory(env, rest)
 	case "apply":
 		return cli.Apply(env, rest)
 	case "shadow":
@@ -273,14 +277,17 @@ wait:
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs, cfg := cli.NewFlags("demo", `strangler demo [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-state-dir dir]
+	fs, cfg := cli.NewFlags("demo", `strangler demo [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-state-dir dir] [-traffic=false]
 
 Runs, on loopback, a sample legacy monolith, a sample new service and an
 identity provider behind the gateway serving routes.yaml, and prints what to
 try. The addresses come from routes.yaml; -port N moves everything: the
 gateway to N, its operator listener to N+1, the sample services to N+2 and up.
--listen and -operator-listen move only the gateway's listeners.`, stderr)
+-listen and -operator-listen move only the gateway's listeners. At start it
+plays a sample of traffic through the gateway, so strangler inventory has
+something to show (-traffic=false skips it).`, stderr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	traffic := fs.Bool("traffic", true, "play the sample traffic through the gateway at start (for strangler inventory)")
 	port := fs.Int("port", 0, "base port: gateway N, operator N+1, sample services N+2... (0: the addresses in routes.yaml)")
 	listen := fs.String("listen", "", "the gateway's public address (overrides server.listen)")
 	opsListen := fs.String("operator-listen", "", "the gateway's operator address (overrides server.operator_listen)")
@@ -306,6 +313,14 @@ gateway to N, its operator listener to N+1, the sample services to N+2 and up.
 	if err != nil {
 		cli.PrintConfigError(stderr, err, "the demo did not start")
 		return 1
+	}
+	if *traffic {
+		n, err := d.PlaySampleTraffic(context.Background())
+		if err != nil {
+			log.Warn("sample traffic stopped", "sent", n, "err", err)
+		} else {
+			log.Info("sample traffic played", "requests", n)
+		}
 	}
 	d.Usage(stdout)
 	code := waitAndDrain(d.Gateway, log)

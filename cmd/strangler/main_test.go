@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/gateway"
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugins"
 )
 
@@ -357,7 +358,8 @@ func TestServe(t *testing.T) {
 	ln := listenLoopback(t)
 	go func() { _ = up.Serve(ln) }()
 	t.Cleanup(func() { _ = up.Close() })
-	cfg := writeFile(t, "server: {access_log: \"off\"}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
+	state := t.TempDir()
+	cfg := writeFile(t, "server: {access_log: \"off\", admin: {state_file: \""+filepath.Join(state, "overrides.json")+"\"}}\nlegacy: legacy\nupstreams:\n  legacy: {urls: [\"http://"+ln.Addr().String()+"\"]}\n")
 
 	p := startServe(t, cfg)
 	public, cmd, done := p.public, p.cmd, p.done
@@ -384,6 +386,10 @@ func TestServe(t *testing.T) {
 	}
 	if !strings.Contains(p.logs(), `"msg":"drained"`) {
 		t.Errorf("no drained log line:\n%s", p.logs())
+	}
+	// The inventory was saved at shutdown, next to the overrides.
+	if b, err := os.ReadFile(filepath.Join(state, "strangler-inventory.json")); err != nil || !strings.Contains(string(b), `"path":"/anything"`) {
+		t.Errorf("inventory state after SIGTERM: %v %.300s", err, b)
 	}
 }
 
@@ -918,4 +924,96 @@ func startServe(t *testing.T, cfg string) *served {
 		t.Fatal("serve did not start")
 	}
 	return p
+}
+
+// TestInventoryCLI drives strangler inventory against a running gateway:
+// the report, -json, -openapi, and a -suggest entry that `strangler
+// validate` accepts once pasted under routes:; then -file on the state the
+// gateway saved at shutdown.
+func TestInventoryCLI(t *testing.T) {
+	dir := t.TempDir()
+	up := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	ln := listenLoopback(t)
+	go func() { _ = up.Serve(ln) }()
+	t.Cleanup(func() { _ = up.Close() })
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte("oncall inventory-test-token-0123456789\n"), 0o600)
+	yaml := `server: {access_log: "off", admin: {tokens_file: "` + tokens + `", state_file: "` + filepath.Join(dir, "state.json") + `"}, reload: {watch: 0s}}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["http://` + ln.Addr().String() + `"]}
+  catalog: {urls: ["http://` + ln.Addr().String() + `"]}
+routes:
+  - {id: course-detail, match: {path: "/api/courses/{id}"}, side: new, new: {upstream: catalog}}
+`
+	cfg := writeFile(t, yaml)
+	srv, err := gateway.Start(gateway.StartOptions{ConfigPath: cfg, Listen: "127.0.0.1:0", OperatorListen: "127.0.0.1:0", Registry: plugins.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			srv.SkipShutdownDelay()
+			_ = srv.Shutdown(context.Background())
+			_ = srv.Close()
+		}
+	}
+	t.Cleanup(stop)
+	for _, p := range []string{"/course.php?id=1", "/course.php?id=2", "/course.php?id=3", "/index.php?page=export", "/api/courses/1", "/index.php/api/courses/2"} {
+		resp, err := http.Get("http://" + srv.PublicAddr + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	// A request is observed when its response is complete, which may be
+	// a moment after the client has it.
+	testutil.Eventually(t, 5*time.Second, func() bool { return srv.Router.Inventory().Observed() == 6 },
+		func() string { return fmt.Sprintf("%d requests observed, want 6", srv.Router.Inventory().Observed()) })
+	addr := srv.OperatorAddr
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "")
+	if code, _, errOut := runCLI("inventory", "-addr", addr); code != 1 || !strings.Contains(errOut, "a valid bearer token is required") {
+		t.Errorf("inventory without a token = %d %q", code, errOut)
+	}
+	t.Setenv("STRANGLER_ADMIN_TOKEN", "inventory-test-token-0123456789")
+
+	code, out, errOut := runCLI("inventory", "-addr", addr)
+	if code != 0 || strings.Count(out, "GET /course.php?id={id}") != 1 || strings.Contains(out, "course.php?id=2 ") ||
+		!strings.Contains(out, "4 endpoints learnt from 6 requests") ||
+		!strings.Contains(out, "the new side serves 16.7% of requests (1 of 6) and 1 of 4 endpoints") ||
+		!strings.Contains(out, "GET /index.php/api/courses/{id} (1 requests): route course-detail (side new) path /api/courses/2 behind a front-controller script") {
+		t.Errorf("inventory = %d %q\n%s", code, errOut, out)
+	}
+	if code, out, _ := runCLI("inventory", "-addr", addr, "-json"); code != 0 || !strings.Contains(out, `"endpoint": "GET /course.php?id={id}"`) {
+		t.Errorf("inventory -json = %d\n%s", code, out)
+	}
+	if code, out, _ := runCLI("inventory", "-addr", addr, "-openapi"); code != 0 || !strings.Contains(out, `"openapi": "3.0.3"`) || !strings.Contains(out, `"/course.php"`) {
+		t.Errorf("inventory -openapi = %d\n%s", code, out)
+	}
+
+	// -suggest, pasted under routes:, is accepted by strangler validate.
+	code, entry, errOut := runCLI("inventory", "-addr", addr, "-config", cfg, "-suggest", "GET /course.php?id={id}")
+	if code != 0 || !strings.Contains(entry, "side: legacy") || !strings.Contains(entry, "upstream: catalog") || !strings.Contains(entry, "shadow:") {
+		t.Fatalf("inventory -suggest = %d %q\n%s", code, errOut, entry)
+	}
+	pasted := writeFile(t, yaml+entry)
+	if code, out, errOut := runCLI("validate", "-config", pasted); code != 0 || !strings.Contains(out, "OK: 2 routes") {
+		t.Errorf("validate with the suggestion = %d %q %q\n%s", code, out, errOut, yaml+entry)
+	}
+	if code, _, errOut := runCLI("inventory", "-addr", addr, "-config", cfg, "-suggest", "GET /nowhere"); code != 1 || !strings.Contains(errOut, `no endpoint "GET /nowhere"`) {
+		t.Errorf("-suggest unknown = %d %q", code, errOut)
+	}
+	if code, _, _ := runCLI("inventory", "-addr", addr, "GET", "/x"); code != 2 {
+		t.Errorf("unquoted endpoint = %d, want 2", code)
+	}
+
+	// Offline, from the state file saved at shutdown.
+	stop()
+	state := filepath.Join(dir, "strangler-inventory.json")
+	code, out, errOut = runCLI("inventory", "-file", state, "-config", cfg)
+	if code != 0 || !strings.Contains(out, "GET /course.php?id={id}") || !strings.Contains(out, "route course-detail") {
+		t.Errorf("inventory -file = %d %q\n%s", code, errOut, out)
+	}
 }

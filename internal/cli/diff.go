@@ -32,7 +32,8 @@ type diffRow struct {
 }
 
 // headline are the settings the headline lines already report.
-var headline = map[string]bool{"id": true, "side": true, "canary.percent": true, "match.path": true, "match.prefix": true, "new.upstream": true}
+var headline = map[string]bool{"id": true, "side": true, "canary.percent": true, "match.path": true, "match.prefix": true,
+	"match.regex": true, "new.upstream": true}
 
 func rowsOfTable(t *routing.Table) map[string]diffRow {
 	out := map[string]diffRow{}

@@ -53,6 +53,15 @@ func TestDiff(t *testing.T) {
 	old := writeRoutes(t, "old.yaml", withReports)
 	next := writeRoutes(t, "next.yaml", nextYAML)
 	same := writeRoutes(t, "same.yaml", withReports)
+	// The same routes, but course-detail gets a breaker of its own and a
+	// fallback budget of 0% (both zero values that change behaviour), and
+	// static a regex (reported once, on its match line).
+	regexed := strings.Replace(routesYAML, "match: {prefix: /static}", `match: {regex: "/static/.*"}`, 1)
+	oldRe := writeRoutes(t, "old-regex.yaml", regexed+withReports[len(routesYAML):])
+	runningRe := startAdmin(t, regexed+withReports[len(routesYAML):])
+	zeros := writeRoutes(t, "zeros.yaml", strings.Replace(strings.Replace(regexed, `match: {regex: "/static/.*"}`, `match: {regex: "/assets/.*"}`, 1),
+		"    fallback: legacy\n", "    fallback: legacy\n    breaker: {}\n    fallback_budget: {percent: 0}\n", 1)+withReports[len(routesYAML):])
+
 	bad := writeRoutes(t, "bad.yaml", "legacy: nope\n")
 	running := startAdmin(t, withReports)
 	want := `~ course-detail: fallback legacy -> (unset)
@@ -95,6 +104,14 @@ func TestDiff(t *testing.T) {
 `, ""},
 		{"a new route with a canary", []string{"-config", writeRoutes(t, "c.yaml", routesYAML), "-against", writeRoutes(t, "d.yaml", strings.Replace(routesYAML, "  - id: course-list", "  - id: course-list2", 1))}, 0,
 			"+ course-list: new route, path /api/courses, side legacy, canary 10.00%\n- course-list2: removed (was path /api/courses, side legacy; its requests go to legacy unless another route claims them)\n", ""},
+		{"settings written as zero", []string{"-config", zeros, "-against", oldRe}, 0, `~ course-detail: breaker (unset) -> {}
+~ course-detail: fallback_budget.percent (unset) -> 0
+~ static: match regex /static/.* -> regex /assets/.*
+`, ""},
+		{"settings written as zero, against running", []string{"-config", zeros, "-addr", runningRe.addr}, 0, `~ course-detail: breaker (unset) -> {}
+~ course-detail: fallback_budget.percent (unset) -> 0
+~ static: match regex /static/.* -> regex /assets/.*
+`, ""},
 		{"no changes", []string{"-config", same, "-against", old}, 0, "no route changes\n", ""},
 		{"no changes against running", []string{"-config", same, "-addr", running.addr}, 0, "no route changes\n", ""},
 		{"bad new file", []string{"-config", bad, "-against", old}, 1, "", bad + `:1:9: legacy: unknown upstream "nope" (no upstreams are defined)`},

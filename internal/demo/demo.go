@@ -289,6 +289,13 @@ differ on purpose, in $.price.currency; course-seats already agrees)
   %[5]s shadow report -config %[7]s                # one verdict per route, then the differences
   %[5]s ctl -addr %[8]s mismatches course-list
 
+What does legacy still serve? The gateway learns it from traffic (the demo
+played its sample traffic at start; -traffic=false skips it):
+
+  %[5]s inventory -addr %[8]s                                # top unmigrated endpoints, coverage, aliases
+  %[5]s inventory -addr %[8]s -suggest 'GET /course.php'     # a routes.yaml entry to start migrating one
+  %[5]s inventory -addr %[8]s -openapi > legacy-openapi.json
+
 Flip a route in the file, with a preview: edit a copy, then apply it (it
 shows the change against the running gateway, asks, installs the copy as
 %[7]s and reloads; a save to %[7]s itself is applied within seconds,

@@ -385,6 +385,52 @@ func TestDemoOnCall(t *testing.T) {
 	}
 }
 
+// TestDemoInventory: after the demo's sample traffic, `strangler inventory`
+// lists the legacy monolith's endpoints, /course.php as one templated
+// endpoint (not one per id), the API behind the front controller as a
+// suspected alias of the migrated course-detail, and coverage.
+func TestDemoInventory(t *testing.T) {
+	d, _ := startDemo(t, repoRoutes(t, nil))
+	n, err := d.PlaySampleTraffic(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := d.Gateway.Router.Inventory()
+	testutil.Eventually(t, 5*time.Second, func() bool { return inv.Observed() == int64(n) },
+		func() string { return fmt.Sprintf("%d requests observed, %d sent", inv.Observed(), n) })
+	var out, errOut strings.Builder
+	env := cli.Env{Stdout: &out, Stderr: &errOut, Registry: plugins.Builtin()}
+	if code := cli.Inventory(env, []string{"-addr", d.Gateway.OperatorAddr, "-token", os.Getenv("STRANGLER_ADMIN_TOKEN")}); code != 0 {
+		t.Fatalf("strangler inventory = %d: %s", code, errOut.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, fmt.Sprintf("from %d requests", n)) {
+		t.Errorf("not every sample request was learnt (%d sent):\n%s", n, text)
+	}
+	var course []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "GET /course.php") {
+			course = append(course, l)
+		}
+	}
+	if len(course) != 1 || !strings.HasPrefix(course[0], "GET /course.php?id={id} ") || !strings.Contains(course[0], " 40 ") {
+		t.Errorf("/course.php is not one templated endpoint with its 40 requests:\n%s", text)
+	}
+	for _, want := range []string{
+		"GET /index.php?page=courses ", "GET /index.php?page=export&rows={rows} ", "GET /courses.php ", "POST /login ",
+		"GET /index.php/api/courses/{id} (alias?)",
+		"route course-detail (side new) path /api/courses/1 behind a front-controller script",
+		"coverage: the new side serves",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "GET /api/courses/{id} ") {
+		t.Errorf("the migrated course-detail is listed as unmigrated:\n%s", text)
+	}
+}
+
 // words splits a shell line into words, honouring double quotes (all the
 // demo's printed commands need).
 func words(line string) []string {

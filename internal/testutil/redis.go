@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -143,7 +146,8 @@ func (r *Redis) Do(args ...string) (string, error) {
 	return line, nil
 }
 
-// Kill stops the server at once (SIGKILL): its data is gone.
+// Kill stops the server at once (SIGKILL): its data is gone, and a
+// Restart starts empty.
 func (r *Redis) Kill() {
 	r.mu.Lock()
 	cmd, done := r.cmd, r.done
@@ -154,9 +158,58 @@ func (r *Redis) Kill() {
 	}
 	_ = cmd.Process.Kill()
 	<-done
+	// A snapshot an earlier Shutdown left must not come back.
+	_ = os.Remove(filepath.Join(r.dir, "dump.rdb"))
 }
 
-// Restart starts an empty server on the same address (after Kill).
+// Shutdown stops the server after writing its data to disk (SHUTDOWN
+// SAVE), as a Redis with persistence stops: a Restart comes back with it.
+func (r *Redis) Shutdown() {
+	r.t.Helper()
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_, _ = r.Do("SHUTDOWN", "SAVE") // the connection closes without a reply
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		r.t.Fatal("redis-server did not shut down")
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "dump.rdb")); err != nil {
+		r.t.Fatalf("redis-server saved no data at shutdown: %v", err)
+	}
+}
+
+// Pause stops the server without closing its connections (SIGSTOP): it
+// accepts connections and commands but answers nothing, as a store
+// behind a partitioned network or a stalled host does. Resume continues
+// it with its data.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.t.Helper()
+	r.mu.Lock()
+	cmd := r.cmd
+	r.mu.Unlock()
+	if cmd == nil {
+		r.t.Fatal("redis-server is not running")
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// Restart starts the server again on the same address (after Kill:
+// empty; after Shutdown: with its data).
 func (r *Redis) Restart() {
 	r.t.Helper()
 	var err error
