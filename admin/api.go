@@ -371,7 +371,7 @@ func (a *API) routeState(r *routing.Route) RouteState {
 		v := shadow.Judge(t, sh.Experiment.Ready)
 		rs.Shadow.Compared, rs.Shadow.MatchRate, rs.Shadow.Verdict, rs.Shadow.Summary = v.Compared, v.MatchRate, v.State, v.Summary
 	}
-	rs.Settings = r.Settings
+	rs.Settings = r.Settings()
 	return rs
 }
 

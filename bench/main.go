@@ -1,14 +1,21 @@
 // Command bench measures strangler side by side with the proxies users
-// would otherwise pick (nginx, haproxy) and with no proxy at all, on
-// loopback, interleaved, and writes bench/RESULTS.md.
+// would otherwise pick (nginx, haproxy), with the floor these libraries
+// allow (bench/floor: a bare fasthttp.Server + fasthttp.HostClient proxy
+// with no features) and with no proxy at all, on loopback, interleaved,
+// and writes bench/RESULTS.md. It also loads a 10,000-route table and
+// measures its memory, its /metrics scrape and its reloads
+// (bench/routes10k.go).
 //
-//	go run ./bench            # full run (under 10 minutes)
-//	go run ./bench -quick     # smoke run: seconds, no RESULTS.md
+//	go run ./bench                          # full run (about 15 minutes)
+//	go run ./bench -quick                   # smoke run: seconds, no RESULTS.md
+//	go run ./bench -only floor,strangler    # some targets ("routes10k": the big table)
+//	go run ./bench -baseline HEAD~3         # an older build beside this one
 //
 // It installs nginx, haproxy and wrk from Debian's packages when they are
-// missing and it runs as root, builds strangler from this checkout, and
-// starts its own backend (GET /small: a 213-byte JSON; GET /big?bytes=N: a
-// streamed body; POST /echo: reads the body, answers its length).
+// missing and it runs as root, builds strangler and the floor from this
+// checkout, and starts its own backend (GET /small and /small/...: a
+// 213-byte JSON; GET /big?bytes=N: a streamed body; POST /echo: reads the
+// body, answers its length).
 //
 // TLS is measured too: nginx and strangler terminating HTTPS (the same
 // self-signed ECDSA P-256 certificate, generated per run; plain HTTP to the
@@ -34,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
@@ -65,11 +73,14 @@ func main() {
 		*rounds, *duration, *bigBytes, *upBytes = 1, time.Second, 64<<20, 32<<20
 	}
 	ensureTools()
+	loadAtStart := loadNote()
 	work, err := os.MkdirTemp("", "strangler-bench-")
 	check(err)
 	defer os.RemoveAll(work)
 	bin := filepath.Join(work, "strangler")
 	run("go", "build", "-o", bin, "./cmd/strangler")
+	floorBin := filepath.Join(work, "floor")
+	run("go", "build", "-o", floorBin, "./bench/floor")
 
 	be := startBackend()
 	shadowBE := startBackend()
@@ -80,6 +91,8 @@ func main() {
 	cert, key := selfSigned(work)
 	targets := []*target{
 		{name: "direct", start: func() (string, int, func()) { return be, 0, func() {} }},
+		{name: "floor", start: func() (string, int, func()) { return startFloor(floorBin, be) }},
+		{name: "floor + timeouts", start: func() (string, int, func()) { return startFloor(floorBin, be, "-timeouts") }},
 		{name: "nginx", start: func() (string, int, func()) { return startNginx(work, be, false) }},
 		{name: "nginx + access log", start: func() (string, int, func()) { return startNginx(work, be, true) }},
 		{name: "haproxy", start: func() (string, int, func()) { return startHAProxy(work, be) }},
@@ -97,6 +110,7 @@ func main() {
 		base := buildRevision(work, *baseline)
 		targets = append(targets, &target{name: "strangler @" + *baseline, start: func() (string, int, func()) { return startStrangler(work, base, be, "plain") }})
 	}
+	wantBig := *only == "" || slices.Contains(strings.Split(*only, ","), "routes10k")
 	if *only != "" {
 		keep := strings.Split(*only, ",")
 		if *baseline != "" {
@@ -139,7 +153,16 @@ func main() {
 		t.up, t.upRSS = stream(t, "POST", *upBytes)
 		log.Printf("stream %-24s download %.2fs (peak RSS %.1f MiB) upload %.2fs (peak RSS %.1f MiB)", t.name, t.down.Seconds(), t.downRSS, t.up.Seconds(), t.upRSS)
 	}
-	report := render(targets, conc)
+	var bt *bigTable
+	if wantBig {
+		for _, t := range targets {
+			t.stop() // alone on the machine with the backend
+			t.stop = func() {}
+		}
+		bt = measureBigTable(work, bin, be)
+	}
+	load := loadNote()
+	report := render(targets, conc, bt, loadAtStart, load)
 	fmt.Print(report)
 	if !*quick {
 		check(os.WriteFile(*out, []byte(report+goBenchmarks()), 0o644))
@@ -321,15 +344,15 @@ func startBackend() string {
 	small := []byte(`{"id":1,"title":"Strangler-fig migrations","price":{"amount":"49.00","currency":"EUR"},"seats":30,"author":"M. Fowler","tags":["migration","legacy"],"updated_at":"2026-11-23T10:00:00Z","ok":true}`)
 	buf := make([]byte, 64<<10)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/small":
+		switch path := r.URL.Path; {
+		case path == "/small" || strings.HasPrefix(path, "/small/"):
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(small)
-		case "/big":
+		case path == "/big":
 			n, _ := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
 			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 			io.CopyBuffer(w, &zeros{n}, buf)
-		case "/echo":
+		case path == "/echo":
 			n, _ := io.Copy(io.Discard, r.Body) // read first, then answer
 			fmt.Fprintf(w, "%d\n", n)
 		default:
@@ -395,6 +418,12 @@ http {
 `, dir, be, addr, map[bool]string{true: "access_log " + dir + "/access.log;", false: "access_log off;"}[accessLog])
 	check(os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
 	pid, stop := startProc("nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	return addr, pid, stop
+}
+
+func startFloor(bin, be string, args ...string) (string, int, func()) {
+	addr := freeAddr()
+	pid, stop := startProc(bin, append([]string{"-listen", addr, "-upstream", be}, args...)...)
 	return addr, pid, stop
 }
 
@@ -550,13 +579,37 @@ func medianOf(t *target, c int, f func(sample) float64) float64 {
 	return median(v)
 }
 
-func render(ts []*target, conc []int) string {
+// loadNote is the load average, for the report: the machine is shared.
+func loadNote() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func byName(ts []*target, name string) *target {
+	for _, t := range ts {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func render(ts []*target, conc []int, bt *bigTable, loadStart, loadEnd string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# strangler benchmarks\n\nRun %s on %s: %d CPUs (shared by wrk, the proxy and the backend: every figure is contention-bound; read the ratios), %s, Go %s.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), strings.TrimSpace(string(must(exec.Command("uname", "-sr").Output()))), strings.TrimPrefix(runtime.Version(), "go"))
+	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s (the machine is shared with other work: absolute figures move, paired ratios much less).\n", loadStart, loadEnd)
 	fmt.Fprintf(&b, "Tools: %s; %s; %s.\n\n", firstLine("nginx", "-v"), firstLine("haproxy", "-v"), firstLine("wrk", "-v"))
-	fmt.Fprintf(&b, "Command: `go run ./bench` (%d interleaved rounds of `wrk -t1 -cC -d%s --latency` on `GET /small` per target, medians; ratios are paired per round). Not pinned: the two cores are shared as they would be in production.\n\n", *rounds, *duration)
+	fmt.Fprintf(&b, "Command: `go run ./bench` (%d interleaved rounds of `wrk -t1 -cC -d%s --latency` on `GET /small` per target, medians; ratios are paired per round: each round's value divided by the reference's in the same round, then the median). "+
+		"The **floor** is bench/floor: `fasthttp.Server` + `fasthttp.HostClient`, streaming on, no features: what these libraries cost. Not pinned: the two cores are shared as they would be in production.\n\n", *rounds, *duration)
 	var tlsTargets []*target
 	ts = slices.DeleteFunc(slices.Clone(ts), func(t *target) bool {
 		if t.tls {
@@ -564,25 +617,43 @@ func render(ts []*target, conc []int) string {
 		}
 		return t.tls
 	})
-	if len(ts) < 2 {
-		return b.String() + renderTLS(tlsTargets, conc)
+	floor, nginx, direct, plain := byName(ts, "floor"), byName(ts, "nginx"), byName(ts, "direct"), byName(ts, "strangler")
+	ratio := func(t, ref *target, c int, f func(sample) float64) string {
+		if ref == nil {
+			return "–"
+		}
+		r := pairedRatio(t, ref, c, f)
+		if r == 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			return "–" // no CPU figure for direct
+		}
+		return fmt.Sprintf("%.2f", r)
 	}
-	nginx, direct := ts[1], ts[0] // nginx without a log is the reference
+	rps := func(s sample) float64 { return s.rps }
+	p99 := func(s sample) float64 { return s.p99 }
+	cpuOf := func(s sample) float64 { return s.cpu }
 	for _, c := range conc {
-		fmt.Fprintf(&b, "## %d connections\n\n| target | req/s | ×nginx | ×direct | p50 ms | p99 ms | p99.9 ms | proxy CPU µs/req | CPU ×nginx |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n", c)
+		fmt.Fprintf(&b, "## %d connections\n\n| target | req/s | ×floor | ×nginx | ×direct | p50 ms | p99 ms | p99 ×floor | p99.9 ms | proxy CPU µs/req | CPU ×floor | CPU ×nginx |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", c)
 		for _, t := range ts {
-			cpu, cpuR := "–", "–"
+			cpu := "–"
 			if t.pid != 0 {
-				cpu = fmt.Sprintf("%.1f", medianOf(t, c, func(s sample) float64 { return s.cpu }))
-				cpuR = fmt.Sprintf("%.2f", pairedRatio(t, nginx, c, func(s sample) float64 { return s.cpu }))
+				cpu = fmt.Sprintf("%.1f", medianOf(t, c, cpuOf))
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n", t.name,
-				medianOf(t, c, func(s sample) float64 { return s.rps }),
-				pairedRatio(t, nginx, c, func(s sample) float64 { return s.rps }),
-				pairedRatio(t, direct, c, func(s sample) float64 { return s.rps }),
-				medianOf(t, c, func(s sample) float64 { return s.p50 }),
-				medianOf(t, c, func(s sample) float64 { return s.p99 }),
-				medianOf(t, c, func(s sample) float64 { return s.p999 }), cpu, cpuR)
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %.2f | %.2f | %s | %.2f | %s | %s | %s |\n", t.name,
+				medianOf(t, c, rps), ratio(t, floor, c, rps), ratio(t, nginx, c, rps), ratio(t, direct, c, rps),
+				medianOf(t, c, func(s sample) float64 { return s.p50 }), medianOf(t, c, p99), ratio(t, floor, c, p99),
+				medianOf(t, c, func(s sample) float64 { return s.p999 }), cpu, ratio(t, floor, c, cpuOf), ratio(t, nginx, c, cpuOf))
+		}
+		b.WriteString("\n")
+	}
+	if plain != nil {
+		b.WriteString("## What each feature costs (paired with the plain route, same round)\n\n| variant | connections | req/s ×plain | p99 ×plain | CPU/req ×plain |\n|---|---:|---:|---:|---:|\n")
+		for _, t := range ts {
+			if !strings.HasPrefix(t.name, "strangler ") {
+				continue
+			}
+			for _, c := range conc {
+				fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %.2f |\n", t.name, c, pairedRatio(t, plain, c, rps), pairedRatio(t, plain, c, p99), pairedRatio(t, plain, c, cpuOf))
+			}
 		}
 		b.WriteString("\n")
 	}
@@ -613,23 +684,17 @@ func render(ts []*target, conc []int) string {
 			t.up.Seconds(), float64(*upBytes>>20)/t.up.Seconds(), rss(t.upRSS))
 	}
 	b.WriteString("\n")
-	return b.String()
-}
-
-func byName(ts []*target, name string) *target {
-	for _, t := range ts {
-		if t.name == name {
-			return t
-		}
+	if bt != nil {
+		renderBigTable(&b, bt)
 	}
-	return nil
+	return b.String()
 }
 
 // goBenchmarks runs the hot-path Go benchmarks and returns them as a
 // section.
 func goBenchmarks() string {
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Observe", "-benchmem", "-benchtime", "1s",
-		"./gateway", "./plugins/jwtauth", "./test", "./inventory")
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Observe|Floor|Parse10k", "-benchmem", "-benchtime", "1s", "-count", "3",
+		"./compile", "./plugins/jwtauth", "./test", "./inventory")
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
 		return "## Go benchmarks\n\nfailed: " + err.Error() + "\n\n```\n" + string(outb) + "```\n"
@@ -640,7 +705,7 @@ func goBenchmarks() string {
 			keep = append(keep, l)
 		}
 	}
-	return "## Go benchmarks (hot paths)\n\n`go test -run '^$' -bench 'Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Observe' -benchmem ./gateway ./plugins/jwtauth ./test ./inventory`\n\n```\n" + strings.Join(keep, "\n") + "\n```\n"
+	return "## Go benchmarks (hot paths)\n\n`go test -run '^$' -bench 'Match|RequestPath|Verify|JSONCompare|ProxySmall|StreamDownload|Observe|Floor|Parse10k' -benchmem -count 3 ./compile ./plugins/jwtauth ./test ./inventory` (BenchmarkFloor: cpu-ns/op is the whole process's CPU per request, client and upstream included, so the floor/gateway difference is the gateway's own cost)\n\n```\n" + strings.Join(keep, "\n") + "\n```\n"
 }
 
 func firstLine(name string, args ...string) string {

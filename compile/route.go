@@ -20,7 +20,7 @@ import (
 // its id, match rules and side compiled. A table with any error is
 // rejected as a whole, so the route never serves unless the file is valid.
 func (c *compiler) compileRoute(path string, rs *config.RouteSpec) *routing.Route {
-	r := &routing.Route{ID: rs.ID, ConfigPath: path, Settings: config.FlattenRoute(rs)}
+	r := &routing.Route{ID: rs.ID, ConfigPath: path, Spec: rs}
 	if n := c.ix.Node(path); n != nil {
 		r.Line = n.Line
 	}

@@ -61,6 +61,12 @@ func Decode(file string, data []byte) (*File, *Index, error) {
 			Err: fmt.Errorf("%d routes: at most %d per file", len(routes.Content), MaxRoutes)}}
 	}
 	ix := NewIndex(file)
+	// Sized up front: a 10,000-route file indexes a few hundred thousand
+	// values, and growing the maps step by step costs a reload more than
+	// the walk itself.
+	n := countNodes(root)
+	ix.nodes = make(map[string]*yaml.Node, n)
+	ix.keys = make(map[string]*yaml.Node, n/2)
 	ix.Walk(root, reflect.TypeOf(File{}), "")
 	var f File
 	if root.Kind == yaml.MappingNode {
@@ -69,6 +75,15 @@ func Decode(file string, data []byte) (*File, *Index, error) {
 		_ = root.Decode(&f)
 	}
 	return &f, ix, nil
+}
+
+// countNodes counts the nodes of a tree (aliases not followed).
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
 }
 
 // TooLarge is the one-line error for a routes file over MaxFileBytes.

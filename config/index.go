@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -169,15 +170,16 @@ func (ix *Index) Walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fields := yamlFields(t)
-		seen := map[string]bool{}
+		seen := keySet{}
+		dup := false
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			sub := JoinPath(path, k.Value)
-			if seen[k.Value] {
+			if seen.add(n, i) {
 				ix.errorAt(k, sub, "duplicate key %q", k.Value)
+				dup = true
 				continue
 			}
-			seen[k.Value] = true
 			f, ok := fields[k.Value]
 			if !ok {
 				ix.errorAt(k, sub, "unknown field %q%s", k.Value, Suggest(k.Value, fieldNames(fields)))
@@ -186,13 +188,16 @@ func (ix *Index) Walk(n *yaml.Node, t reflect.Type, path string) {
 			ix.keys[sub] = k
 			ix.Walk(v, f.Type, sub)
 		}
-		dropDuplicateKeys(n)
+		if dup {
+			dropDuplicateKeys(n)
+		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			ix.errorAt(n, path, "expected a mapping, got %s", describe(n))
 			return
 		}
-		seen := map[string]bool{}
+		seen := keySet{}
+		dup := false
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			sub := JoinPath(path, k.Value)
@@ -200,15 +205,17 @@ func (ix *Index) Walk(n *yaml.Node, t reflect.Type, path string) {
 				ix.errorAt(k, path, "keys must be plain strings")
 				continue
 			}
-			if seen[k.Value] {
+			if seen.add(n, i) {
 				ix.errorAt(k, sub, "duplicate key %q", k.Value)
+				dup = true
 				continue
 			}
-			seen[k.Value] = true
 			ix.keys[sub] = k
 			ix.Walk(v, t.Elem(), sub)
 		}
-		dropDuplicateKeys(n)
+		if dup {
+			dropDuplicateKeys(n)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			ix.errorAt(n, path, "expected a list, got %s", describe(n))
@@ -286,7 +293,46 @@ func kindName(t reflect.Type) string {
 	return t.String()
 }
 
+// keySet finds repeated keys in a mapping node: by comparing with the
+// earlier keys while the mapping is small (most are: no map to allocate
+// for each of 10,000 routes), with a map beyond that.
+type keySet struct{ big map[string]bool }
+
+// add reports whether the key at n.Content[i] appeared earlier in n.
+func (s *keySet) add(n *yaml.Node, i int) bool {
+	k := n.Content[i].Value
+	const small = 16 // pairs
+	if i < 2*small {
+		for j := 0; j < i; j += 2 {
+			if n.Content[j].Value == k {
+				return true
+			}
+		}
+		return false
+	}
+	if s.big == nil {
+		s.big = make(map[string]bool, len(n.Content)/2)
+		for j := 0; j < i; j += 2 {
+			s.big[n.Content[j].Value] = true
+		}
+	}
+	if s.big[k] {
+		return true
+	}
+	s.big[k] = true
+	return false
+}
+
+// fieldCache holds yamlFields' answers: the structs' fields never change,
+// and a 10,000-route file asks for them tens of thousands of times.
+var fieldCache sync.Map // reflect.Type -> map[string]reflect.StructField
+
+// yamlFields returns a struct's fields by yaml key. The map is shared:
+// callers only read it.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
 	out := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -297,6 +343,7 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 		name, _, _ := strings.Cut(tag, ",")
 		out[name] = f
 	}
+	fieldCache.Store(t, out)
 	return out
 }
 

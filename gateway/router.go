@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,7 +128,61 @@ func (rt *Router) Swap(t *routing.Table) *routing.Table {
 	rt.metrics.LastReload.SetToCurrentTime()
 	rt.metrics.ConfigInfo.Reset()
 	rt.metrics.ConfigInfo.WithLabelValues(t.File).Set(1)
+	if old != nil {
+		rt.forgetRemoved(old, t)
+	}
 	return old
+}
+
+// forgetRemoved deletes the series of the routes, upstreams and breakers
+// the old table had and t has not, so /metrics and memory follow the
+// routes file across reloads.
+func (rt *Router) forgetRemoved(old, t *routing.Table) {
+	m := rt.metrics
+	live := make(map[string]bool, len(t.Routes)+1)
+	for _, r := range t.Routes {
+		live[r.ID] = true
+	}
+	if t.Default != nil {
+		live[t.Default.ID] = true
+	}
+	m.Proxy.Retain(func(id string) bool { return live[id] })
+	for _, r := range old.Routes {
+		if !live[r.ID] {
+			// Series made at start (fallback budgets, shadow results)
+			// go too, not only those traffic made (Retain).
+			m.Proxy.Forget(r.ID)
+			m.Shadow.Forget(r.ID)
+		}
+	}
+	for name := range old.Upstreams {
+		if _, ok := t.Upstreams[name]; !ok {
+			m.Proxy.ForgetUpstream(name)
+			m.Upstream.ForgetUpstream(name)
+		}
+	}
+	keep := breakerNames(t)
+	for name := range breakerNames(old) {
+		if !keep[name] {
+			m.Upstream.ForgetBreaker(name)
+		}
+	}
+}
+
+// breakerNames are the names of a table's breakers.
+func breakerNames(t *routing.Table) map[string]bool {
+	out := map[string]bool{}
+	for _, up := range t.Upstreams {
+		if up.Breaker != nil {
+			out[up.Breaker.Name] = true
+		}
+	}
+	for _, r := range t.Routes {
+		if r.New != nil && r.New.Breaker != nil {
+			out[r.New.Breaker.Name] = true
+		}
+	}
+	return out
 }
 
 // Table returns the serving table.
@@ -216,8 +271,28 @@ func (rt *Router) Reload() (*routing.Table, error) {
 		// still on it finish.
 		_ = old.CloseExcept(t)
 	}
+	releaseLoadGarbage()
 	return t, nil
 }
+
+// releaseLoadGarbage returns the memory a load freed to the OS, in the
+// background (the reload's answer does not wait for it). Compiling a large
+// routes file allocates several times what the table keeps (the YAML node
+// tree, the decoded structs); the runtime would hand it back over
+// minutes, so RSS would carry each reload's garbage for a while (issue
+// 15: RSS follows the table, not the number of reloads). One forced
+// collection per load is cheap next to the load itself; reloads in quick
+// succession share one.
+func releaseLoadGarbage() {
+	if releasing.CompareAndSwap(false, true) {
+		go func() {
+			defer releasing.Store(false)
+			debug.FreeOSMemory()
+		}()
+	}
+}
+
+var releasing atomic.Bool
 
 func (rt *Router) setHealth(f func(h *ReloadHealth)) {
 	rt.healthMu.Lock()

@@ -109,8 +109,13 @@ func NewServer(rt *Router, o ServerOptions) (*Server, error) {
 	// read_header: fasthttp reads bodies up to BodyLimit before the
 	// handler runs, under whatever deadline is set, so without this a
 	// small body that stalls would hold the connection for read_header.
+	// A request without a body reads nothing more: its deadline is left
+	// alone (setting one costs more than a small request's own work).
 	readBody := cfg.ReadBodyTimeout
-	fs.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	fs.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		if cl := h.ContentLength(); cl == 0 || cl < -1 {
+			return fasthttp.RequestConfig{}
+		}
 		return fasthttp.RequestConfig{ReadTimeout: readBody}
 	}
 	s := &Server{Router: rt, App: app, OpsMux: http.NewServeMux(), log: o.Logger.With("component", "server"), cfg: cfg, metrics: rt.metrics}

@@ -89,6 +89,7 @@ func Start(o StartOptions) (*Server, error) {
 	rt.access = access
 	rt.proxy.SetAccessLog(access.Logger)
 	rt.Swap(t)
+	releaseLoadGarbage()
 	o.Logger.Info("routes applied", "file", t.File, "routes", len(t.Routes), "upstreams", len(t.Upstreams))
 
 	ln, err := net.Listen("tcp", t.Server.Listen)

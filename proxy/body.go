@@ -85,6 +85,8 @@ type reqBody struct {
 	conn    net.Conn
 	limit   int64 // -1: none
 	timeout time.Duration
+	started bool      // the first read was made (fasthttp had set the deadline)
+	armed   time.Time // when the gateway last moved the read deadline
 	n       int64
 	eof     bool
 	err     error // client-side failure
@@ -95,7 +97,16 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.conn != nil && b.timeout > 0 {
-		_ = b.conn.SetReadDeadline(time.Now().Add(b.timeout))
+		// Coarse, like the response's write deadline (see respBody.Read):
+		// fasthttp set it as the headers arrived; a client that stops
+		// sending is cut off between 15/16 of read_body and read_body
+		// after its last bytes.
+		if !b.started {
+			b.started = true
+		} else if now := time.Now(); b.armed.IsZero() || now.Sub(b.armed) >= b.timeout/16 {
+			b.armed = now
+			_ = b.conn.SetReadDeadline(now.Add(b.timeout))
+		}
 	}
 	n, err := b.src.Read(p)
 	b.n += int64(n)

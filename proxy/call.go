@@ -102,7 +102,7 @@ func (p *Proxy) call(c *fiber.Ctx, st *reqState, tgt *routing.Target) error {
 	st.callStart = time.Now()
 	retry := up.Retry.Attempts > 1
 	if retry {
-		up.RetryBudget.Request()
+		up.RetryBudget.RequestAt(st.callStart)
 	}
 	for attempt := 1; ; attempt++ {
 		st.side = tgt.Side
@@ -191,16 +191,16 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 	up := tgt.Upstream
 	x.up, x.meant = up, 0
 	x.resetPeek()
-	report := func(upstream.Outcome) {}
+	var call upstream.Call // the zero Call reports nowhere
 	if br := tgt.Breaker; br != nil {
-		done, ok := br.Allow()
+		c, ok := br.Allow()
 		if !ok {
 			return &upstream.Error{Kind: upstream.KindBreakerOpen, Upstream: up.Name, RetryAfter: br.RetryAfter()}
 		}
-		report = done
+		call = c
 	}
 	if !up.Bulkhead.Acquire() {
-		report(upstream.Excluded)
+		call.Done(upstream.Excluded)
 		p.metrics.Shed.WithLabelValues("upstream", up.Name).Inc()
 		return &upstream.Error{Kind: upstream.KindOverloaded, Upstream: up.Name}
 	}
@@ -209,24 +209,24 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		// Healthy instances only; a retry avoids the one that failed.
 		inst := up.Pick(x.inst)
 		if inst == nil {
-			report(upstream.Failed)
+			call.Done(upstream.Failed)
 			return &upstream.Error{Kind: upstream.KindNoInstance, Upstream: up.Name}
 		}
 		x.inst = inst
 		if err := build(inst); err != nil {
-			report(upstream.Excluded)
+			call.Done(upstream.Excluded)
 			return err
 		}
 	}
 	if err := x.inst.Do(&x.out, &x.resp, deadline); err != nil {
 		if st, ok := r.(*reqState); ok && st.body.err != nil {
-			report(upstream.Excluded)
+			call.Done(upstream.Excluded)
 			return st.body.err // the client's body failed, not the upstream
 		}
 		ue := p.upstreamError(r, x, err)
 		// The instance's failure; the breaker's only when no other
 		// instance is known good (upstream/health.go).
-		report(up.Observe(x.inst, ue.Kind != upstream.KindSaturated, true))
+		call.Done(up.Observe(x.inst, ue.Kind != upstream.KindSaturated, true))
 		return ue
 	}
 	if x.resp.StatusCode() == 101 {
@@ -235,7 +235,7 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		// means nothing to the client.
 		x.resp.SetConnectionClose()
 		_ = x.resp.CloseBodyStream()
-		report(up.Observe(x.inst, true, true))
+		call.Done(up.Observe(x.inst, true, true))
 		return p.upstreamError(r, x, errUnsolicitedUpgrade)
 	}
 	sent := x.resp.StatusCode()
@@ -252,7 +252,7 @@ func (p *Proxy) send(r plugin.Request, tgt *routing.Target, x *exchange, slot **
 		x.resp.Header.SetStatusMessage(nil)
 	}
 	s := x.status()
-	report(up.Observe(x.inst, up.Health.FailureStatus(s), tgt.Breaker != nil && tgt.Breaker.FailureStatus(s)))
+	call.Done(up.Observe(x.inst, up.Health.FailureStatus(s), tgt.Breaker != nil && tgt.Breaker.FailureStatus(s)))
 	return nil
 }
 

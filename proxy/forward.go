@@ -30,7 +30,7 @@ func (p *Proxy) forward(c *fiber.Ctx) error {
 		return st.legacyOnly
 	}
 	if d.ByCanary {
-		p.metrics.forRoute(r.ID, d.Side.String()).canary.Inc()
+		p.metrics.forRoute(r.ID, d.Side.String()).canaryDecided()
 	}
 	if !r.Bulkhead.Acquire() {
 		p.metrics.Shed.WithLabelValues("route", r.ID).Inc()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"math/bits"
 	"net/netip"
 	"strings"
 
@@ -88,14 +89,33 @@ var hopHeaders = []hopHeader{
 }
 
 // hopHeaderBit returns the bit of a known header name, compared
-// case-insensitively, or 0.
+// case-insensitively, or 0. It runs for every header of every request and
+// response, so names are looked up by length first.
 func hopHeaderBit(name []byte) uint32 {
-	for i := range hopHeaders {
+	if len(name) >= len(hopByLen) {
+		return 0
+	}
+	for _, i := range hopByLen[len(name)] {
 		if ascii.EqualFold(name, hopHeaders[i].name) {
 			return hopHeaders[i].bit
 		}
 	}
 	return 0
+}
+
+// hopByLen lists hopHeaders' indexes by name length; hopByBit holds each
+// entry at its bit's position.
+var (
+	hopByLen [20][]uint8
+	hopByBit [32]*hopHeader
+)
+
+func init() {
+	for i := range hopHeaders {
+		h := &hopHeaders[i]
+		hopByLen[len(h.name)] = append(hopByLen[len(h.name)], uint8(i))
+		hopByBit[bits.TrailingZeros32(h.bit)] = h
+	}
 }
 
 // Reserved reports whether the gateway strips or rewrites a request header
@@ -173,14 +193,7 @@ func forwardable(name []byte, f *reqFacts, trustedPeer bool, injects []headerOp)
 }
 
 // hopHeaderOf returns the entry of a known header's bit.
-func hopHeaderOf(bit uint32) *hopHeader {
-	for i := range hopHeaders {
-		if hopHeaders[i].bit == bit {
-			return &hopHeaders[i]
-		}
-	}
-	return nil
-}
+func hopHeaderOf(bit uint32) *hopHeader { return hopByBit[bits.TrailingZeros32(bit)] }
 
 // applyInjects applies the header changes plugins asked for: for each
 // name, the last change wins (a set after a removal sets; a removal after

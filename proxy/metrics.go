@@ -21,7 +21,7 @@ type Metrics struct {
 	ResponseBytes           *prometheus.CounterVec   // strangler_response_bytes_total{route,side}
 	CanaryDecisions         *prometheus.CounterVec   // strangler_canary_decisions_total{route,side}
 	Rejected                *prometheus.CounterVec   // strangler_rejected_requests_total{reason}
-	InFlight                prometheus.Gauge         // strangler_inflight_requests
+	InFlight                prometheus.GaugeFunc     // strangler_inflight_requests (read from inflight at scrape time)
 	Ready                   prometheus.Gauge         // strangler_ready
 	Fallbacks               *prometheus.CounterVec   // strangler_fallbacks_total{route,reason}
 	FallbackBudgetExhausted *prometheus.CounterVec   // strangler_fallback_budget_exhausted_total{route}
@@ -31,7 +31,8 @@ type Metrics struct {
 	TrailersDropped         prometheus.Counter       // strangler_request_trailers_dropped_total
 	Upgrades                *tunnel.Metrics          // upgrade.go
 
-	routes sync.Map // route id -> *routeMetrics
+	routes   sync.Map      // route id -> *routeMetrics
+	inflight *atomic.Int64 // requests being served
 }
 
 // DurationBuckets are the request latency buckets, in seconds: fine below
@@ -40,7 +41,9 @@ var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 
 
 // NewMetrics registers the collectors on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	inflight := &atomic.Int64{}
 	m := &Metrics{
+		inflight: inflight,
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_requests_total",
 			Help: "Requests answered, by route, side that answered, and HTTP status code.",
@@ -62,10 +65,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strangler_rejected_requests_total",
 			Help: "Client requests rejected by the gateway before any upstream was called, by reason.",
 		}, []string{"reason"}),
-		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+		// A function of the proxy's own count: no shared float to update
+		// twice per request.
+		InFlight: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strangler_inflight_requests",
 			Help: "Requests being served, response bodies still streaming included.",
-		}),
+		}, func() float64 { return float64(inflight.Load()) }),
 		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strangler_ready",
 			Help: "1 when the gateway is ready for traffic, 0 while starting or draining.",
@@ -153,9 +158,23 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 		m.Upgrades.Open, m.Upgrades.Total, m.Upgrades.Bytes, m.Upgrades.Closed}
 }
 
+// Series follow traffic, not configuration. A route's series are created
+// when a side of it first answers a request, and deleted when a reload
+// removes the route (Retain). The cardinality bound, per route and side
+// (legacy, new, gateway): one duration histogram (19 samples: 16 buckets,
+// +Inf, sum, count), one bytes counter, one canary counter (canary routes
+// only), and at most MaxStatusCodes exact status codes; a route and side
+// that sees more distinct codes counts the rest under their class ("4xx",
+// "5xx", which `code=~"5.."` still selects; "0" for codes outside
+// 100..599): at most 8 + 6 code series. So at most 35 samples per route
+// and side that saw traffic, and none for an idle gateway.
+
+// MaxStatusCodes is how many distinct status codes one route and side
+// counts exactly before the rest are counted by class.
+const MaxStatusCodes = 8
+
 // routeMetrics caches the label children of one route so the request path
-// does no label lookups. Series are created when a route and side first
-// see traffic, not for every configured route.
+// does no label lookups.
 type routeMetrics struct {
 	sides [3]atomic.Pointer[sideMetrics] // legacy, new, gateway
 }
@@ -166,8 +185,17 @@ type sideMetrics struct {
 	side     string
 	duration prometheus.Observer
 	bytes    prometheus.Counter
-	canary   prometheus.Counter
-	codes    [600]atomic.Pointer[prometheus.Counter]
+	canary   atomic.Pointer[prometheus.Counter] // created on the first canary decision
+	// codes are the exact codes seen, filled in order; classes the
+	// overflow by class (index: code/100, 0 for codes outside 100..599).
+	codes   [MaxStatusCodes]atomic.Pointer[codeCounter]
+	classes [6]atomic.Pointer[codeCounter]
+	mu      sync.Mutex // creating a code's series
+}
+
+type codeCounter struct {
+	code int
+	c    prometheus.Counter
 }
 
 // forRoute returns the metrics of a route's side: "legacy", "new" or
@@ -191,10 +219,20 @@ func (m *Metrics) forRoute(route string, s string) *sideMetrics {
 	sm := &sideMetrics{m: m, route: route, side: s,
 		duration: m.Duration.WithLabelValues(route, s),
 		bytes:    m.ResponseBytes.WithLabelValues(route, s),
-		canary:   m.CanaryDecisions.WithLabelValues(route, s),
 	}
 	rm.sides[i].CompareAndSwap(nil, sm)
 	return rm.sides[i].Load()
+}
+
+// canaryDecided counts a request a canary sent to this side.
+func (sm *sideMetrics) canaryDecided() {
+	c := sm.canary.Load()
+	if c == nil {
+		nc := sm.m.CanaryDecisions.WithLabelValues(sm.route, sm.side)
+		sm.canary.CompareAndSwap(nil, &nc)
+		c = sm.canary.Load()
+	}
+	(*c).Inc()
 }
 
 func (sm *sideMetrics) observe(code int, seconds float64, bytes int64) {
@@ -202,14 +240,112 @@ func (sm *sideMetrics) observe(code int, seconds float64, bytes int64) {
 	if bytes > 0 {
 		sm.bytes.Add(float64(bytes))
 	}
-	if code < 100 || code >= len(sm.codes) {
+	sm.counter(code).Inc()
+}
+
+// counter returns the requests counter of a status code: the code's own
+// while fewer than MaxStatusCodes were seen, else its class's.
+func (sm *sideMetrics) counter(code int) prometheus.Counter {
+	if code < 100 || code > 599 {
 		code = 0
 	}
-	p := sm.codes[code].Load()
-	if p == nil {
-		c := sm.m.Requests.WithLabelValues(sm.route, sm.side, strconv.Itoa(code))
-		sm.codes[code].CompareAndSwap(nil, &c)
-		p = sm.codes[code].Load()
+	for i := range sm.codes {
+		cc := sm.codes[i].Load()
+		if cc == nil {
+			return sm.newCounter(code)
+		}
+		if cc.code == code {
+			return cc.c
+		}
 	}
-	(*p).Inc()
+	if cc := sm.classes[code/100].Load(); cc != nil {
+		return cc.c
+	}
+	return sm.newCounter(code)
+}
+
+func (sm *sideMetrics) newCounter(code int) prometheus.Counter {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	for i := range sm.codes {
+		cc := sm.codes[i].Load()
+		if cc == nil {
+			cc = &codeCounter{code: code, c: sm.m.Requests.WithLabelValues(sm.route, sm.side, strconv.Itoa(code))}
+			sm.codes[i].Store(cc)
+			return cc.c
+		}
+		if cc.code == code {
+			return cc.c
+		}
+	}
+	class := code / 100
+	if cc := sm.classes[class].Load(); cc != nil {
+		return cc.c
+	}
+	label := "0"
+	if class > 0 {
+		label = strconv.Itoa(class) + "xx"
+	}
+	cc := &codeCounter{code: class, c: sm.m.Requests.WithLabelValues(sm.route, sm.side, label)}
+	sm.classes[class].Store(cc)
+	return cc.c
+}
+
+// Retain deletes the series of every route not in live: a reload removed
+// it. A request still finishing on the old table may create a removed
+// route's series again; the next Retain deletes them.
+func (m *Metrics) Retain(live func(route string) bool) {
+	m.routes.Range(func(k, _ any) bool {
+		if id := k.(string); !live(id) {
+			m.Forget(id)
+		}
+		return true
+	})
+}
+
+// Forget deletes every series labelled with a route. The route's own
+// series are deleted by their exact labels (cheap with 10,000 routes);
+// the vectors only a few routes use (fallbacks) by a partial match.
+func (m *Metrics) Forget(route string) {
+	if v, ok := m.routes.LoadAndDelete(route); ok {
+		rm := v.(*routeMetrics)
+		for i := range rm.sides {
+			sm := rm.sides[i].Load()
+			if sm == nil {
+				continue
+			}
+			m.Duration.DeleteLabelValues(route, sm.side)
+			m.ResponseBytes.DeleteLabelValues(route, sm.side)
+			m.CanaryDecisions.DeleteLabelValues(route, sm.side)
+			sm.mu.Lock()
+			for j := range sm.codes {
+				if cc := sm.codes[j].Load(); cc != nil {
+					m.Requests.DeleteLabelValues(route, sm.side, strconv.Itoa(cc.code))
+				}
+			}
+			for class := range sm.classes {
+				if cc := sm.classes[class].Load(); cc != nil {
+					label := "0"
+					if class > 0 {
+						label = strconv.Itoa(class) + "xx"
+					}
+					m.Requests.DeleteLabelValues(route, sm.side, label)
+				}
+			}
+			sm.mu.Unlock()
+		}
+	}
+	l := prometheus.Labels{"route": route}
+	m.Fallbacks.DeletePartialMatch(l)
+	m.FallbackBudgetExhausted.DeletePartialMatch(l)
+	m.Shed.Delete(prometheus.Labels{"scope": "route", "name": route})
+}
+
+// ForgetUpstream deletes the series labelled with an upstream a reload
+// removed.
+func (m *Metrics) ForgetUpstream(name string) {
+	l := prometheus.Labels{"upstream": name}
+	m.Retries.DeletePartialMatch(l)
+	m.RetryBudgetExhausted.DeletePartialMatch(l)
+	m.Shed.Delete(prometheus.Labels{"scope": "upstream", "name": name})
 }

@@ -62,7 +62,6 @@ type Proxy struct {
 
 	ready    atomic.Bool
 	draining atomic.Bool
-	inflight atomic.Int64
 
 	trailersLogged atomic.Bool
 
@@ -122,7 +121,7 @@ func (p *Proxy) Ready() bool {
 }
 
 // InFlight returns the number of requests being served.
-func (p *Proxy) InFlight() int64 { return p.inflight.Load() }
+func (p *Proxy) InFlight() int64 { return p.metrics.inflight.Load() }
 
 func (p *Proxy) override(route string) *routing.Override {
 	if p.overrides == nil {
@@ -193,15 +192,13 @@ func (p *Proxy) begin(fctx *fasthttp.RequestCtx, t *routing.Table) *reqState {
 	st := acquireState(p, fctx)
 	st.table = t
 	st.start = time.Now()
-	p.inflight.Add(1)
-	p.metrics.InFlight.Inc()
+	p.metrics.inflight.Add(1)
 	return st
 }
 
 // end stops counting a request that finish does not see.
 func (p *Proxy) end(st *reqState) {
-	p.inflight.Add(-1)
-	p.metrics.InFlight.Dec()
+	p.metrics.inflight.Add(-1)
 	st.release()
 }
 

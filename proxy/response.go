@@ -58,6 +58,7 @@ func (p *Proxy) copyResponse(st *reqState, x *exchange) {
 		}
 		b.conn = st.fctx.Conn()
 		b.timeout = st.table.Server.WriteTimeout
+		b.size = int64(up.Header.ContentLength())
 		st.streaming = true
 		out.SetBodyStream(b, up.Header.ContentLength())
 		return
@@ -73,6 +74,11 @@ type respBody struct {
 	src     io.Reader
 	conn    net.Conn
 	timeout time.Duration
+	// started: the first read was made (fasthttp had just set the write
+	// deadline); armed is when the gateway last moved it.
+	started bool
+	armed   time.Time
+	size    int64 // the body's Content-Length, -1 when chunked
 	n       int64
 	err     error // upstream-side failure mid-body
 	// detached: the body was abandoned before it was written (an error
@@ -83,8 +89,18 @@ type respBody struct {
 func (b *respBody) Read(p []byte) (int, error) {
 	if b.conn != nil && b.timeout > 0 {
 		// A slow client that keeps reading is fine; one that stops for
-		// the write timeout is cut off.
-		_ = b.conn.SetWriteDeadline(time.Now().Add(b.timeout))
+		// the write timeout is cut off. The deadline is coarse (issue 15):
+		// fasthttp set it as it started writing the response (so the
+		// first read leaves it alone), and it is moved on once a
+		// sixteenth of the timeout has passed, so a stalled client is cut
+		// off between 15/16 of the timeout and the timeout after its last
+		// read.
+		if !b.started {
+			b.started = true
+		} else if now := time.Now(); b.armed.IsZero() || now.Sub(b.armed) >= b.timeout/16 {
+			b.armed = now
+			_ = b.conn.SetWriteDeadline(now.Add(b.timeout))
+		}
 	}
 	n, err := b.src.Read(p)
 	b.n += int64(n)
@@ -103,11 +119,14 @@ var copyBufPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// WriteTo copies the body to the client and flushes after every read, so
-// bytes reach the client as the upstream produces them (a slow export, a
-// long poll, a stalled upstream's partial body) rather than sitting in
-// fasthttp's write buffer until it fills. fasthttp uses it for bodies with
-// a Content-Length; chunked bodies are flushed chunk by chunk by fasthttp.
+// WriteTo copies the body to the client and flushes after every read that
+// leaves some of it to come, so bytes reach the client as the upstream
+// produces them (a slow export, a long poll, a stalled upstream's partial
+// body) rather than sitting in fasthttp's write buffer until it fills. The
+// read that completes the body is not flushed here: fasthttp flushes the
+// response once it is written (a small body costs one write, not two).
+// fasthttp uses it for bodies with a Content-Length; chunked bodies are
+// flushed chunk by chunk by fasthttp.
 func (b *respBody) WriteTo(w io.Writer) (int64, error) {
 	bufp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bufp)
@@ -122,7 +141,7 @@ func (b *respBody) WriteTo(w io.Writer) (int64, error) {
 			if werr != nil {
 				return total, werr
 			}
-			if flusher != nil {
+			if flusher != nil && b.n != b.size {
 				if err := flusher.Flush(); err != nil {
 					return total, err
 				}

@@ -82,7 +82,7 @@ func (p *Proxy) upgrade(c *fiber.Ctx, st *reqState, tgt *routing.Target) error {
 			um.Total.WithLabelValues(r.ID, "failed").Inc()
 			return &upstream.Error{Kind: upstream.KindBreakerOpen, Upstream: up.Name, RetryAfter: br.RetryAfter()}
 		}
-		report = done
+		report = done.Done
 	}
 	if !up.Bulkhead.Acquire() {
 		report(upstream.Excluded)

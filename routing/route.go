@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/strangler/strangler/config"
 	"github.com/strangler/strangler/internal/ascii"
 	"github.com/strangler/strangler/plugin"
 	"github.com/strangler/strangler/shadow"
@@ -98,10 +99,9 @@ type Route struct {
 	// upgrades are not passed (upgrade.go).
 	Upgrade *Upgrade
 
-	// Settings are the route's routes.yaml settings, flattened
-	// (config.FlattenRoute), for strangler diff; nil for the default
-	// route.
-	Settings map[string]string
+	// Spec is the route as written in routes.yaml (nil for the default
+	// route); Settings flattens it on demand.
+	Spec *config.RouteSpec
 
 	// Variants: the route also claims its path's letter-case,
 	// trailing-slash and trailing-dot variants (match.variants).
@@ -115,6 +115,17 @@ type Route struct {
 
 	loose  *Pattern // Pattern with folded literals, for Variants
 	twinOf *Route   // the route a 405 twin stands for
+}
+
+// Settings are the route's routes.yaml settings, flattened
+// (config.FlattenRoute), for strangler diff and the admin API; nil for
+// the default route. Computed when asked (issue 15: a reload of 10,000
+// routes does not flatten them all).
+func (r *Route) Settings() map[string]string {
+	if r.Spec == nil {
+		return nil
+	}
+	return config.FlattenRoute(r.Spec)
 }
 
 // Target returns the side's target (nil for a side the route lacks).

@@ -79,6 +79,14 @@ func (c *readinessCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// Forget deletes a route's series (a reload removed the route).
+func (m *Metrics) Forget(route string) {
+	l := prometheus.Labels{"route": route}
+	m.Results.DeletePartialMatch(l)
+	m.Skipped.DeletePartialMatch(l)
+	m.Duration.DeletePartialMatch(l)
+}
+
 // results are the values of strangler_shadow_results_total's result label.
 var results = []string{"match", "mismatch", "error", "dropped", "skipped"}
 

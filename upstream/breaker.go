@@ -145,36 +145,48 @@ const (
 	Excluded
 )
 
+// Call is a call a breaker allowed: Done reports its outcome, once. The
+// zero Call (a breaker that is off, or forced closed) reports nowhere.
+type Call struct {
+	done func(error)
+}
+
+// Done reports the call's outcome to the breaker.
+func (c Call) Done(o Outcome) {
+	if c.done == nil {
+		return
+	}
+	switch o {
+	case Succeeded:
+		c.done(nil)
+	case Failed:
+		c.done(errCallFailed)
+	default:
+		c.done(errExcluded)
+	}
+}
+
 // Allow asks to make a call. It returns false when the breaker is open, or
-// half-open with its probes already out; otherwise done must be called
-// once with the call's outcome.
-func (b *Breaker) Allow() (done func(Outcome), ok bool) {
+// half-open with its probes already out; otherwise the Call's Done must be
+// called once with the call's outcome.
+func (b *Breaker) Allow() (Call, bool) {
 	switch Forced(b.forced.Load()) {
 	case ForceOpen:
 		if b.rejected != nil {
 			b.rejected.Inc()
 		}
-		return nil, false
+		return Call{}, false
 	case ForceClosed:
-		return func(Outcome) {}, true
+		return Call{}, true
 	}
 	cbDone, err := b.cb.Allow()
 	if err != nil {
 		if b.rejected != nil {
 			b.rejected.Inc()
 		}
-		return nil, false
+		return Call{}, false
 	}
-	return func(o Outcome) {
-		switch o {
-		case Succeeded:
-			cbDone(nil)
-		case Failed:
-			cbDone(errCallFailed)
-		default:
-			cbDone(errExcluded)
-		}
-	}, true
+	return Call{done: cbDone}, true
 }
 
 // FailureStatus reports whether an upstream's answer counts as a failure.

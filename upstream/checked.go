@@ -29,8 +29,9 @@ import (
 type checkedConn struct {
 	net.Conn
 	raw      net.Conn // the TCP connection, for the idle check
-	used     bool     // a request was written on it before
-	poisoned string   // why the last exchange left it unusable, "" when it did not
+	peeker   *idlePeeker
+	used     bool   // a request was written on it before
+	poisoned string // why the last exchange left it unusable, "" when it did not
 	scanning bool
 	scan     respScan
 	discard  func(reason string)
@@ -47,7 +48,10 @@ func (c *checkedConn) SetWriteDeadline(t time.Time) error {
 	if c.used {
 		reason := c.poisoned
 		if reason == "" {
-			reason = idleState(c.raw)
+			if c.peeker == nil {
+				c.peeker = newIdlePeeker(c.raw)
+			}
+			reason = c.peeker.state()
 		}
 		if reason != "" {
 			if c.discard != nil {
@@ -84,34 +88,51 @@ func (c *checkedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// idleState reports why an idle connection must not be reused: the
-// upstream sent bytes nobody asked for ("unsolicited"), or closed it
-// ("closed"); "" when it is clean. It peeks without blocking.
-func idleState(c net.Conn) string {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return ""
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return ""
-	}
-	reason := ""
-	_ = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case n > 0:
-			reason = "unsolicited"
-		case rerr == nil:
-			reason = "closed" // orderly shutdown: EOF
-		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK || rerr == syscall.EINTR:
-		default:
-			reason = "closed" // reset
+// idlePeeker looks at an idle connection's socket without blocking. It is
+// built once per connection, so the check allocates nothing per request.
+type idlePeeker struct {
+	rc     syscall.RawConn // nil: not a socket (no check)
+	peekFn func(fd uintptr)
+	reason string
+	buf    [1]byte
+}
+
+func newIdlePeeker(c net.Conn) *idlePeeker {
+	p := &idlePeeker{}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			p.rc = rc
 		}
-		return true // never wait
-	})
-	return reason
+	}
+	p.peekFn = p.peek
+	return p
+}
+
+// state reports why an idle connection must not be reused: the upstream
+// sent bytes nobody asked for ("unsolicited"), or closed it ("closed");
+// "" when it is clean.
+func (p *idlePeeker) state() string {
+	if p.rc == nil {
+		return ""
+	}
+	p.reason = ""
+	// Control, not Read: the peek never waits, so it needs none of the
+	// poller's read preparation.
+	_ = p.rc.Control(p.peekFn)
+	return p.reason
+}
+
+func (p *idlePeeker) peek(fd uintptr) {
+	n, _, rerr := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	switch {
+	case n > 0:
+		p.reason = "unsolicited"
+	case rerr == nil:
+		p.reason = "closed" // orderly shutdown: EOF
+	case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK || rerr == syscall.EINTR:
+	default:
+		p.reason = "closed" // reset
+	}
 }
 
 var (

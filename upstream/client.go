@@ -61,7 +61,8 @@ func dial(inst *Instance, up *Upstream, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c net.Conn = &upstreamConn{Conn: raw, headerTimeout: t.ResponseHeader, idle: t.Idle}
+	uc := &upstreamConn{Conn: raw, headerTimeout: t.ResponseHeader, idle: t.Idle}
+	var c net.Conn = uc
 	if inst.TLS {
 		tc := tls.Client(c, &tls.Config{ServerName: strings.Trim(strings.Split(inst.Host, ":")[0], "[]"), MinVersion: tls.VersionTLS12})
 		if t.Connect > 0 {
@@ -72,6 +73,7 @@ func dial(inst *Instance, up *Upstream, addr string) (net.Conn, error) {
 			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 		}
 		_ = raw.SetDeadline(time.Time{})
+		uc.forgetDeadlines()
 		c = tc
 	}
 	name := up.Name

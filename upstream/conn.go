@@ -13,35 +13,69 @@ import (
 //
 // always capped by the deadline fasthttp asked for (the Total timeout, when
 // set, passed through DoDeadline).
+//
+// Deadlines are coarse (issue 15): setting one costs more than a small
+// exchange's own work, so a deadline already set is kept while it falls
+// within the last sixteenth of the timeout asked for. A timeout d then
+// fires between d·15/16 and d after the last progress, never later; a
+// hard deadline (Total) is always exact.
 type upstreamConn struct {
 	net.Conn
 	headerTimeout, idle time.Duration
 	readHard            time.Time
 	writeHard           time.Time
-	awaitingHeader      bool
+	// readSet and writeSet are the deadlines set on Conn (zero: none).
+	readSet, writeSet time.Time
+	awaitingHeader    bool
+	// writeFresh: the write deadline was just decided (SetWriteDeadline);
+	// the request's first Write needs no second look (nor a clock read).
+	writeFresh bool
 }
 
-func minDeadline(hard time.Time, d time.Duration) time.Time {
+// want is the deadline a timeout d asks for from now, capped by hard, and
+// whether one already set (set) is close enough to keep.
+func want(set, hard time.Time, d time.Duration) (time.Time, bool) {
 	if d <= 0 {
-		return hard
+		return hard, set.Equal(hard)
 	}
 	t := time.Now().Add(d)
 	if !hard.IsZero() && hard.Before(t) {
-		return hard
+		return hard, set.Equal(hard)
 	}
-	return t
+	// Keep a deadline in [t - d/16, t].
+	keep := !set.IsZero() && !set.After(t) && !set.Before(t.Add(-d/16)) && (hard.IsZero() || !set.After(hard))
+	return t, keep
+}
+
+func (c *upstreamConn) armWrite(hard time.Time, d time.Duration) error {
+	t, keep := want(c.writeSet, hard, d)
+	if keep {
+		return nil
+	}
+	c.writeSet = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *upstreamConn) armRead(hard time.Time, d time.Duration) error {
+	t, keep := want(c.readSet, hard, d)
+	if keep {
+		return nil
+	}
+	c.readSet = t
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *upstreamConn) SetWriteDeadline(t time.Time) error {
 	c.writeHard = t
-	return c.Conn.SetWriteDeadline(minDeadline(t, c.idle))
+	c.writeFresh = true
+	return c.armWrite(t, c.idle)
 }
 
 func (c *upstreamConn) SetReadDeadline(t time.Time) error {
 	// fasthttp sets the read deadline right after writing a request.
 	c.readHard = t
 	c.awaitingHeader = true
-	return c.Conn.SetReadDeadline(minDeadline(t, c.headerTimeout))
+	return c.armRead(t, c.headerTimeout)
 }
 
 func (c *upstreamConn) SetDeadline(t time.Time) error {
@@ -52,8 +86,10 @@ func (c *upstreamConn) SetDeadline(t time.Time) error {
 }
 
 func (c *upstreamConn) Write(p []byte) (int, error) {
-	if c.idle > 0 {
-		if err := c.Conn.SetWriteDeadline(minDeadline(c.writeHard, c.idle)); err != nil {
+	if c.writeFresh {
+		c.writeFresh = false
+	} else if c.idle > 0 {
+		if err := c.armWrite(c.writeHard, c.idle); err != nil {
 			return 0, err
 		}
 	}
@@ -62,7 +98,7 @@ func (c *upstreamConn) Write(p []byte) (int, error) {
 
 func (c *upstreamConn) Read(p []byte) (int, error) {
 	if !c.awaitingHeader && c.idle > 0 {
-		if err := c.Conn.SetReadDeadline(minDeadline(c.readHard, c.idle)); err != nil {
+		if err := c.armRead(c.readHard, c.idle); err != nil {
 			return 0, err
 		}
 	}
@@ -71,4 +107,10 @@ func (c *upstreamConn) Read(p []byte) (int, error) {
 		c.awaitingHeader = false
 	}
 	return n, err
+}
+
+// forgetDeadlines records that deadlines were cleared on the connection
+// below this one (after the TLS handshake).
+func (c *upstreamConn) forgetDeadlines() {
+	c.readSet, c.writeSet = time.Time{}, time.Time{}
 }

@@ -81,3 +81,18 @@ func (m *Metrics) InitUpstream(name string) {
 		m.ConnsDiscarded.WithLabelValues(name, r)
 	}
 }
+
+// ForgetUpstream deletes the series of an upstream a reload removed.
+func (m *Metrics) ForgetUpstream(name string) {
+	l := prometheus.Labels{"upstream": name}
+	m.Errors.DeletePartialMatch(l)
+	m.ConnsDiscarded.DeletePartialMatch(l)
+}
+
+// ForgetBreaker deletes the series of a breaker a reload removed.
+func (m *Metrics) ForgetBreaker(name string) {
+	l := prometheus.Labels{"breaker": name}
+	m.BreakerState.DeletePartialMatch(l)
+	m.BreakerTransitions.DeletePartialMatch(l)
+	m.BreakerRejected.DeletePartialMatch(l)
+}

@@ -38,7 +38,7 @@ var headline = map[string]bool{"id": true, "side": true, "canary.percent": true,
 func rowsOfTable(t *routing.Table) map[string]diffRow {
 	out := map[string]diffRow{}
 	for _, r := range t.Routes {
-		row := diffRow{Match: r.Pattern.String(), Side: r.Side.String(), Settings: r.Settings}
+		row := diffRow{Match: r.Pattern.String(), Side: r.Side.String(), Settings: r.Settings()}
 		if r.Canary != nil && r.Side == routing.SideLegacy {
 			row.Canary = fmt.Sprintf("%.2f%%", r.Canary.Percent())
 		}

@@ -7,17 +7,17 @@
 package hdr
 
 import (
-	"iter"
-
 	"github.com/strangler/strangler/internal/ascii"
 	"github.com/valyala/fasthttp"
 )
 
-// header is what fasthttp's request and response headers share.
-type header interface {
-	All() iter.Seq2[[]byte, []byte]
-	DelBytes(key []byte)
-}
+// The helpers are written once per header type, not as generics over an
+// interface: a generic body is compiled for a shape and calls All through
+// a dictionary, so the iterator, its state and the name copied for
+// deletion move to the heap, several allocations on every proxied request
+// (issue 15: the gateway's own code allocates nothing per request;
+// test/floor_test.go TestGatewayAllocatesNothingPerRequest and
+// TestHelpersDoNotAllocate here).
 
 // maxName bounds the names the helpers copy on the stack; longer names are
 // copied to the heap.
@@ -28,11 +28,11 @@ const maxName = 128
 // below stop there rather than spin.
 const maxDel = 32
 
-// Del removes every header named name from h.
-func Del[H header](h H, name string) {
+// DelResponse removes every header named name from h.
+func DelResponse(h *fasthttp.ResponseHeader, name string) {
 	var buf [maxName]byte
 	for range maxDel {
-		k, ok := find(h, name, buf[:0])
+		k, ok := findResponse(h, name, buf[:0])
 		if !ok {
 			return
 		}
@@ -40,27 +40,22 @@ func Del[H header](h H, name string) {
 	}
 }
 
-// Peek returns the first value of the header named name, or nil.
-func Peek[H header](h H, name string) []byte {
-	for k, v := range h.All() {
-		if ascii.EqualFold(k, name) {
-			return v
+// DelRequest removes every header named name from h.
+func DelRequest(h *fasthttp.RequestHeader, name string) {
+	var buf [maxName]byte
+	for range maxDel {
+		k, ok := findRequest(h, name, buf[:0])
+		if !ok {
+			return
 		}
+		h.DelBytes(k)
 	}
-	return nil
 }
 
-// PeekAll appends every value of the header named name, in order.
-func PeekAll[H header](dst [][]byte, h H, name string) [][]byte {
-	for k, v := range h.All() {
-		if ascii.EqualFold(k, name) {
-			dst = append(dst, v)
-		}
-	}
-	return dst
-}
-
-func find[H header](h H, name string, buf []byte) ([]byte, bool) {
+// findResponse appends to buf the name, as written, of the first header
+// named name (deleting needs it, and deleting rearranges the storage it
+// points into).
+func findResponse(h *fasthttp.ResponseHeader, name string, buf []byte) ([]byte, bool) {
 	for k := range h.All() {
 		if ascii.EqualFold(k, name) {
 			return append(buf, k...), true
@@ -69,39 +64,60 @@ func find[H header](h H, name string, buf []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// The names the callers use.
-
-// DelResponse removes every header named name from h.
-func DelResponse(h *fasthttp.ResponseHeader, name string) { Del(h, name) }
-
-// DelRequest removes every header named name from h.
-func DelRequest(h *fasthttp.RequestHeader, name string) { Del(h, name) }
+// findRequest is findResponse for a request header.
+func findRequest(h *fasthttp.RequestHeader, name string, buf []byte) ([]byte, bool) {
+	for k := range h.All() {
+		if ascii.EqualFold(k, name) {
+			return append(buf, k...), true
+		}
+	}
+	return nil, false
+}
 
 // PeekResponse returns the first value of the header named name, or nil.
-func PeekResponse(h *fasthttp.ResponseHeader, name string) []byte { return Peek(h, name) }
+func PeekResponse(h *fasthttp.ResponseHeader, name string) []byte {
+	for k, v := range h.All() {
+		if ascii.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
 
 // PeekRequest returns the first value of the header named name, or nil.
-func PeekRequest(h *fasthttp.RequestHeader, name string) []byte { return Peek(h, name) }
+func PeekRequest(h *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range h.All() {
+		if ascii.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
 
 // PeekAllResponse appends every value of the header named name, in order.
 func PeekAllResponse(dst [][]byte, h *fasthttp.ResponseHeader, name string) [][]byte {
-	return PeekAll(dst, h, name)
+	for k, v := range h.All() {
+		if ascii.EqualFold(k, name) {
+			dst = append(dst, v)
+		}
+	}
+	return dst
 }
 
 // SetResponse replaces every header named name in h with one value.
 func SetResponse(h *fasthttp.ResponseHeader, name, value string) {
-	Del(h, name)
+	DelResponse(h, name)
 	h.Add(name, value)
 }
 
 // SetResponseBytes is SetResponse with a []byte value.
 func SetResponseBytes(h *fasthttp.ResponseHeader, name string, value []byte) {
-	Del(h, name)
+	DelResponse(h, name)
 	h.AddBytesV(name, value)
 }
 
 // SetRequest replaces every header named name in h with one value.
 func SetRequest(h *fasthttp.RequestHeader, name, value string) {
-	Del(h, name)
+	DelRequest(h, name)
 	h.Add(name, value)
 }

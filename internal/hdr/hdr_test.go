@@ -55,3 +55,32 @@ func TestKeepDate(t *testing.T) {
 		t.Fatalf("KeepDate: the upstream's Date is not the only one:\n%s", s)
 	}
 }
+
+// TestHelpersDoNotAllocate: the helpers run on every proxied request
+// (the response's X-Request-Id, X-Strangler-Side and Route, hop-by-hop
+// removal), so they must not allocate: written as generics over an
+// interface they did, several times per request (issue 15).
+func TestHelpersDoNotAllocate(t *testing.T) {
+	resp := parseResponse(t, "HTTP/1.1 200 OK\r\nX-Request-Id: a\r\nKeep-Alive: timeout=5\r\nETag: e\r\nContent-Length: 0\r\n\r\n", false)
+	h := &resp.Header
+	var req fasthttp.Request
+	req.Header.DisableNormalizing()
+	req.Header.Set("X-Request-Id", "a")
+	id := []byte("0123456789abcdef")
+	var vals [4][]byte
+	for name, f := range map[string]func(){
+		"SetResponse":      func() { SetResponse(h, "X-Strangler-Side", "new") },
+		"SetResponseBytes": func() { SetResponseBytes(h, "x-request-id", id) },
+		"DelResponse":      func() { DelResponse(h, "keep-alive") },
+		"PeekResponse":     func() { _ = PeekResponse(h, "etag") },
+		"PeekAllResponse":  func() { _ = PeekAllResponse(vals[:0], h, "ETAG") },
+		"SetRequest":       func() { SetRequest(&req.Header, "x-request-id", "b") },
+		"DelRequest":       func() { DelRequest(&req.Header, "X-Absent") },
+		"PeekRequest":      func() { _ = PeekRequest(&req.Header, "X-REQUEST-ID") },
+	} {
+		f() // the header's own buffers grow once
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s allocates %v times per call", name, n)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -466,17 +467,22 @@ var (
 
 // verify checks a token: size, issuer, algorithm, key, signature, exp and
 // nbf (with leeway), audience, and the forwarded claims.
-func (v *verifier) verify(ctx context.Context, tok string) (*identity, error) {
-	if len(tok) > v.maxToken {
+//
+// tok may point into the request's buffers: a cached token is looked up
+// by its bytes' hash, and only a token being parsed is copied (issue 15:
+// a cached token costs no allocation).
+func (v *verifier) verify(ctx context.Context, raw []byte) (*identity, error) {
+	if len(raw) > v.maxToken {
 		return nil, &authError{"token too large"}
 	}
 	var sum [32]byte
 	if v.cache != nil {
-		sum = sha256.Sum256([]byte(tok))
+		sum = sha256.Sum256(raw)
 		if id := v.cache.get(sum, v.now()); id != nil {
 			return id, nil
 		}
 	}
+	tok := string(raw)
 	var is *issuer
 	tk, err := v.parser.Parse(tok, func(t *jwt.Token) (any, error) {
 		iss, _ := t.Claims.GetIssuer()
@@ -675,7 +681,7 @@ func (p *jwtPlugin) Wrap(next fiber.Handler) fiber.Handler {
 			return next(c)
 		}
 		tok, fromHeader := v.token(c)
-		if tok == "" {
+		if len(tok) == 0 {
 			if p.policy == policyOptional {
 				return next(c)
 			}
@@ -713,18 +719,19 @@ func (p *jwtPlugin) Wrap(next fiber.Handler) fiber.Handler {
 	}
 }
 
-// token returns the bearer token from Authorization, or from the cookie.
-func (v *verifier) token(c *fiber.Ctx) (string, bool) {
+// token returns the bearer token from Authorization, or from the cookie,
+// as a view of the request's header (valid during the request only).
+func (v *verifier) token(c *fiber.Ctx) ([]byte, bool) {
 	h := c.Request().Header.Peek(fiber.HeaderAuthorization)
-	if len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
-		return strings.TrimSpace(string(h[7:])), true
+	if len(h) > 7 && bytes.EqualFold(h[:7], []byte("bearer ")) {
+		return bytes.TrimSpace(h[7:]), true
 	}
 	if v.cookie != "" {
 		if ck := c.Request().Header.Cookie(v.cookie); len(ck) > 0 {
-			return string(ck), false
+			return ck, false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // tokenCache holds verified tokens by SHA-256, until they expire and for
