@@ -6,7 +6,7 @@
 //	strangler route    [-config routes.yaml] [-H 'Name: value'] METHOD PATH
 //	strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false] [-visitors N]
 //	strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-//	strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
+//	strangler ctl      [-addr host:port] [-token T] routes|upstreams|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
 //	strangler plan status [ROUTE] [-addr host:port] [-token T] [-json]
 //	strangler diff     [-config new.yaml] [-against running|old.yaml]
 //	strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
@@ -45,7 +45,7 @@ usage:
   strangler route    [-config routes.yaml] [-H 'Name: value']... METHOD PATH
   strangler demo     [-config routes.yaml] [-port N] [-listen addr] [-operator-listen addr] [-traffic=false] [-visitors N]
   strangler shadow report [-file strangler-shadow.jsonl] [-route ID] [-top 5] [-config routes.yaml] [-json]
-  strangler ctl      [-addr host:port] [-token T] routes|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
+  strangler ctl      [-addr host:port] [-token T] routes|upstreams|flip|canary|unflip|breaker|reload|mismatches|fleet|audit|plan ...
   strangler plan status [ROUTE] [-addr host:port] [-token T] [-json]
   strangler diff     [-config new.yaml] [-against running|old.yaml]
   strangler inventory [-addr 127.0.0.1:9901] [-token T] [-json] [-openapi] [-suggest 'METHOD PATH']
@@ -57,8 +57,31 @@ The config path defaults to $STRANGLER_CONFIG, then routes.yaml.
 Exit codes: 0 success (and -h), 1 bad config or failure, 2 bad usage.
 `
 
-// commands are the subcommands, for dispatch, help and typo suggestions.
-var commands = []string{"serve", "validate", "route", "demo", "shadow", "ctl", "plan", "diff", "apply", "version", "help"}
+// dispatch runs each subcommand; version and help are answered by run.
+// The one list of subcommands: dispatch, help and typo suggestions all
+// read it (TestUsageNamesEveryCommand checks the usage text against it).
+var dispatch = map[string]func(env cli.Env, rest []string) int{
+	"serve":     func(env cli.Env, rest []string) int { return serve(rest, env.Stdout, env.Stderr) },
+	"validate":  cli.Validate,
+	"route":     cli.Route,
+	"demo":      func(env cli.Env, rest []string) int { return runDemo(rest, env.Stdout, env.Stderr) },
+	"shadow":    shadow,
+	"ctl":       cli.Ctl,
+	"plan":      plan,
+	"diff":      cli.Diff,
+	"inventory": cli.Inventory,
+	"apply":     cli.Apply,
+}
+
+// commands are the subcommands, for help and typo suggestions.
+var commands = func() []string {
+	out := []string{"version", "help"}
+	for name := range dispatch {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}()
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -71,27 +94,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmd, rest := args[0], args[1:]
 	env := cli.Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: plugins.Builtin()}
+	if f, ok := dispatch[cmd]; ok {
+		return f(env, rest)
+	}
 	switch cmd {
-	case "serve":
-		return serve(rest, stdout, stderr)
-	case "validate":
-		return cli.Validate(env, rest)
-	case "route":
-		return cli.Route(env, rest)
-	case "demo":
-		return runDemo(rest, stdout, stderr)
-	case "ctl":
-		return cli.Ctl(env, rest)
-	case "plan":
-		return plan(env, rest)
-	case "diff":
-		return cli.Diff(env, rest)
-	case "inventory":
-		return cli.Inventory(env, rest)
-	case "apply":
-		return cli.Apply(env, rest)
-	case "shadow":
-		return shadow(env, rest)
 	case "version", "-version", "--version":
 		if len(rest) > 0 {
 			if cli.IsHelp(rest[0]) {

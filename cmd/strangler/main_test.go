@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,7 +259,7 @@ func TestHelpAndTypos(t *testing.T) {
 		{"-h"}, {"--help"}, {"help"},
 		{"serve", "-h"}, {"validate", "-h"}, {"route", "-h"}, {"demo", "-h"},
 		{"shadow", "-h"}, {"shadow", "report", "-h"}, {"ctl", "-h"}, {"ctl", "--help"}, {"ctl", "help"},
-		{"diff", "-h"}, {"apply", "-h"}, {"version", "-h"},
+		{"diff", "-h"}, {"apply", "-h"}, {"version", "-h"}, {"inventory", "-h"}, {"plan", "-h"},
 		{"validate", "-help"}, {"route", "--help"}, {"diff", "--help"}, {"apply", "-help"},
 	}
 	for _, c := range commands {
@@ -291,6 +292,10 @@ func TestHelpAndTypos(t *testing.T) {
 		{[]string{"aply"}, "did you mean apply?"},
 		{[]string{"verison"}, "did you mean version?"},
 		{[]string{"hlep"}, "did you mean help?"},
+		{[]string{"invntory"}, "did you mean inventory?"},
+		{[]string{"help", "inventroy"}, "did you mean inventory?"},
+		{[]string{"paln"}, "did you mean plan?"},
+		{[]string{"ctl", "upstraems"}, "did you mean upstreams?"},
 		{[]string{"help", "serv"}, "did you mean serve?"},
 		{[]string{"shadow", "reprot"}, `unknown command "reprot"; did you mean report?`},
 		{[]string{"ctl", "rotues"}, `unknown command "rotues"; did you mean routes?`},
@@ -1015,5 +1020,48 @@ routes:
 	code, out, errOut = runCLI("inventory", "-file", state, "-config", cfg)
 	if code != 0 || !strings.Contains(out, "GET /course.php?id={id}") || !strings.Contains(out, "route course-detail") {
 		t.Errorf("inventory -file = %d %q\n%s", code, errOut, out)
+	}
+}
+
+// TestUsageNamesEveryCommand: the top-level usage lists exactly the
+// commands strangler runs (one line each, "  strangler NAME ..."), and
+// its ctl line names every ctl command that ctl -h documents, so a
+// command added to one place cannot be missing from the other.
+func TestUsageNamesEveryCommand(t *testing.T) {
+	listed := map[string]bool{}
+	var ctlLine string
+	for _, line := range strings.Split(usage, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "strangler" && strings.HasPrefix(line, "  ") {
+			listed[f[1]] = true
+			if f[1] == "ctl" {
+				ctlLine = line
+			}
+		}
+	}
+	for _, c := range commands {
+		if c != "help" && !listed[c] {
+			t.Errorf("the usage does not list %q", c)
+		}
+	}
+	for c := range listed {
+		if !slices.Contains(commands, c) {
+			t.Errorf("the usage lists %q, which strangler does not run", c)
+		}
+	}
+	_, ctlHelp, _ := runCLI("ctl", "-h")
+	n := 0
+	for _, line := range strings.Split(ctlHelp, "\n") {
+		f := strings.Fields(line)
+		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") || len(f) == 0 {
+			continue
+		}
+		n++
+		if !strings.Contains(ctlLine, f[0]) {
+			t.Errorf("ctl -h documents %q but the usage's ctl line does not name it: %s", f[0], ctlLine)
+		}
+	}
+	if n < 8 {
+		t.Fatalf("found %d commands in ctl -h:\n%s", n, ctlHelp)
 	}
 }
