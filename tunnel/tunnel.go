@@ -146,6 +146,13 @@ func (t *Tunnel) pipe(h *half) {
 			return
 		}
 		draining := t.drainBy.Load() != 0
+		if draining {
+			// Here, between two reads, the direction is at a frame
+			// boundary if it ever is: the close frame goes now, not when
+			// a read times out (a read that started after the drain
+			// began waits for the drain's deadline).
+			t.goingAway(h)
+		}
 		_ = h.src.SetReadDeadline(t.deadline())
 		if !draining && t.drainBy.Load() != 0 {
 			continue // a drain started meanwhile: pick up its deadline
