@@ -330,19 +330,20 @@ func TestEdgeTransparentHeaders(t *testing.T) {
 	}
 }
 
-// TestEdgeNearMisses: a guarded route with variants claims its path's
-// case, trailing-slash and trailing-dot variants, and with other_methods:
-// deny answers 405 to the methods it does not list, so none of them
-// reaches the unguarded catch-all (which legacy apps often answer as the
-// same page). Without them, the near misses fall through.
+// TestEdgeNearMisses (class 5): a guarded route with variants claims its
+// path's case, trailing-slash and trailing-dot variants, and with
+// other_methods: deny answers 405 to the methods it does not list, so
+// none of them reaches the unguarded catch-all (which legacy apps often
+// answer as the same page). Without them, the near misses fall through.
+// On raw sockets (the paths go out exactly as written); the catch-all's
+// upstream logs every byte it receives.
 func TestEdgeNearMisses(t *testing.T) {
 	t.Parallel()
-	testKeys(t)
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, hmacSecret, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	legacy := newRecorder(t, "legacy")
+	legacy := newByteRecorder(t, func(_ int, req *http.Request) string { return okReply("legacy " + req.RequestURI) })
 	g := startGateway(t, `
 legacy: legacy
 upstreams:
@@ -370,36 +371,43 @@ routes:
 		status       int
 	}{
 		{"GET", "/account", 401}, {"GET", "/Account", 401}, {"GET", "/ACCOUNT", 401}, {"GET", "/account/", 401},
-		{"GET", "/account.", 401}, {"GET", "/Account./", 401}, {"HEAD", "/account", 401},
-		{"POST", "/account", 405}, {"PUT", "/Account/", 405}, {"DELETE", "/account", 405},
-		{"GET", "/Users/7/Profile", 401}, {"GET", "/users/7/profile/", 401},
+		{"GET", "/account.", 401}, {"GET", "/Account./", 401}, {"GET", "/account%2E", 401}, {"GET", "/account?x=1", 401},
+		{"HEAD", "/account", 401},
+		{"POST", "/account", 405}, {"PUT", "/Account/", 405}, {"DELETE", "/account", 405}, {"PATCH", "/account.", 405},
+		{"GET", "/Users/7/Profile", 401}, {"GET", "/users/7/profile/", 401}, {"POST", "/USERS/7/PROFILE.", 401},
 	} {
-		resp, _ := g.do(tc.method, tc.path, nil)
-		if resp.StatusCode != tc.status {
-			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+		body := ""
+		if tc.method == "POST" || tc.method == "PUT" || tc.method == "PATCH" {
+			body = "Content-Length: 2\r\n\r\nhi"
+		} else {
+			body = "\r\n"
 		}
-		if tc.status == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
-			t.Errorf("%s %s: Allow %q, want \"GET, HEAD\"", tc.method, tc.path, resp.Header.Get("Allow"))
+		reply := g.raw(tc.method + " " + tc.path + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + body)
+		if rawStatus(reply) != tc.status {
+			t.Errorf("%s %s: %q, want %d", tc.method, tc.path, reply, tc.status)
+		}
+		if tc.status == 405 && !strings.Contains(reply, "\r\nAllow: GET, HEAD\r\n") {
+			t.Errorf("%s %s: want Allow: GET, HEAD in %q", tc.method, tc.path, reply)
 		}
 	}
-	if n := legacy.count(); n != 0 {
-		t.Fatalf("%d near misses reached legacy without a token", n)
+	if got := legacy.bytes(); got != "" {
+		t.Fatalf("near misses reached legacy without a token:\n%s", got)
 	}
 	// With a token the variant is served by the route, its rewrite using
 	// the parameter as the client wrote it.
-	resp, _ := g.get("/Users/Ab7/Profile/", "Authorization: Bearer "+token)
-	if resp.StatusCode != 200 || legacy.last(t).RequestURI != "/profile.php?id=Ab7" {
-		t.Fatalf("variant with a token: %d, legacy got %q", resp.StatusCode, legacy.last(t).RequestURI)
+	reply := g.raw("GET /Users/Ab7/Profile/ HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n")
+	if rawStatus(reply) != 200 || !strings.HasPrefix(legacy.bytes(), "GET /profile.php?id=Ab7 HTTP/1.1\r\n") {
+		t.Fatalf("variant with a token: %q, legacy got:\n%s", reply, legacy.bytes())
 	}
 	// A route without variants: its near misses fall through, as before.
-	before := legacy.count()
 	for _, p := range []string{"/Open", "/open/"} {
-		if resp, _ := g.get(p); resp.StatusCode != 200 {
-			t.Errorf("GET %s on a route without variants: %d, want the catch-all's 200", p, resp.StatusCode)
+		reply := g.raw("GET " + p + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if rawStatus(reply) != 200 || !strings.HasSuffix(reply, "legacy "+p) {
+			t.Errorf("GET %s on a route without variants: %q, want the catch-all's 200", p, reply)
 		}
-	}
-	if legacy.count() != before+2 {
-		t.Errorf("near misses of a route without variants did not fall through")
+		if !strings.Contains(legacy.bytes(), "GET "+p+" HTTP/1.1\r\n") {
+			t.Errorf("GET %s did not reach the catch-all as written:\n%s", p, legacy.bytes())
+		}
 	}
 }
 
