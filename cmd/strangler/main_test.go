@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -107,6 +108,38 @@ routes:
 	t.Setenv("STRANGLER_CONFIG", repoRoutes)
 	if code, out, _ := runCLI("validate"); code != 0 || !strings.HasPrefix(out, repoRoutes+": OK") {
 		t.Errorf("validate with $STRANGLER_CONFIG = %d %q", code, out)
+	}
+}
+
+// TestValidateTooLarge (issue 13 class 9): validate on a 50 MiB routes
+// file exits 1 with its one problem, file:1:1, checked before parsing and
+// in bounded memory: it allocates a fraction of the file (reading it whole
+// would allocate all 50 MiB of it). The file is sparse: the test writes
+// nothing to disk.
+func TestValidateTooLarge(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "routes.yaml")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(50 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	code, out, errOut := runCLI("validate", "-config", big)
+	runtime.ReadMemStats(&after)
+	want := big + ":1:1: file is 52428800 bytes: a routes file may have at most 2097152 (2 MiB); nothing was read past the limit\n1 problem(s)\n"
+	if code != 1 || out != "" || errOut != want {
+		t.Errorf("validate a 50 MiB file = %d\nstdout %q\nstderr %q\nwant stderr %q", code, out, errOut, want)
+	}
+	// The cap is 2 MiB; reading up to it allocates a few MiB. The bound
+	// is far from both (the test's other goroutines are idle).
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("validate allocated %d KiB", alloc>>10)
+	if alloc > 16<<20 {
+		t.Errorf("validate allocated %d MiB for a 50 MiB file, want at most 16: it read past the cap", alloc>>20)
 	}
 }
 
