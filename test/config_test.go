@@ -515,23 +515,72 @@ func TestConfigMissingFile(t *testing.T) {
 	}
 }
 
-// TestConfigTooLarge: loading a routes file far over the limit reads only
-// the limit and says so in one line; a hot reload of one keeps the running
-// table.
+// TestConfigTooLarge (issue 13 class 9): loading a routes file far over
+// the limit reads only the limit and says so in one line; a hot reload of
+// one (POST /admin/reload) is refused with that line and the running table
+// keeps serving.
 func TestConfigTooLarge(t *testing.T) {
 	t.Parallel()
+	big := func(path string) {
+		t.Helper()
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(50 << 20); err != nil { // 50 MiB, sparse
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	tooLarge := func(path string) string {
+		return path + ":1:1: file is 52428800 bytes: a routes file may have at most 2097152 (2 MiB); nothing was read past the limit"
+	}
 	path := filepath.Join(t.TempDir(), "routes.yaml")
-	f, err := os.Create(path)
-	if err != nil {
+	big(path)
+	_, err := compile.Load(path, compile.Options{Registry: plugins.Builtin()})
+	if err == nil || err.Error() != tooLarge(path) {
+		t.Errorf("Load = %v, want %q", err, tooLarge(path))
+	}
+
+	// A running gateway: the oversized file replaces its routes file.
+	legacy := newRecorder(t, "legacy")
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("alice "+adminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Truncate(50 << 20); err != nil { // 50 MiB, sparse
+	e := &adminEnv{g: startGateway(t, `
+server:
+  expose_route: true
+  admin: {tokens_file: "{{tokens}}", state_file: "{{state}}"}
+  reload: {watch: 0s}
+legacy: legacy
+upstreams:
+  legacy: {urls: ["{{legacy}}"]}
+routes:
+  - {id: kept, match: {prefix: /kept}, side: legacy}
+`, map[string]string{"legacy": legacy.URL, "tokens": tokens, "state": filepath.Join(dir, "state.json")})}
+	routes := e.g.srv.Router.Table().File
+	gen := e.g.metric("strangler_config_generation", nil)
+	tmp := filepath.Join(filepath.Dir(routes), "big.yaml")
+	big(tmp)
+	if err := os.Rename(tmp, routes); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
-	_, err = compile.Load(path, compile.Options{Registry: plugins.Builtin()})
-	want := path + ":1:1: file is 52428800 bytes: a routes file may have at most 2097152 (2 MiB); nothing was read past the limit"
-	if err == nil || err.Error() != want {
-		t.Fatalf("Load = %v, want %q", err, want)
+	code, v := e.call(t, "POST", "/admin/reload", "", adminToken)
+	if probs, _ := v["problems"].([]any); code != 422 || len(probs) != 1 || probs[0] != tooLarge(routes) {
+		t.Fatalf("reload of an oversized file = %d %v, want 422 with the one problem %q", code, v, tooLarge(routes))
+	}
+	if resp, body := e.g.get("/kept/x"); resp.StatusCode != 200 || body != "ok from legacy" || resp.Header.Get("X-Strangler-Route") != "kept" {
+		t.Errorf("after the refused reload: %d %q route %q, want the running table's route kept", resp.StatusCode, body, resp.Header.Get("X-Strangler-Route"))
+	}
+	if e.g.srv.Router.Table().File != routes || e.g.metric("strangler_config_generation", nil) != gen {
+		t.Errorf("the refused reload changed the table (generation %v, was %v)", e.g.metric("strangler_config_generation", nil), gen)
+	}
+	if n := e.g.metric("strangler_config_reloads_total", map[string]string{"result": "error"}); n != 1 {
+		t.Errorf("strangler_config_reloads_total{result=error} = %v, want 1", n)
+	}
+	if !strings.Contains(e.g.logs(), "file is 52428800 bytes") {
+		t.Errorf("the refused reload is not logged:\n%s", e.g.logs())
 	}
 }
