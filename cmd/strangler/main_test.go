@@ -134,12 +134,13 @@ func TestValidateTooLarge(t *testing.T) {
 	if code != 1 || out != "" || errOut != want {
 		t.Errorf("validate a 50 MiB file = %d\nstdout %q\nstderr %q\nwant stderr %q", code, out, errOut, want)
 	}
-	// The cap is 2 MiB; reading up to it allocates a few MiB. The bound
-	// is far from both (the test's other goroutines are idle).
+	// The cap is 2 MiB; reading up to it allocates about 5 MiB (9 with
+	// -race). Reading the file whole allocates it all at least once (112
+	// MiB measured), so the bound, half the file, sits far from both.
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("validate allocated %d KiB", alloc>>10)
-	if alloc > 16<<20 {
-		t.Errorf("validate allocated %d MiB for a 50 MiB file, want at most 16: it read past the cap", alloc>>20)
+	if alloc > 25<<20 {
+		t.Errorf("validate allocated %d MiB for a 50 MiB file, want at most 25: it read past the cap", alloc>>20)
 	}
 }
 
