@@ -15,7 +15,7 @@
 //
 //	cmd/strangler, internal/cli
 //	  gateway
-//	    compile  admin  console
+//	    compile  migration  admin  console  reqstats
 //	      store  proxy  tlsedge
 //	        inventory
 //	          routing  shadow
