@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	dto "github.com/prometheus/client_model/go"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	dto "github.com/prometheus/client_model/go"
 )
 
 const authSidesYAML = `

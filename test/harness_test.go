@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	dto "github.com/prometheus/client_model/go"
 	"io"
 	"log/slog"
 	"net"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugin"

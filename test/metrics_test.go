@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/strangler/strangler/proxy"
 )
 
