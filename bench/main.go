@@ -52,6 +52,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -101,6 +102,9 @@ func main() {
 		{name: "strangler + access log", start: func() (string, int, func()) { return startStrangler(work, bin, be, "log") }},
 		{name: "strangler + JWT", header: "Authorization: Bearer " + benchToken(), start: func() (string, int, func()) { return startStrangler(work, bin, be, "jwt") }},
 		{name: "strangler + shadow 100%", start: func() (string, int, func()) { return startStrangler(work, bin, be, "shadow:"+shadowBE) }},
+		// Fleet mode: overrides and evidence in a real redis-server
+		// (docs/fleet.md) against the file store of the plain row.
+		{name: "strangler + fleet store", start: func() (string, int, func()) { return startStrangler(work, bin, be, "fleet:"+redisAddr()) }},
 		{name: "nginx TLS", tls: true, start: func() (string, int, func()) { return startNginxTLS(work, be, cert, key) }},
 		{name: "strangler TLS", tls: true, start: func() (string, int, func()) { return startStrangler(work, bin, be, "tls:"+cert+":"+key) }},
 		{name: "nginx TLS handshake per request", tls: true, header: "Connection: close", start: func() (string, int, func()) { return startNginxTLS(work, be, cert, key) }},
@@ -125,6 +129,9 @@ func main() {
 	defer func() {
 		for _, t := range targets {
 			t.stop()
+		}
+		if redisStop != nil {
+			redisStop()
 		}
 	}()
 	lua := filepath.Join(work, "report.lua")
@@ -370,6 +377,26 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
+// redis is the fleet row's store, started once on first use and stopped
+// with the harness.
+var (
+	redisOnce sync.Once
+	redisHost string
+	redisStop func()
+)
+
+// redisAddr starts a redis-server on a free loopback port (no persistence)
+// and returns its address.
+func redisAddr() string {
+	redisOnce.Do(func() {
+		redisHost = freeAddr()
+		_, port, _ := net.SplitHostPort(redisHost)
+		_, redisStop = startProc("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
+		waitUp(redisHost)
+	})
+	return redisHost
+}
+
 func startProc(name string, args ...string) (int, func()) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -499,6 +526,9 @@ upstreams:
 	if rest, ok := strings.CutPrefix(variant, "tls:"); ok {
 		cert, key, _ := strings.Cut(rest, ":")
 		y = strings.Replace(y, "server:\n", fmt.Sprintf("server:\n  tls: {certificates: [{cert: %q, key: %q}], reload: 0s}\n", cert, key), 1)
+	}
+	if rest, ok := strings.CutPrefix(variant, "fleet:"); ok {
+		y = strings.Replace(y, "server:\n", fmt.Sprintf("server:\n  store: redis://%s/0\n", rest), 1)
 	}
 	switch {
 	case variant == "noinventory":
@@ -716,7 +746,7 @@ func firstLine(name string, args ...string) string {
 
 func ensureTools() {
 	var missing []string
-	for _, t := range []string{"nginx", "haproxy", "wrk"} {
+	for _, t := range []string{"nginx", "haproxy", "wrk", "redis-server"} {
 		if _, err := exec.LookPath(t); err != nil {
 			missing = append(missing, t)
 		}

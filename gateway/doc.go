@@ -15,11 +15,12 @@
 //
 //	cmd/strangler, internal/cli
 //	  gateway
-//	    compile  admin  console
-//	      store  proxy  tlsedge
-//	        inventory
-//	          routing  shadow
-//	            upstream
-//	              plugin
-//	                config
+//	    compile  migration  console
+//	      admin  tlsedge  reqstats
+//	        store  proxy
+//	          inventory  tunnel
+//	            routing  shadow
+//	              upstream
+//	                plugin
+//	                  config
 package gateway

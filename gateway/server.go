@@ -19,6 +19,7 @@ import (
 	"github.com/strangler/strangler/console"
 	"github.com/strangler/strangler/inventory"
 	"github.com/strangler/strangler/migration"
+	"github.com/strangler/strangler/reqstats"
 	"github.com/strangler/strangler/store"
 	"github.com/strangler/strangler/tlsedge"
 	"github.com/valyala/fasthttp"
@@ -386,7 +387,7 @@ func (s *Server) startAdmin(cfg *config.ServerSettings, o ServerOptions) error {
 	api.HandleRead(s.OpsMux, "GET /admin/stats", newRouteStats(rt, time.Now).serve)
 	// Migration plans: every replica publishes its counters and serves
 	// GET /admin/plans; the holder of the plans lease decides.
-	s.Plans = migration.New(migration.Options{Table: rt.Table, Overrides: ov, Stats: rt.metrics.Proxy.RouteStats,
+	s.Plans = migration.New(migration.Options{Table: rt.Table, Overrides: ov, Stats: func() map[string]map[string]*reqstats.SideStats { return reqstats.Read(rt.metrics.Proxy) },
 		Shadow: rt.ShadowStore, Metrics: rt.metrics.Migration, Logger: log, Now: o.PlanClock})
 	s.Plans.Register(api, s.OpsMux)
 	// The operator console: every read and action goes through the admin

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strangler/strangler/proxy"
+	"github.com/strangler/strangler/reqstats"
 )
 
 // The window GET /admin/stats reports: readings of the request metrics
@@ -20,7 +20,7 @@ const (
 
 type statsReading struct {
 	at     time.Time
-	routes map[string]map[string]*proxy.SideStats
+	routes map[string]map[string]*reqstats.SideStats
 }
 
 // routeStats serves GET /admin/stats: each route's traffic share, error
@@ -36,14 +36,14 @@ type routeStats struct {
 
 func newRouteStats(rt *Router, now func() time.Time) *routeStats {
 	s := &routeStats{rt: rt, now: now, start: now()}
-	s.readings = []statsReading{{at: s.start, routes: rt.metrics.Proxy.RouteStats()}}
+	s.readings = []statsReading{{at: s.start, routes: reqstats.Read(rt.metrics.Proxy)}}
 	return s
 }
 
 // window takes a reading now and returns it with the reading the window
 // starts from.
 func (s *routeStats) window() (cur, base statsReading) {
-	cur = statsReading{at: s.now(), routes: s.rt.metrics.Proxy.RouteStats()}
+	cur = statsReading{at: s.now(), routes: reqstats.Read(s.rt.metrics.Proxy)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := 0
@@ -130,7 +130,7 @@ func (s *routeStats) serve(*http.Request) (any, error) {
 	}, nil
 }
 
-func sideView(s *proxy.SideStats) SideView {
+func sideView(s *reqstats.SideStats) SideView {
 	v := SideView{Requests: s.Requests, Errors: s.Errors, ErrorRate: s.ErrorRate()}
 	if p := s.Quantile(0.99); !math.IsNaN(p) {
 		ms := math.Round(p*1e6) / 1e3

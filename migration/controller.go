@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/admin"
-	"github.com/strangler/strangler/proxy"
+	"github.com/strangler/strangler/reqstats"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/store"
@@ -36,9 +36,8 @@ type Options struct {
 	Table func() *routing.Table
 	// Overrides is the state the plan acts on.
 	Overrides *admin.Overrides
-	// Stats reads this replica's request counters (proxy.Metrics.
-	// RouteStats).
-	Stats func() map[string]map[string]*proxy.SideStats
+	// Stats reads this replica's request counters (reqstats.Read).
+	Stats func() map[string]map[string]*reqstats.SideStats
 	// Shadow returns the shadow results' store (nil before the engine
 	// starts): the fleet's in a fleet.
 	Shadow  func() shadow.Store

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/strangler/strangler/proxy"
+	"github.com/strangler/strangler/reqstats"
 	"github.com/strangler/strangler/routing"
 )
 
 // The plan's evidence are the gateway's own request counters, per route
-// and side (proxy.Metrics.RouteStats: strangler_requests_total, the
+// and side (reqstats.Read: strangler_requests_total, the
 // duration histogram, strangler_fallbacks_total). In a fleet every replica
 // publishes its counters of the routes with a plan to the shared store
 // (statsKind, one document per replica, every publishEvery); the
@@ -45,7 +46,7 @@ type side struct {
 	Buckets   []uint64 `json:"buckets"`
 }
 
-func fromStats(s *proxy.SideStats) side {
+func fromStats(s *reqstats.SideStats) side {
 	if s == nil {
 		return side{Buckets: make([]uint64, len(proxy.DurationBuckets))}
 	}
@@ -91,8 +92,8 @@ func (s side) sub(e side) side {
 // process restarted and its counters began again.
 func (s side) reset(e side) bool { return s.Requests < e.Requests || s.Count < e.Count }
 
-func (s side) stats() *proxy.SideStats {
-	return &proxy.SideStats{Requests: s.Requests, Errors: s.Errors, Fallbacks: s.Fallbacks, Count: s.Count, Buckets: s.Buckets}
+func (s side) stats() *reqstats.SideStats {
+	return &reqstats.SideStats{Requests: s.Requests, Errors: s.Errors, Fallbacks: s.Fallbacks, Count: s.Count, Buckets: s.Buckets}
 }
 
 // failures are the new side's 5xx answers and the calls legacy served in

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/strangler/strangler/gateway"
 	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/plugin"
@@ -214,8 +215,9 @@ func rawStatus(reply string) int {
 	return code
 }
 
-// metric returns the value of one sample of the gateway's registry, or -1.
-func (g *gw) metric(name string, labels map[string]string) float64 {
+// samples calls f with every sample of the metric name in the gateway's
+// registry whose labels include labels.
+func (g *gw) samples(name string, labels map[string]string, f func(m *dto.Metric)) {
 	g.t.Helper()
 	mfs, err := g.reg.Gather()
 	if err != nil {
@@ -236,17 +238,29 @@ func (g *gw) metric(name string, labels map[string]string) float64 {
 					continue next
 				}
 			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount())
-			}
+			f(m)
 		}
 	}
-	return -1
+}
+
+// metric returns the value of one sample of the gateway's registry, or -1.
+func (g *gw) metric(name string, labels map[string]string) float64 {
+	g.t.Helper()
+	v, found := -1.0, false
+	g.samples(name, labels, func(m *dto.Metric) {
+		if found {
+			return
+		}
+		switch {
+		case m.Counter != nil:
+			v, found = m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			v, found = m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			v, found = float64(m.Histogram.GetSampleCount()), true
+		}
+	})
+	return v
 }
 
 // seen is one request an upstream received.

@@ -69,22 +69,7 @@ routes:
 `
 
 // manualClock is the plans' clock: it moves when the test says.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type manualClock = testutil.Clock
 
 // newService is the new side: its live requests (not the shadow's, which
 // carry X-Strangler-Shadow: 1) fail with a 500 every failEvery-th one (0:
@@ -133,7 +118,7 @@ type planEnv struct {
 // startPlanGateway serves planYAML with plan appended to its route.
 func startPlanGateway(t *testing.T, plan string) *planEnv {
 	t.Helper()
-	e := &planEnv{t: t, clock: &manualClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, nw: startNewService(t)}
+	e := &planEnv{t: t, clock: testutil.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), nw: startNewService(t)}
 	e.legacy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, courseBody)

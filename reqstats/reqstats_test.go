@@ -1,10 +1,12 @@
-package proxy
+package reqstats
 
 import (
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strangler/strangler/proxy"
 )
 
 // TestRouteStats: the per-route, per-side reading of the request metrics
@@ -12,22 +14,27 @@ import (
 // Sub gives a window's counts.
 func TestRouteStats(t *testing.T) {
 	t.Parallel()
-	m := NewMetrics(prometheus.NewRegistry())
-	if got := m.RouteStats(); len(got) != 0 {
+	m := proxy.NewMetrics(prometheus.NewRegistry())
+	if got := Read(m); len(got) != 0 {
 		t.Fatalf("stats before any request: %v", got)
 	}
-	legacy, nw := m.forRoute("courses", "legacy"), m.forRoute("courses", "new")
+	// What the proxy counts per answer: strangler_requests_total and
+	// strangler_request_duration_seconds.
+	observe := func(route, side string, code int, seconds float64) {
+		m.Requests.WithLabelValues(route, side, strconv.Itoa(code)).Inc()
+		m.Duration.WithLabelValues(route, side).Observe(seconds)
+	}
 	// 98 fast legacy answers (3 ms) and two slow ones (400 ms), one a 503.
 	for range 98 {
-		legacy.observe(200, 0.003, 10)
+		observe("courses", "legacy", 200, 0.003)
 	}
-	legacy.observe(200, 0.4, 10)
-	legacy.observe(503, 0.4, 10)
-	nw.observe(500, 0.02, 0)
-	nw.observe(404, 0.02, 0)
-	m.forRoute("other", "new").observe(200, 0.001, 0)
+	observe("courses", "legacy", 200, 0.4)
+	observe("courses", "legacy", 503, 0.4)
+	observe("courses", "new", 500, 0.02)
+	observe("courses", "new", 404, 0.02)
+	observe("other", "new", 200, 0.001)
 
-	early := m.RouteStats()
+	early := Read(m)
 	l, n := early["courses"]["legacy"], early["courses"]["new"]
 	if l == nil || n == nil || len(early) != 2 {
 		t.Fatalf("stats = %v", early)
@@ -49,16 +56,16 @@ func TestRouteStats(t *testing.T) {
 	}
 
 	for range 10 {
-		nw.observe(200, 130, 0) // beyond the last bound
+		observe("courses", "new", 200, 130) // beyond the last bound
 	}
-	w := m.RouteStats()["courses"]["new"].Sub(n)
+	w := Read(m)["courses"]["new"].Sub(n)
 	if w.Requests != 10 || w.Errors != 0 || w.Count != 10 {
 		t.Errorf("window = %+v", w)
 	}
-	if p := w.Quantile(0.99); p != DurationBuckets[len(DurationBuckets)-1] {
+	if p := w.Quantile(0.99); p != proxy.DurationBuckets[len(proxy.DurationBuckets)-1] {
 		t.Errorf("p99 beyond the last bound = %v, want the last bound", p)
 	}
-	if p := (&SideStats{Buckets: make([]uint64, len(DurationBuckets))}).Quantile(0.99); !math.IsNaN(p) {
+	if p := (&SideStats{Buckets: make([]uint64, len(proxy.DurationBuckets))}).Quantile(0.99); !math.IsNaN(p) {
 		t.Errorf("p99 of nothing = %v, want NaN", p)
 	}
 	if got := n.Sub(nil); got.Requests != 2 {

@@ -1,10 +1,17 @@
-package proxy
+// Package reqstats reads the proxy's request metrics per route and side
+// (strangler_requests_total, strangler_fallbacks_total and
+// strangler_request_duration_seconds) as counts, error rates and
+// quantiles: the figures GET /admin/stats shows (package gateway) and the
+// migration plans' gates and triggers judge (package migration). It reads
+// the collectors, never the request path.
+package reqstats
 
 import (
 	"math"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/strangler/strangler/proxy"
 )
 
 // SideStats are one side of one route as the request metrics count it
@@ -20,15 +27,15 @@ type SideStats struct {
 	// failures the client never saw, counted among legacy's Requests.
 	Fallbacks uint64 `json:"-"`
 	// Buckets are the duration histogram's cumulative counts, one per
-	// DurationBuckets bound; Count is every observation.
+	// proxy.DurationBuckets bound; Count is every observation.
 	Buckets []uint64 `json:"-"`
 	Count   uint64   `json:"-"`
 }
 
-// RouteStats reads the request metrics of every route that has seen
+// Read reads the proxy's request metrics of every route that has seen
 // traffic: route id -> side -> stats. It reads the collectors, not the
 // request path, so it costs the request path nothing.
-func (m *Metrics) RouteStats() map[string]map[string]*SideStats {
+func Read(m *proxy.Metrics) map[string]map[string]*SideStats {
 	out := map[string]map[string]*SideStats{}
 	get := func(route, side string) *SideStats {
 		r := out[route]
@@ -38,7 +45,7 @@ func (m *Metrics) RouteStats() map[string]map[string]*SideStats {
 		}
 		s := r[side]
 		if s == nil {
-			s = &SideStats{Buckets: make([]uint64, len(DurationBuckets))}
+			s = &SideStats{Buckets: make([]uint64, len(proxy.DurationBuckets))}
 			r[side] = s
 		}
 		return s
@@ -131,14 +138,14 @@ func (s *SideStats) Quantile(q float64) float64 {
 	prevBound := 0.0
 	for i, c := range s.Buckets {
 		if float64(c) >= rank {
-			bound := DurationBuckets[i]
+			bound := proxy.DurationBuckets[i]
 			in := c - prevCount
 			if in == 0 {
 				return bound
 			}
 			return prevBound + (bound-prevBound)*(rank-float64(prevCount))/float64(in)
 		}
-		prevCount, prevBound = c, DurationBuckets[i]
+		prevCount, prevBound = c, proxy.DurationBuckets[i]
 	}
-	return DurationBuckets[len(DurationBuckets)-1]
+	return proxy.DurationBuckets[len(proxy.DurationBuckets)-1]
 }
