@@ -325,7 +325,8 @@ func TestDemoShadow(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}
 	}
-	// The gateway's own view agrees: the admin API and the gauge.
+	// The gateway's own store agrees (the admin API and the readiness
+	// gauge read it; TestShadowReadiness checks those).
 	st := d.Gateway.Router.ShadowStore()
 	if v := shadow.Judge(st.Tally("course-seats"), shadow.DefaultReadiness); v.State != shadow.NotEnoughEvidence || v.Matched != 3 {
 		t.Errorf("course-seats verdict = %+v", v)
