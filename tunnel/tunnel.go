@@ -154,6 +154,11 @@ func (t *Tunnel) pipe(h *half) {
 			t.goingAway(h)
 		}
 		_ = h.src.SetReadDeadline(t.deadline())
+		if t.ended.Load() {
+			// end ran meanwhile: the deadline just set may have replaced
+			// the past one it set (end marks ended before it sets it).
+			return
+		}
 		if !draining && t.drainBy.Load() != 0 {
 			continue // a drain started meanwhile: pick up its deadline
 		}
@@ -165,6 +170,9 @@ func (t *Tunnel) pipe(h *half) {
 			}
 			if !h.discard {
 				_ = h.dst.SetWriteDeadline(time.Now().Add(t.cfg.Idle))
+				if t.ended.Load() {
+					return // as above: end's past deadline may just have been replaced
+				}
 				if _, werr := h.dst.Write(buf[:n]); werr != nil {
 					t.end(peerOf(h.toClient)) // the side written to went away
 					return
