@@ -14,6 +14,7 @@ import (
 	"github.com/strangler/strangler/admin"
 	"github.com/strangler/strangler/admin/admintest"
 	"github.com/strangler/strangler/config"
+	"github.com/strangler/strangler/internal/testutil"
 	"github.com/strangler/strangler/routing"
 	"github.com/strangler/strangler/shadow"
 	"github.com/strangler/strangler/store"
@@ -112,25 +113,7 @@ func (e *apiEnv) mutations(action, result string) float64 {
 }
 
 // str digs a string out of decoded JSON: str(v, "routes", 0, "id").
-func str(v any, path ...any) string {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			l, _ := v.([]any)
-			if k >= len(l) {
-				return "<missing>"
-			}
-			v = l[k]
-		}
-	}
-	if v == nil {
-		return "<nil>"
-	}
-	return fmt.Sprint(v)
-}
+func str(v any, path ...any) string { return testutil.Dig(v, path...) }
 
 // TestAPIReads: the read endpoints answer without a token by default,
 // from the serving table, the live overrides and the shadow store.

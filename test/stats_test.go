@@ -115,22 +115,4 @@ routes:
 }
 
 // dig reads a value out of decoded JSON: dig(v, "routes", 0, "id").
-func dig(v any, path ...any) string {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			l, _ := v.([]any)
-			if k >= len(l) {
-				return "<missing>"
-			}
-			v = l[k]
-		}
-	}
-	if v == nil {
-		return "<nil>"
-	}
-	return fmt.Sprint(v)
-}
+func dig(v any, path ...any) string { return testutil.Dig(v, path...) }
