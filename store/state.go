@@ -50,26 +50,13 @@ type PlanState struct {
 }
 
 // Plan returns the route's plan state, or nil.
-func (s *State) Plan(route string) *PlanState {
-	for i := range s.Plans {
-		if s.Plans[i].Route == route {
-			return &s.Plans[i]
-		}
-	}
-	return nil
-}
+func (s *State) Plan(route string) *PlanState { return find(s.Plans, planKey, route) }
 
 // SetPlan adds or replaces the route's plan state.
-func (s *State) SetPlan(p PlanState) {
-	s.DeletePlan(p.Route)
-	s.Plans = append(s.Plans, p)
-	slices.SortFunc(s.Plans, func(a, b PlanState) int { return strings.Compare(a.Route, b.Route) })
-}
+func (s *State) SetPlan(p PlanState) { s.Plans = put(s.Plans, planKey, p) }
 
 // DeletePlan removes the route's plan state.
-func (s *State) DeletePlan(route string) {
-	s.Plans = slices.DeleteFunc(s.Plans, func(p PlanState) bool { return p.Route == route })
-}
+func (s *State) DeletePlan(route string) { s.Plans = drop(s.Plans, planKey, route) }
 
 // BreakerOverride is on-call's forced state of an upstream's breaker.
 type BreakerOverride struct {
@@ -119,46 +106,52 @@ func (s State) Clone() State {
 
 // Override returns the route's override, or nil.
 func (s *State) Override(route string) *routing.Override {
-	for i := range s.Overrides {
-		if s.Overrides[i].Route == route {
-			return &s.Overrides[i]
-		}
-	}
-	return nil
+	return find(s.Overrides, overrideKey, route)
 }
 
 // SetOverride adds or replaces the route's override.
-func (s *State) SetOverride(ov routing.Override) {
-	s.DeleteOverride(ov.Route)
-	s.Overrides = append(s.Overrides, ov)
-	slices.SortFunc(s.Overrides, func(a, b routing.Override) int { return strings.Compare(a.Route, b.Route) })
-}
+func (s *State) SetOverride(ov routing.Override) { s.Overrides = put(s.Overrides, overrideKey, ov) }
 
 // DeleteOverride removes the route's override.
-func (s *State) DeleteOverride(route string) {
-	s.Overrides = slices.DeleteFunc(s.Overrides, func(o routing.Override) bool { return o.Route == route })
-}
+func (s *State) DeleteOverride(route string) { s.Overrides = drop(s.Overrides, overrideKey, route) }
 
 // Breaker returns the upstream's forced breaker, or nil.
 func (s *State) Breaker(upstream string) *BreakerOverride {
-	for i := range s.Breakers {
-		if s.Breakers[i].Upstream == upstream {
-			return &s.Breakers[i]
+	return find(s.Breakers, breakerKey, upstream)
+}
+
+// SetBreaker adds or replaces the upstream's forced breaker.
+func (s *State) SetBreaker(b BreakerOverride) { s.Breakers = put(s.Breakers, breakerKey, b) }
+
+// DeleteBreaker removes the upstream's forced breaker.
+func (s *State) DeleteBreaker(upstream string) { s.Breakers = drop(s.Breakers, breakerKey, upstream) }
+
+// The state's lists (overrides, forced breakers, plans) are kept sorted
+// by their key, one entry per key.
+func overrideKey(o routing.Override) string { return o.Route }
+func breakerKey(b BreakerOverride) string   { return b.Upstream }
+func planKey(p PlanState) string            { return p.Route }
+
+// find returns the entry of l with key k, or nil.
+func find[T any](l []T, key func(T) string, k string) *T {
+	for i := range l {
+		if key(l[i]) == k {
+			return &l[i]
 		}
 	}
 	return nil
 }
 
-// SetBreaker adds or replaces the upstream's forced breaker.
-func (s *State) SetBreaker(b BreakerOverride) {
-	s.DeleteBreaker(b.Upstream)
-	s.Breakers = append(s.Breakers, b)
-	slices.SortFunc(s.Breakers, func(a, b BreakerOverride) int { return strings.Compare(a.Upstream, b.Upstream) })
+// put adds v to l or replaces the entry with its key, keeping l sorted.
+func put[T any](l []T, key func(T) string, v T) []T {
+	l = append(drop(l, key, key(v)), v)
+	slices.SortFunc(l, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	return l
 }
 
-// DeleteBreaker removes the upstream's forced breaker.
-func (s *State) DeleteBreaker(upstream string) {
-	s.Breakers = slices.DeleteFunc(s.Breakers, func(b BreakerOverride) bool { return b.Upstream == upstream })
+// drop removes the entry of l with key k.
+func drop[T any](l []T, key func(T) string, k string) []T {
+	return slices.DeleteFunc(l, func(v T) bool { return key(v) == k })
 }
 
 // Empty reports whether the state overrides nothing.
