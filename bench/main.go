@@ -415,6 +415,12 @@ func startProc(name string, args ...string) (int, func()) {
 }
 
 func startNginx(work, be string, accessLog bool) (string, int, func()) {
+	return startNginxWith(work, be, accessLog, "")
+}
+
+// startNginxWith is nginx as a reverse proxy to be; listen is appended to
+// its listen directive (" ssl;\n    ssl_certificate ..." for TLS).
+func startNginxWith(work, be string, accessLog bool, listen string) (string, int, func()) {
 	addr := freeAddr()
 	dir, err := os.MkdirTemp(work, "nginx-")
 	check(err)
@@ -432,7 +438,7 @@ http {
   fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
   upstream backend { server %[2]s; keepalive 256; }
   server {
-    listen %[3]s;
+    listen %[3]s%[5]s;
     client_max_body_size 0;
     location / {
       proxy_pass http://backend;
@@ -442,7 +448,7 @@ http {
     }
   }
 }
-`, dir, be, addr, map[bool]string{true: "access_log " + dir + "/access.log;", false: "access_log off;"}[accessLog])
+`, dir, be, addr, map[bool]string{true: "access_log " + dir + "/access.log;", false: "access_log off;"}[accessLog], listen)
 	check(os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
 	pid, stop := startProc("nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
 	return addr, pid, stop
@@ -840,36 +846,5 @@ func selfSigned(work string) (string, string) {
 // startNginxTLS is nginx terminating TLS with cert and key (its defaults:
 // TLS 1.2 and 1.3, session tickets on).
 func startNginxTLS(work, be, cert, key string) (string, int, func()) {
-	addr := freeAddr()
-	dir, err := os.MkdirTemp(work, "nginx-tls-")
-	check(err)
-	check(os.Chmod(work, 0o755))
-	check(os.Chmod(dir, 0o777))
-	conf := fmt.Sprintf(`worker_processes auto;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body; proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
-  upstream backend { server %[2]s; keepalive 256; }
-  server {
-    listen %[3]s ssl;
-    ssl_certificate %[4]s;
-    ssl_certificate_key %[5]s;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    client_max_body_size 0;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_request_buffering off;
-    }
-  }
-}
-`, dir, be, addr, cert, key)
-	check(os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
-	pid, stop := startProc("nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
-	return addr, pid, stop
+	return startNginxWith(work, be, false, fmt.Sprintf(" ssl;\n    ssl_certificate %s;\n    ssl_certificate_key %s;\n    ssl_protocols TLSv1.2 TLSv1.3", cert, key))
 }
