@@ -55,6 +55,12 @@ func statusClass(status int) int {
 // routes kept per endpoint (more are counted, not named).
 const (
 	maxParams = 16
+	// maxMethod bounds the method an endpoint is learnt under: a longer
+	// one (any token passes the edge) is learnt as its first maxMethod
+	// bytes, so that the request's signature, built in scan's fixed
+	// buffer, is always the endpoint's key (a method past that buffer
+	// made a new endpoint each time, merged away with its counts).
+	maxMethod = 32
 	maxRoutes = 4
 )
 

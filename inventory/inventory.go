@@ -123,6 +123,9 @@ func New(o Options) *Inventory {
 // that answered, the status, how long it took and the response bytes. It
 // keeps none of its arguments' memory.
 func (inv *Inventory) Observe(method string, p *routing.Path, r *routing.Route, side routing.Side, status int, d time.Duration, bytes int64) {
+	if len(method) > maxMethod {
+		method = method[:maxMethod]
+	}
 	var scv scan // on the stack: a sync.Pool would allocate under the race detector, which drops pooled items
 	sc := &scv
 	sc.parsePath(p.Dec)

@@ -375,3 +375,27 @@ func TestRestoreRejectsOtherVersions(t *testing.T) {
 		t.Fatalf("bad path restored: %v", err)
 	}
 }
+
+// TestLongMethodCounted: a method of any length (the edge passes any
+// token) is learnt, under its first maxMethod bytes, and every request
+// counted (a method longer than the signature buffer used to be counted
+// once in three: found by FuzzObserve).
+func TestLongMethodCounted(t *testing.T) {
+	t.Parallel()
+	long := "GE" + strings.Repeat("0", 600) + "T"
+	inv := New(Options{MaxEndpoints: 4})
+	var p routing.Path
+	if _, err := p.Parse([]byte("/Ա"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		inv.Observe(long, &p, nil, routing.SideLegacy, 200, time.Millisecond, 1)
+	}
+	s := inv.Snapshot()
+	if len(s.Endpoints) != 1 || s.Endpoints[0].Requests.Total() != 3 {
+		t.Fatalf("endpoints %+v, want one with 3 requests", s.Endpoints)
+	}
+	if m := s.Endpoints[0].Method; m != long[:maxMethod] {
+		t.Errorf("learnt as method %q, want its first %d bytes", m, maxMethod)
+	}
+}

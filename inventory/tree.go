@@ -371,7 +371,9 @@ func (inv *Inventory) insert(sc *scan, method string) *Endpoint {
 	ep.sig = signature(ep.method, ep.sels)
 	inv.endpoints++
 	inv.putEndpoint(l, ep)
-	return ep
+	// The endpoint that holds the key now: ep, or the one it merged into
+	// (then ep's counts would be lost).
+	return l.eps[ep.sig]
 }
 
 func sortedKeys[V any](m map[string]V) []string {
